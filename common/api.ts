@@ -1,0 +1,60 @@
+/** JSON shapes of the REST API (DESIGN §4), shared by hub, agent, CLI and dashboard. */
+import type { ControlAction, LiveControl, SessionProvider, SessionStatus, TaskRunStatus } from './statuses.ts';
+
+export interface TaskRunDto {
+  id: string;
+  status: TaskRunStatus;
+  steps: string[];
+  payload: Record<string, unknown> & { liveControl?: LiveControl; cwd?: string };
+  workerId: string | null;
+  exitCode: number | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  updatedAt: string;
+  /** Present on list and detail answers. */
+  liveSession?: LiveSessionDto | null;
+}
+
+/** A live session as served: never holds RW attach data (only grant-write reveals it). */
+export interface LiveSessionDto {
+  id: string;
+  taskRunId: string;
+  provider: SessionProvider;
+  status: SessionStatus;
+  readyAt: string | null;
+  endedAt: string | null;
+  expiresAt: string | null;
+  rwGrantedUntil: string | null;
+  lastHeartbeatAt: string | null;
+  workerId: string | null;
+  workerHostname: string | null;
+  attachRo: string | null;
+  webRo: string | null;
+  errorMessage: string | null;
+  rwGeneration: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ControlEventDto {
+  id: number;
+  taskRunId: string;
+  actorUserId: string | null;
+  action: ControlAction | string;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface GrantWriteResult {
+  session: LiveSessionDto;
+  /** The RW grant token plus how to use it; `handoff attach RUN --rw --grant TOKEN`. */
+  attachRw: string;
+  webRw?: string;
+  grantToken: string;
+  grantedUntil: string;
+}
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}

@@ -1,0 +1,156 @@
+/**
+ * The real-time protocol (DESIGN §5), version 1: Socket.IO namespaces and typed event maps
+ * shared by hub, agent, CLI and browser. Documented for other implementers in docs/protocol.md.
+ *
+ * Hot-path events (`pane:output`, `pane:input`) use positional arguments with a binary payload
+ * so Socket.IO sends the bytes as a binary attachment, never as JSON text.
+ */
+import type { LiveSessionDto, TaskRunDto } from './api.ts';
+import type { LiveControl, TaskRunStatus } from './statuses.ts';
+
+export const PROTOCOL_VERSION = 1;
+export const AGENT_NAMESPACE = '/agent';
+export const VIEWER_NAMESPACE = '/viewer';
+export const SOCKET_PATH = '/socket.io';
+
+/** Default pty size (columns × rows) of a task pane. */
+export const DEFAULT_COLS = 120;
+export const DEFAULT_ROWS = 40;
+export const TASK_PANE = 'task';
+export const OPERATOR_PANE = 'operator';
+
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };
+export type AckFn<T> = (reply: Ack<T>) => void;
+
+/** Bytes on the wire: Buffer in Node, ArrayBuffer / Uint8Array in the browser. */
+export type Bytes = Uint8Array | ArrayBuffer;
+
+export interface PaneInfo {
+  paneId: string;
+  title: string;
+  cols: number;
+  rows: number;
+  /** Bytes of output the pane has produced so far (the offset of the next chunk). */
+  offset: number;
+}
+
+/** A serialized terminal state: writing `data` into a fresh terminal of cols × rows reproduces
+ * the pane's screen and scrollback as of byte `offset` of its output. */
+export interface PaneSnapshot {
+  paneId: string;
+  cols: number;
+  rows: number;
+  offset: number;
+  data: string;
+}
+
+export interface OperatorMessage {
+  id: number;
+  runId: string;
+  from: string | null;
+  message: string;
+  createdAt: string;
+}
+
+export interface SessionReport {
+  runId: string;
+  status: 'starting' | 'ready' | 'ended' | 'revoked' | 'error';
+  workerHostname?: string;
+  attachRo?: string;
+  attachRw?: string;
+  webRo?: string;
+  webRw?: string;
+  errorMessage?: string;
+}
+
+export interface AgentRunState {
+  runId: string;
+  panes: PaneInfo[];
+}
+
+export interface AgentHello {
+  protocol: number;
+  workerId: string;
+  hostname: string;
+  capacity: number;
+  /** Runs this agent is executing right now (after a reconnect). */
+  runs: AgentRunState[];
+}
+
+export interface HelloReply {
+  heartbeatSeconds: number;
+  /** Runs the hub no longer considers this agent's (cancelled, or lost and re-queued): stop them. */
+  abandon: string[];
+}
+
+export interface RunCompletion {
+  runId: string;
+  status: Extract<TaskRunStatus, 'succeeded' | 'failed' | 'cancelled'>;
+  exitCode: number | null;
+}
+
+export interface ControlCommand {
+  runId: string;
+  liveControl: LiveControl;
+  /** Operator summary given with resume (appended to the inbox). */
+  summary?: string;
+}
+
+export interface ViewerJoinReply {
+  run: TaskRunDto;
+  session: LiveSessionDto | null;
+  panes: PaneSnapshot[];
+  canWrite: boolean;
+  rwUntil: string | null;
+}
+
+export interface RwState {
+  runId: string;
+  canWrite: boolean;
+  until: string | null;
+  reason?: string;
+}
+
+export interface AgentToHubEvents {
+  'agent:hello': (hello: AgentHello, ack: AckFn<HelloReply>) => void;
+  'run:claim': (ack: AckFn<{ taskRun: TaskRunDto | null }>) => void;
+  'session:report': (report: SessionReport, ack: AckFn<{ session: LiveSessionDto }>) => void;
+  'run:heartbeat': (runs: AgentRunState[], ack: AckFn<{ abandon: string[] }>) => void;
+  'pane:open': (runId: string, pane: PaneInfo) => void;
+  'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
+  'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;
+  'control:applied': (runId: string, liveControl: LiveControl) => void;
+  'run:complete': (completion: RunCompletion, ack: AckFn<{ run: TaskRunDto }>) => void;
+}
+
+export interface HubToAgentEvents {
+  'run:available': () => void;
+  'pane:input': (runId: string, paneId: string, data: Bytes) => void;
+  'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
+  'pane:snapshot': (runId: string, paneId: string, ack: AckFn<PaneSnapshot>) => void;
+  'run:control': (command: ControlCommand) => void;
+  'run:message': (message: OperatorMessage) => void;
+  'run:cancel': (runId: string) => void;
+  'session:revoked': (runId: string, reason: string) => void;
+}
+
+export interface ViewerToHubEvents {
+  'run:join': (runId: string, ack: AckFn<ViewerJoinReply>) => void;
+  'run:leave': (runId: string) => void;
+  'pane:input': (runId: string, paneId: string, data: Bytes) => void;
+  'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
+  'pane:resync': (runId: string, paneId: string, ack: AckFn<PaneSnapshot>) => void;
+}
+
+export interface HubToViewerEvents {
+  'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;
+  'pane:open': (runId: string, pane: PaneInfo) => void;
+  'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
+  'run:status': (runId: string, run: TaskRunDto, session: LiveSessionDto | null) => void;
+  'run:control': (runId: string, liveControl: LiveControl) => void;
+  'run:message': (message: OperatorMessage) => void;
+  'rw:changed': (state: RwState) => void;
+  'session:ended': (runId: string, status: string, reason: string) => void;
+  /** Input or a request was refused (RO viewer typing, rate limit…). */
+  'notice': (runId: string, code: string, message: string) => void;
+}

@@ -1,0 +1,142 @@
+/**
+ * Hub configuration (DESIGN §8): read from the environment once, validated, with errors that
+ * name the variable. Secrets are resolved separately (see secrets.ts) because that may touch disk.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'expected true or false' })
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'expected a whole number' })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL (${protocols.join(' or ')})` },
+  );
+
+/** Variable name → parser. Absent variables take the default after `??`. */
+const schema = z.object({
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  HANDOFF_DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  HANDOFF_DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a lower-case SQL identifier' }).optional(),
+  HANDOFF_REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  HANDOFF_JWT_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
+  HANDOFF_ENCRYPTION_KEY: z
+    .string()
+    .refine((v) => decodeKey(v) !== null, { message: 'expected 32 bytes as 64 hex characters or base64' })
+    .optional(),
+  HANDOFF_LIVE_SESSION_ENABLED_DEFAULT: bool.default(true),
+  HANDOFF_LIVE_SESSION_PROVIDER: z.enum(['hub', 'none']).default('hub'),
+  HANDOFF_LIVE_SESSION_TTL_MINUTES: int(1, 7 * 24 * 60).default(60),
+  HANDOFF_LIVE_SESSION_RW_GRANT_TTL_MINUTES: int(1, 240).default(15),
+  HANDOFF_LIVE_SESSION_ALLOW_WEB: bool.default(true),
+  HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: int(1, 256).default(2),
+  HANDOFF_HEARTBEAT_SECONDS: int(1, 3600).default(10),
+  HANDOFF_HEARTBEAT_GRACE_SECONDS: int(1, 86_400).optional(),
+  HANDOFF_WORKER_LOST_POLICY: z.enum(['fail', 'requeue']).default('fail'),
+  HANDOFF_SWEEP_INTERVAL_MS: int(50, 600_000).default(5000),
+  HANDOFF_OPERATOR_MESSAGE_MAX_BYTES: int(1, 1024 * 1024).default(4096),
+  HANDOFF_PUBLIC_URL: url(['http:', 'https:']).optional(),
+  HANDOFF_HOST: z.string().min(1).default('127.0.0.1'),
+  HANDOFF_PORT: int(0, 65535).default(8080),
+  HANDOFF_DATA_DIR: z.string().min(1).default('.data'),
+  HANDOFF_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface HubConfig {
+  env: 'production' | 'development' | 'test';
+  databaseUrl: string | undefined;
+  /** PostgreSQL schema the hub's tables live in (tests use one per run). */
+  databaseSchema: string | undefined;
+  redisUrl: string | undefined;
+  jwtSecret: string | undefined;
+  encryptionKey: Buffer | undefined;
+  liveSession: {
+    enabledDefault: boolean;
+    provider: 'hub' | 'none';
+    ttlMinutes: number;
+    rwGrantTtlMinutes: number;
+    allowWeb: boolean;
+    maxConcurrentPerWorker: number;
+  };
+  heartbeatSeconds: number;
+  heartbeatGraceSeconds: number;
+  workerLostPolicy: 'fail' | 'requeue';
+  sweepIntervalMs: number;
+  operatorMessageMaxBytes: number;
+  publicUrl: string | undefined;
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: string;
+}
+
+export function decodeKey(value: string): Buffer | null {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
+  const b = Buffer.from(value, 'base64');
+  return b.length === 32 ? b : null;
+}
+
+export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`));
+  }
+  const c = parsed.data;
+  const problems: string[] = [];
+  if (c.NODE_ENV === 'production') {
+    if (!c.HANDOFF_JWT_SECRET) problems.push('HANDOFF_JWT_SECRET: required when NODE_ENV=production');
+    if (!c.HANDOFF_ENCRYPTION_KEY) problems.push('HANDOFF_ENCRYPTION_KEY: required when NODE_ENV=production');
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    env: c.NODE_ENV,
+    databaseUrl: c.HANDOFF_DATABASE_URL,
+    databaseSchema: c.HANDOFF_DATABASE_SCHEMA,
+    redisUrl: c.HANDOFF_REDIS_URL,
+    jwtSecret: c.HANDOFF_JWT_SECRET,
+    encryptionKey: c.HANDOFF_ENCRYPTION_KEY ? (decodeKey(c.HANDOFF_ENCRYPTION_KEY) ?? undefined) : undefined,
+    liveSession: {
+      enabledDefault: c.HANDOFF_LIVE_SESSION_ENABLED_DEFAULT,
+      provider: c.HANDOFF_LIVE_SESSION_PROVIDER,
+      ttlMinutes: c.HANDOFF_LIVE_SESSION_TTL_MINUTES,
+      rwGrantTtlMinutes: c.HANDOFF_LIVE_SESSION_RW_GRANT_TTL_MINUTES,
+      allowWeb: c.HANDOFF_LIVE_SESSION_ALLOW_WEB,
+      maxConcurrentPerWorker: c.HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER,
+    },
+    heartbeatSeconds: c.HANDOFF_HEARTBEAT_SECONDS,
+    heartbeatGraceSeconds: c.HANDOFF_HEARTBEAT_GRACE_SECONDS ?? c.HANDOFF_HEARTBEAT_SECONDS * 3,
+    workerLostPolicy: c.HANDOFF_WORKER_LOST_POLICY,
+    sweepIntervalMs: c.HANDOFF_SWEEP_INTERVAL_MS,
+    operatorMessageMaxBytes: c.HANDOFF_OPERATOR_MESSAGE_MAX_BYTES,
+    publicUrl: c.HANDOFF_PUBLIC_URL,
+    host: c.HANDOFF_HOST,
+    port: c.HANDOFF_PORT,
+    dataDir: resolve(c.HANDOFF_DATA_DIR),
+    logLevel: c.HANDOFF_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Opens the hub's database: a configured PostgreSQL server, or the embedded store. Migrations
+ * from migrations/ are applied on open (and by `handoff migrate`).
+ */
+import { fileURLToPath } from 'node:url';
+import { MikroORM } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import type { Logger } from 'pino';
+import { ENTITIES } from './entities.ts';
+import { startEmbeddedPostgres } from './embeddedPostgres.ts';
+import type { EmbeddedPostgres } from './embeddedPostgres.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Database {
+  orm: MikroORM;
+  /** True on the embedded store: one process owns it, so no leader election is needed. */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  log?: Logger;
+  /** Apply pending migrations (default true). */
+  migrate?: boolean;
+  poolMax?: number;
+}
+
+export function ormOptions(clientUrl: string, poolMax: number) {
+  return {
+    entities: ENTITIES,
+    clientUrl,
+    baseDir: ROOT,
+    extensions: [Migrator],
+    pool: { min: 0, max: poolMax },
+    migrations: {
+      path: 'migrations',
+      pathTs: 'migrations',
+      glob: '!(*.d).{js,ts}',
+      snapshotOnMigrate: false,
+      silent: true,
+      emit: 'ts' as const,
+    },
+    debug: false,
+    allowGlobalContext: false,
+    // Connection failures surface as errors of our own (503), not as a crash at start.
+    connect: true,
+  };
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  let url = opts.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedPostgres(opts.dataDir);
+    url = embedded.url;
+  }
+  let orm: MikroORM;
+  try {
+    orm = await MikroORM.init(ormOptions(url, opts.poolMax ?? (embedded ? 4 : 10)));
+    if (opts.migrate !== false) {
+      const done = await orm.migrator.up();
+      if (done.length) opts.log?.info({ migrations: done.map((m) => m.name) }, 'applied migrations');
+    }
+  } catch (err) {
+    await embedded?.close();
+    throw err;
+  }
+  return {
+    orm,
+    embedded: embedded !== undefined,
+    async close() {
+      await orm.close(true);
+      await embedded?.close();
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The persisted model (DESIGN §3). Plain data: the rules that change it live in hub/domain.
+ */
+import { randomUUID } from 'node:crypto';
+import { defineEntity, p } from '@mikro-orm/core';
+import type { InferEntity } from '@mikro-orm/core';
+import type { LiveControl } from '../../common/statuses.ts';
+import { SESSION_PROVIDERS, SESSION_STATUSES, TASK_RUN_STATUSES } from '../../common/statuses.ts';
+
+export interface TaskRunPayload {
+  liveControl?: LiveControl;
+  /** Working directory for the steps; the run's artifact folder when absent. */
+  cwd?: string;
+  [key: string]: unknown;
+}
+
+export const TaskRun = defineEntity({
+  name: 'TaskRun',
+  tableName: 'task_run',
+  properties: {
+    id: p.uuid().primary().onCreate(() => randomUUID()),
+    status: p.enum(TASK_RUN_STATUSES).index(),
+    steps: p.json<string[]>(),
+    payload: p.json<TaskRunPayload>(),
+    workerId: p.string().nullable().index(),
+    exitCode: p.integer().nullable(),
+    /** How many times the run went back to the queue after its worker was lost. */
+    attempts: p.integer().default(0),
+    createdAt: p.datetime().onCreate(() => new Date()).index(),
+    startedAt: p.datetime().nullable(),
+    finishedAt: p.datetime().nullable(),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+  },
+});
+export type TaskRun = InferEntity<typeof TaskRun>;
+
+export const TaskRunLiveSession = defineEntity({
+  name: 'TaskRunLiveSession',
+  tableName: 'task_run_live_session',
+  properties: {
+    id: p.uuid().primary().onCreate(() => randomUUID()),
+    taskRun: () => p.oneToOne(TaskRun).owner().deleteRule('cascade'),
+    provider: p.enum(SESSION_PROVIDERS),
+    status: p.enum(SESSION_STATUSES).index(),
+    readyAt: p.datetime().nullable(),
+    endedAt: p.datetime().nullable(),
+    expiresAt: p.datetime().nullable(),
+    rwGrantedUntil: p.datetime().nullable(),
+    lastHeartbeatAt: p.datetime().nullable(),
+    workerId: p.string().nullable(),
+    workerHostname: p.string().nullable(),
+    attachRo: p.text().nullable(),
+    /** AES-256-GCM sealed (hub/auth/sealedBox.ts); never served except by grant-write. */
+    attachRwEncrypted: p.text().nullable(),
+    webRo: p.text().nullable(),
+    webRwEncrypted: p.text().nullable(),
+    errorMessage: p.text().nullable(),
+    rwGeneration: p.integer().default(0),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+  },
+});
+export type TaskRunLiveSession = InferEntity<typeof TaskRunLiveSession>;
+
+export const TaskRunControlEvent = defineEntity({
+  name: 'TaskRunControlEvent',
+  tableName: 'task_run_control_event',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    taskRun: () => p.manyToOne(TaskRun).deleteRule('cascade').index(),
+    actorUserId: p.string().nullable(),
+    action: p.string().index(),
+    metadataJson: p.json<Record<string, unknown>>(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+export type TaskRunControlEvent = InferEntity<typeof TaskRunControlEvent>;
+
+export const ENTITIES = [TaskRun, TaskRunLiveSession, TaskRunControlEvent];
