@@ -5,7 +5,7 @@
  * Hot-path events (`pane:output`, `pane:input`) use positional arguments with a binary payload
  * so Socket.IO sends the bytes as a binary attachment, never as JSON text.
  */
-import type { LiveSessionDto, TaskRunDto } from './api.ts';
+import type { ControlEventDto, LiveSessionDto, TaskRunDto } from './api.ts';
 import type { LiveControl, TaskRunStatus } from './statuses.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -127,7 +127,10 @@ export interface HubToAgentEvents {
   'run:available': () => void;
   'pane:input': (runId: string, paneId: string, data: Bytes) => void;
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
-  'pane:snapshot': (runId: string, paneId: string, ack: AckFn<PaneSnapshot>) => void;
+  /** Snapshots of one pane (paneId) or of every pane of the run (null). */
+  'run:snapshot': (runId: string, paneId: string | null, ack: AckFn<PaneSnapshot[]>) => void;
+  /** The session was enabled after the run started: bring the live layer up. */
+  'session:enable': (runId: string) => void;
   'run:control': (command: ControlCommand) => void;
   'run:message': (message: OperatorMessage) => void;
   'run:cancel': (runId: string) => void;
@@ -137,6 +140,8 @@ export interface HubToAgentEvents {
 export interface ViewerToHubEvents {
   'run:join': (runId: string, ack: AckFn<ViewerJoinReply>) => void;
   'run:leave': (runId: string) => void;
+  /** Live updates of the runs list (run:status for every run). */
+  'runs:watch': (ack: AckFn<{ watching: true }>) => void;
   'pane:input': (runId: string, paneId: string, data: Bytes) => void;
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
   'pane:resync': (runId: string, paneId: string, ack: AckFn<PaneSnapshot>) => void;
@@ -149,6 +154,8 @@ export interface HubToViewerEvents {
   'run:status': (runId: string, run: TaskRunDto, session: LiveSessionDto | null) => void;
   'run:control': (runId: string, liveControl: LiveControl) => void;
   'run:message': (message: OperatorMessage) => void;
+  /** An audit event was appended to the run's timeline. */
+  'run:event': (event: ControlEventDto) => void;
   'rw:changed': (state: RwState) => void;
   'session:ended': (runId: string, status: string, reason: string) => void;
   /** Input or a request was refused (RO viewer typing, rate limit…). */

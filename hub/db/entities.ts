@@ -28,6 +28,8 @@ export const TaskRun = defineEntity({
     attempts: p.integer().default(0),
     createdAt: p.datetime().onCreate(() => new Date()).index(),
     startedAt: p.datetime().nullable(),
+    /** Last sign of life from the owning worker (heartbeat); the sweeper fails or re-queues stale runs. */
+    lastHeartbeatAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

@@ -1,11 +1,11 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261126113424_initial extends Migration {
+export class Migration20261126113716_initial extends Migration {
 
-  override name = 'Migration20261126113424_initial';
+  override name = 'Migration20261126113716_initial';
 
   override up(): void | Promise<void> {
-    this.addSql(`create table "task_run" ("id" uuid not null, "status" text not null, "steps" jsonb not null, "payload" jsonb not null, "worker_id" varchar(255) null, "exit_code" int null, "attempts" int not null default 0, "created_at" timestamptz not null, "started_at" timestamptz null, "finished_at" timestamptz null, "updated_at" timestamptz not null, primary key ("id"));`);
+    this.addSql(`create table "task_run" ("id" uuid not null, "status" text not null, "steps" jsonb not null, "payload" jsonb not null, "worker_id" varchar(255) null, "exit_code" int null, "attempts" int not null default 0, "created_at" timestamptz not null, "started_at" timestamptz null, "last_heartbeat_at" timestamptz null, "finished_at" timestamptz null, "updated_at" timestamptz not null, primary key ("id"));`);
     this.addSql(`create index "task_run_status_index" on "task_run" ("status");`);
     this.addSql(`create index "task_run_worker_id_index" on "task_run" ("worker_id");`);
     this.addSql(`create index "task_run_created_at_index" on "task_run" ("created_at");`);

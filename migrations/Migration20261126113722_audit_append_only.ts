@@ -1,8 +1,8 @@
 import { Migration } from '@mikro-orm/migrations';
 
-export class Migration20261126113456_audit_append_only extends Migration {
+export class Migration20261126113722_audit_append_only extends Migration {
 
-  override name = 'Migration20261126113456_audit_append_only';
+  override name = 'Migration20261126113722_audit_append_only';
 
   override up(): void | Promise<void> {
     // The audit trail is append-only (DESIGN §3): the database itself refuses to change it.

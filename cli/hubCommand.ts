@@ -1,0 +1,16 @@
+/** `handoff hub`: starts the hub and stops it cleanly on SIGINT / SIGTERM. */
+import { loadHubConfig } from '../hub/config.ts';
+import { startHub } from '../hub/hub.ts';
+
+export async function run(): Promise<void> {
+  const config = loadHubConfig();
+  const hub = await startHub(config);
+  process.stdout.write(`handoff hub listening on ${hub.url}\n`);
+  const stop = async (signal: string) => {
+    hub.log.info({ signal }, 'shutting down');
+    await hub.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}

@@ -1,0 +1,137 @@
+/**
+ * Viewer-side assembler of a pane's output (DESIGN §5: lossless output, late join): turns a
+ * snapshot plus offset-tagged chunks into a gap-free, duplicate-free byte stream for a
+ * terminal. Runs in the browser too: no Node-only imports, Uint8Array (never Buffer).
+ *
+ * States:
+ * - waiting (before the first snapshot, or after a gap): chunks are buffered, bounded;
+ * - synced: `expectedOffset` is the offset of the next byte the terminal needs. A chunk at it
+ *   is written; one entirely below it is a duplicate (dropped); one straddling it is written
+ *   from `expectedOffset` on; one beyond it is a gap → onGap() once, and back to waiting
+ *   until the next applySnapshot().
+ */
+
+export interface PaneStreamSnapshot {
+  offset: number;
+  cols: number;
+  rows: number;
+  data: string | Uint8Array;
+}
+
+export interface PaneStreamOptions {
+  /** Receives the snapshot data and then the live bytes, in order, exactly once each. */
+  write: (data: string | Uint8Array) => void;
+  /** A gap was detected (or the wait buffer overflowed): request a fresh snapshot. Called
+   * at most once per waiting period. */
+  onGap: () => void;
+  /** Called before a snapshot is written: reset the terminal and size it to cols × rows. */
+  onReset?: (cols: number, rows: number) => void;
+  /** Bound of the bytes buffered while waiting for a snapshot (default 8 MiB); the oldest
+   * chunks are dropped beyond it. */
+  maxBufferedBytes?: number;
+}
+
+interface Pending {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+
+export class PaneStream {
+  private readonly opts: PaneStreamOptions;
+  private readonly maxBuffered: number;
+  /** null while waiting for a snapshot. */
+  private expected: number | null = null;
+  private buffered: Pending[] = [];
+  private bufferedBytes = 0;
+  private gapSignalled = false;
+
+  constructor(opts: PaneStreamOptions) {
+    this.opts = opts;
+    this.maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+  }
+
+  /** Offset of the next byte the terminal needs; null while waiting for a snapshot. */
+  get expectedOffset(): number | null {
+    return this.expected;
+  }
+
+  get synced(): boolean {
+    return this.expected !== null;
+  }
+
+  get bufferedByteCount(): number {
+    return this.bufferedBytes;
+  }
+
+  applySnapshot(snap: PaneStreamSnapshot): void {
+    this.opts.onReset?.(snap.cols, snap.rows);
+    this.opts.write(snap.data);
+    this.expected = snap.offset;
+    this.gapSignalled = false;
+    // replay what arrived while waiting, in offset order (arrival order is the norm; sorting
+    // only guards against a reordering transport)
+    const replay = this.buffered.sort((a, b) => a.offset - b.offset);
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    for (let i = 0; i < replay.length; i++) {
+      const p = replay[i] as Pending;
+      if (this.expected === null) {
+        // a gap occurred during replay: keep the rest for the next snapshot
+        this.buffer(p);
+        continue;
+      }
+      this.accept(p.offset, p.bytes);
+    }
+  }
+
+  push(offset: number, data: Uint8Array | ArrayBuffer): void {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    if (bytes.length === 0) return;
+    if (this.expected === null) this.buffer({ offset, bytes });
+    else this.accept(offset, bytes);
+  }
+
+  /** Forget everything and wait for a new snapshot (e.g. after a reconnect). */
+  reset(): void {
+    this.expected = null;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    this.gapSignalled = false;
+  }
+
+  private accept(offset: number, bytes: Uint8Array): void {
+    const expected = this.expected as number;
+    const end = offset + bytes.length;
+    if (end <= expected) return; // duplicate
+    if (offset > expected) {
+      // gap: some bytes never arrived; resync from a snapshot
+      this.expected = null;
+      this.signalGap();
+      this.buffer({ offset, bytes });
+      return;
+    }
+    this.opts.write(offset === expected ? bytes : bytes.subarray(expected - offset));
+    this.expected = end;
+  }
+
+  private buffer(p: Pending): void {
+    this.buffered.push(p);
+    this.bufferedBytes += p.bytes.length;
+    if (this.bufferedBytes > this.maxBuffered) {
+      // drop the oldest: a later snapshot most likely covers them anyway
+      while (this.bufferedBytes > this.maxBuffered && this.buffered.length > 0) {
+        const dropped = this.buffered.shift() as Pending;
+        this.bufferedBytes -= dropped.bytes.length;
+      }
+      this.signalGap();
+    }
+  }
+
+  private signalGap(): void {
+    if (this.gapSignalled) return;
+    this.gapSignalled = true;
+    this.opts.onGap();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The three kinds of bearer token (DESIGN §7), all HS256 with the configured secret. Each kind
+ * has its own audience, so a token of one kind is never accepted as another.
+ */
+import { randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { OperatorRole } from '../../common/statuses.ts';
+import { OPERATOR_ROLES } from '../../common/statuses.ts';
+
+const ISSUER = 'handoff';
+const AUD = { operator: 'handoff:operator', worker: 'handoff:worker', grant: 'handoff:rw-grant' } as const;
+
+export interface OperatorClaims {
+  kind: 'operator';
+  sub: string;
+  role: OperatorRole;
+}
+export interface WorkerClaims {
+  kind: 'worker';
+  workerId: string;
+}
+export interface GrantClaims {
+  kind: 'rw-grant';
+  runId: string;
+  sessionId: string;
+  grantee: string;
+  generation: number;
+  jti: string;
+  /** Expiry, ms since epoch. */
+  expiresAt: number;
+}
+
+export class TokenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenError';
+  }
+}
+
+const ROLE_RANK: Record<OperatorRole, number> = { viewer: 0, operator: 1, admin: 2 };
+export function roleAtLeast(role: OperatorRole, min: OperatorRole): boolean {
+  return ROLE_RANK[role] >= ROLE_RANK[min];
+}
+
+/** Parses durations such as 90, 90s, 15m, 8h, 7d into seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(text.trim());
+  if (!m) throw new TokenError(`invalid duration "${text}" (use e.g. 30m, 8h, 7d)`);
+  const mult = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * mult;
+}
+
+export class TokenService {
+  constructor(private readonly secret: string) {}
+
+  mintOperator(sub: string, role: OperatorRole, ttlSeconds = 8 * 3600): string {
+    return jwt.sign({ role }, this.secret, { algorithm: 'HS256', subject: sub, audience: AUD.operator, issuer: ISSUER, expiresIn: ttlSeconds });
+  }
+
+  mintWorker(workerId: string, ttlSeconds = 365 * 86400): string {
+    return jwt.sign({}, this.secret, { algorithm: 'HS256', subject: workerId, audience: AUD.worker, issuer: ISSUER, expiresIn: ttlSeconds });
+  }
+
+  mintGrant(g: Omit<GrantClaims, 'kind' | 'jti'>): { token: string; jti: string } {
+    const jti = randomUUID();
+    const token = jwt.sign(
+      { run: g.runId, session: g.sessionId, gen: g.generation, exp: Math.floor(g.expiresAt / 1000) },
+      this.secret,
+      { algorithm: 'HS256', subject: g.grantee, audience: AUD.grant, issuer: ISSUER, jwtid: jti },
+    );
+    return { token, jti };
+  }
+
+  private verify(token: string, audience: string): jwt.JwtPayload {
+    try {
+      const payload = jwt.verify(token, this.secret, { algorithms: ['HS256'], audience, issuer: ISSUER });
+      if (typeof payload === 'string') throw new TokenError('malformed token');
+      return payload;
+    } catch (err) {
+      if (err instanceof TokenError) throw err;
+      const msg = err instanceof jwt.TokenExpiredError ? 'token expired' : 'invalid token';
+      throw new TokenError(msg);
+    }
+  }
+
+  verifyOperator(token: string): OperatorClaims {
+    const p = this.verify(token, AUD.operator);
+    const role = p['role'];
+    if (typeof p.sub !== 'string' || !p.sub || !OPERATOR_ROLES.includes(role as OperatorRole)) throw new TokenError('invalid token');
+    return { kind: 'operator', sub: p.sub, role: role as OperatorRole };
+  }
+
+  verifyWorker(token: string): WorkerClaims {
+    const p = this.verify(token, AUD.worker);
+    if (typeof p.sub !== 'string' || !p.sub) throw new TokenError('invalid token');
+    return { kind: 'worker', workerId: p.sub };
+  }
+
+  verifyGrant(token: string): GrantClaims {
+    const p = this.verify(token, AUD.grant);
+    const { run, session, gen, jti, exp, sub } = p as Record<string, unknown>;
+    if (typeof run !== 'string' || typeof session !== 'string' || typeof gen !== 'number' || typeof jti !== 'string' || typeof exp !== 'number' || typeof sub !== 'string') {
+      throw new TokenError('invalid token');
+    }
+    return { kind: 'rw-grant', runId: run, sessionId: session, grantee: sub, generation: gen, jti, expiresAt: exp * 1000 };
+  }
+}

@@ -1,0 +1,280 @@
+/** Task runs: create, list, claim, complete, cancel, control, operator messages (DESIGN §3, §4). */
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
+import type { LiveControl, TaskRunStatus } from '../../common/statuses.ts';
+import { DEFAULT_LIVE_CONTROL, TERMINAL_RUN_STATUSES } from '../../common/statuses.ts';
+import { TaskRun, TaskRunControlEvent, TaskRunLiveSession } from '../db/entities.ts';
+import type { Actor } from './actors.ts';
+import { systemActor } from './actors.ts';
+import { forbidden, invalidPayload, invalidState, notFound } from './errors.ts';
+import type { HubContext, UnitOfWork } from './hubContext.ts';
+import { transact } from './hubContext.ts';
+import { endSessionIn } from './liveSessions.ts';
+import { eventDto, runDto, sessionDto } from './serializers.ts';
+
+export interface CreateRunInput {
+  steps: string[];
+  liveSession?: boolean;
+  cwd?: string;
+}
+
+export interface ControlInput {
+  action: 'pause' | 'resume' | 'takeover';
+  mode?: 'soft' | 'hard';
+  summary?: string;
+}
+
+const isTerminalRun = (s: TaskRunStatus) => TERMINAL_RUN_STATUSES.includes(s);
+
+async function lockRun(em: EntityManager, id: string): Promise<TaskRun> {
+  const run = await em.findOne(TaskRun, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+  if (!run) throw notFound(`task run ${id} not found`);
+  return run;
+}
+
+async function sessionOf(em: EntityManager, runId: string): Promise<TaskRunLiveSession | null> {
+  return em.findOne(TaskRunLiveSession, { taskRun: runId });
+}
+
+export class TaskRunService {
+  constructor(private readonly ctx: HubContext) {}
+
+  private announce(uow: UnitOfWork, run: TaskRun, session: TaskRunLiveSession | null) {
+    const dto = runDto(run);
+    const sdto = session ? sessionDto(session) : null;
+    uow.afterCommit(() => this.ctx.events.emit('run:changed', dto, sdto));
+  }
+
+  async create(actor: Actor, input: CreateRunInput): Promise<TaskRunDto> {
+    const live = input.liveSession ?? this.ctx.config.liveSession.enabledDefault;
+    return transact(this.ctx, async (uow) => {
+      const now = new Date();
+      const run = uow.em.create(TaskRun, {
+        status: 'queued',
+        steps: input.steps,
+        payload: { liveControl: { ...DEFAULT_LIVE_CONTROL }, ...(input.cwd ? { cwd: input.cwd } : {}) },
+        createdAt: now,
+        updatedAt: now,
+      });
+      uow.audit(run.id, 'run_created', actor, { steps: input.steps.length });
+      let session: TaskRunLiveSession | null = null;
+      if (live) {
+        session = uow.em.create(TaskRunLiveSession, {
+          taskRun: run,
+          provider: this.ctx.config.liveSession.provider,
+          status: 'disabled',
+          rwGeneration: 0,
+          createdAt: now,
+          updatedAt: now,
+        });
+        uow.audit(run.id, 'create_session', actor, { sessionId: session.id });
+      }
+      await uow.em.flush();
+      uow.afterCommit(() => this.ctx.events.emit('run:available'));
+      this.announce(uow, run, session);
+      return runDto(run, session);
+    });
+  }
+
+  async list(filter: { status?: TaskRunStatus; limit: number; offset: number }): Promise<TaskRunDto[]> {
+    const em = this.ctx.orm.em.fork();
+    const runs = await em.find(TaskRun, filter.status ? { status: filter.status } : {}, {
+      orderBy: { createdAt: 'desc' },
+      limit: filter.limit,
+      offset: filter.offset,
+    });
+    const sessions = runs.length ? await em.find(TaskRunLiveSession, { taskRun: { $in: runs.map((r) => r.id) } }) : [];
+    const byRun = new Map(sessions.map((s) => [s.taskRun.id, s]));
+    return runs.map((r) => runDto(r, byRun.get(r.id) ?? null));
+  }
+
+  async get(id: string): Promise<TaskRunDto> {
+    const em = this.ctx.orm.em.fork();
+    const run = await em.findOne(TaskRun, { id });
+    if (!run) throw notFound(`task run ${id} not found`);
+    return runDto(run, await sessionOf(em, id));
+  }
+
+  async events(id: string, afterId = 0): Promise<ControlEventDto[]> {
+    const em = this.ctx.orm.em.fork();
+    if (!(await em.count(TaskRun, { id }))) throw notFound(`task run ${id} not found`);
+    const events = await em.find(TaskRunControlEvent, { taskRun: id, id: { $gt: afterId } }, { orderBy: { id: 'asc' } });
+    return events.map(eventDto);
+  }
+
+  /** Atomically claims the oldest queued run for the worker (two claimers never get the same run). */
+  async claim(workerId: string): Promise<TaskRunDto | null> {
+    return transact(this.ctx, async (uow) => {
+      const em = uow.em;
+      const running = await em.count(TaskRun, { status: 'running', workerId });
+      if (running >= this.ctx.config.liveSession.maxConcurrentPerWorker) return null;
+      const rows = await em.execute<Array<{ id: string }>>(
+        `update task_run set status = 'running', worker_id = ?, started_at = now(), last_heartbeat_at = now(), updated_at = now()
+         where id = (select id from task_run where status = 'queued' order by created_at, id limit 1 for update skip locked)
+         returning id`,
+        [workerId],
+      );
+      const id = rows[0]?.id;
+      if (!id) return null;
+      const run = await em.findOneOrFail(TaskRun, { id }, { refresh: true });
+      const session = await sessionOf(em, id);
+      if (session && session.status === 'disabled') session.workerId = workerId;
+      uow.audit(id, 'run_claimed', { kind: 'worker', workerId });
+      await em.flush();
+      this.announce(uow, run, session);
+      return runDto(run, session);
+    });
+  }
+
+  /** Loads a run for a worker command: 404 if unknown, 403 unless this worker owns it. */
+  static async ownedRun(em: EntityManager, runId: string, workerId: string): Promise<TaskRun> {
+    const run = await lockRun(em, runId);
+    if (run.workerId !== workerId) throw forbidden(`worker ${workerId} does not own task run ${runId}`);
+    return run;
+  }
+
+  async complete(workerId: string, runId: string, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null }): Promise<TaskRunDto> {
+    return transact(this.ctx, async (uow) => {
+      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const session = await sessionOf(uow.em, runId);
+      if (isTerminalRun(run.status)) {
+        // A repeated report (agent retry after a lost ack, or the run was cancelled meanwhile) is harmless.
+        if (run.status === input.status || run.status === 'cancelled') return runDto(run, session);
+        throw invalidState(`task run is already ${run.status}`);
+      }
+      if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
+      run.status = input.status;
+      run.exitCode = input.exitCode ?? null;
+      run.finishedAt = new Date();
+      uow.audit(runId, 'run_completed', { kind: 'worker', workerId }, { status: input.status, exitCode: input.exitCode ?? null });
+      if (session) endSessionIn(uow, session, 'ended', { kind: 'worker', workerId }, { reason: `run ${input.status}` });
+      await uow.em.flush();
+      this.announce(uow, run, session);
+      return runDto(run, session);
+    });
+  }
+
+  async cancel(actor: Actor, runId: string, reason?: string): Promise<TaskRunDto> {
+    return transact(this.ctx, async (uow) => {
+      const run = await lockRun(uow.em, runId);
+      if (isTerminalRun(run.status)) throw invalidState(`task run is already ${run.status}`);
+      const wasRunning = run.status === 'running';
+      run.status = 'cancelled';
+      run.finishedAt = new Date();
+      uow.audit(runId, 'run_cancelled', actor, reason ? { reason } : {});
+      const session = await sessionOf(uow.em, runId);
+      if (session) endSessionIn(uow, session, 'ended', actor, { reason: 'run cancelled' });
+      await uow.em.flush();
+      if (wasRunning) uow.afterCommit(() => this.ctx.events.emit('run:cancelled', runId));
+      this.announce(uow, run, session);
+      return runDto(run, session);
+    });
+  }
+
+  /** pause / resume / takeover: updates payload.liveControl and records the action, atomically. */
+  async control(actor: Actor, runId: string, input: ControlInput): Promise<TaskRunDto> {
+    return transact(this.ctx, async (uow) => {
+      const run = await lockRun(uow.em, runId);
+      if (isTerminalRun(run.status)) throw invalidState(`task run is ${run.status}: controls apply to queued or running runs`);
+      const prev = { ...DEFAULT_LIVE_CONTROL, ...run.payload.liveControl };
+      const now = new Date().toISOString();
+      let next: LiveControl;
+      switch (input.action) {
+        case 'pause':
+          next = { ...prev, paused: true, mode: input.mode ?? 'soft', lastAction: 'pause', updatedAt: now, appliedAt: null };
+          break;
+        case 'takeover':
+          next = { ...prev, paused: true, takeover: true, mode: input.mode ?? prev.mode, lastAction: 'takeover', updatedAt: now, appliedAt: null };
+          break;
+        case 'resume':
+          next = { ...prev, paused: false, takeover: false, lastAction: 'resume', updatedAt: now, appliedAt: null };
+          break;
+      }
+      run.payload = { ...run.payload, liveControl: next };
+      const meta: Record<string, unknown> = { mode: next.mode };
+      if (input.summary !== undefined) meta['summary'] = input.summary;
+      uow.audit(runId, input.action, actor, meta);
+      await uow.em.flush();
+      uow.afterCommit(() => this.ctx.events.emit('run:control', runId, next, input.summary));
+      this.announce(uow, run, await sessionOf(uow.em, runId));
+      return runDto(run);
+    });
+  }
+
+  /** The agent acknowledges that a control state is in force. */
+  async controlApplied(workerId: string, runId: string, applied: LiveControl): Promise<void> {
+    await transact(this.ctx, async (uow) => {
+      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const cur = run.payload.liveControl;
+      // Only acknowledge the state that is still the latest one asked for.
+      if (!cur || cur.updatedAt !== applied.updatedAt) return;
+      run.payload = { ...run.payload, liveControl: { ...cur, appliedAt: new Date().toISOString() } };
+      await uow.em.flush();
+      const lc = run.payload.liveControl as LiveControl;
+      uow.afterCommit(() => this.ctx.events.emit('run:control', runId, lc, undefined));
+    });
+  }
+
+  async message(actor: Actor, runId: string, message: string): Promise<ControlEventDto> {
+    const max = this.ctx.config.operatorMessageMaxBytes;
+    const size = Buffer.byteLength(message, 'utf8');
+    if (size > max) throw invalidPayload(`message is ${size} bytes; the limit is ${max}`);
+    return transact(this.ctx, async (uow) => {
+      const run = await lockRun(uow.em, runId);
+      if (isTerminalRun(run.status)) throw invalidState(`task run is ${run.status}: messages go to queued or running runs`);
+      const event = uow.audit(runId, 'send_message', actor, { message });
+      await uow.em.flush();
+      const dto = eventDto(event);
+      uow.afterCommit(() => this.ctx.events.emit('run:message', runId, dto));
+      return dto;
+    });
+  }
+
+  /** Heartbeat of a worker for its runs; answers the runs it should abandon (not its own any more). */
+  async heartbeat(workerId: string, runIds: string[]): Promise<string[]> {
+    if (!runIds.length) return [];
+    const em = this.ctx.orm.em.fork();
+    await em.nativeUpdate(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { lastHeartbeatAt: new Date() });
+    await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: runIds }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: new Date() });
+    const mine = await em.find(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { fields: ['id'] });
+    const keep = new Set(mine.map((r) => r.id));
+    return runIds.filter((id) => !keep.has(id));
+  }
+
+  /** Sweeper: runs whose worker went silent past the grace period are failed or re-queued. */
+  async sweepLostWorkers(now = new Date()): Promise<number> {
+    const cutoff = new Date(now.getTime() - this.ctx.config.heartbeatGraceSeconds * 1000);
+    const em = this.ctx.orm.em.fork();
+    const stale = await em.find(TaskRun, { status: 'running', lastHeartbeatAt: { $lt: cutoff } }, { fields: ['id'] });
+    let n = 0;
+    for (const { id } of stale) {
+      const done = await transact(this.ctx, async (uow) => {
+        const run = await lockRun(uow.em, id);
+        if (run.status !== 'running' || !run.lastHeartbeatAt || run.lastHeartbeatAt >= cutoff) return false;
+        const lostWorker = run.workerId;
+        const actor = systemActor('heartbeat_sweeper');
+        const requeue = this.ctx.config.workerLostPolicy === 'requeue';
+        uow.audit(id, 'worker_lost', actor, { workerId: lostWorker, lastHeartbeatAt: run.lastHeartbeatAt.toISOString(), outcome: requeue ? 'requeued' : 'failed' });
+        const session = await sessionOf(uow.em, id);
+        if (session) endSessionIn(uow, session, 'error', actor, { reason: 'worker_lost' }, `worker ${lostWorker} lost (no heartbeat for ${this.ctx.config.heartbeatGraceSeconds}s)`);
+        if (requeue) {
+          run.status = 'queued';
+          run.workerId = null;
+          run.startedAt = null;
+          run.attempts += 1;
+          uow.audit(id, 'run_requeued', actor, { attempts: run.attempts });
+          uow.afterCommit(() => this.ctx.events.emit('run:available'));
+        } else {
+          run.status = 'failed';
+          run.finishedAt = new Date();
+        }
+        await uow.em.flush();
+        this.announce(uow, run, session);
+        return true;
+      });
+      if (done) n++;
+    }
+    return n;
+  }
+}

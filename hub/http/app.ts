@@ -1,0 +1,102 @@
+/** The Express application: REST API, health, metrics, OpenAPI, and the dashboard's static files. */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { ConnectionException, DriverException } from '@mikro-orm/core';
+import type { Logger } from 'pino';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { TokenService } from '../auth/tokens.ts';
+import { ApiError } from '../domain/errors.ts';
+import type { LiveSessionService } from '../domain/liveSessions.ts';
+import type { TaskRunService } from '../domain/taskRuns.ts';
+import type { HubMetrics } from '../metrics.ts';
+import type { RecordingStore } from '../recordings/recordingStore.ts';
+import { buildOpenApi } from './openapi.ts';
+import { liveSessionRoutes } from './routes/liveSessionRoutes.ts';
+import { taskRunRoutes } from './routes/taskRunRoutes.ts';
+
+const CLIENT_DIST = fileURLToPath(new URL('../../client/dist/', import.meta.url));
+
+export interface AppDeps {
+  orm: MikroORM;
+  tokens: TokenService;
+  runs: TaskRunService;
+  sessions: LiveSessionService;
+  recordings: RecordingStore;
+  metrics: HubMetrics;
+  log: Logger;
+  publicUrl: string | undefined;
+}
+
+const DB_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+
+function isDatabaseDown(err: unknown): boolean {
+  if (err instanceof ConnectionException) return true;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && DB_DOWN_CODES.has(code)) return true;
+  const msg = err instanceof Error ? err.message : '';
+  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+
+  app.use((req, res, next) => {
+    const end = deps.metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      const route = (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.path);
+      const labels = { method: req.method, route: `${req.baseUrl}${route}` };
+      end(labels);
+      deps.metrics.httpRequests.inc({ ...labels, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.orm.em.getConnection().execute('select 1');
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ error: { code: 'unavailable', message: 'database unavailable' } });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  const openapi = buildOpenApi(deps.publicUrl);
+  app.get('/api/openapi.json', (_req, res) => void res.json(openapi));
+
+  const api = express.Router();
+  api.use(express.json({ limit: '1mb', strict: false }));
+  api.use(taskRunRoutes(deps.tokens, deps.runs, deps.recordings));
+  api.use(liveSessionRoutes(deps.tokens, deps.sessions));
+  api.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`)));
+  app.use('/api', api);
+
+  if (existsSync(CLIENT_DIST)) {
+    app.use(express.static(CLIENT_DIST, { index: 'index.html', maxAge: '1h' }));
+    // The dashboard routes its own paths (/runs/…); serve its shell for them.
+    app.get(/^\/(runs|signin)(\/.*)?$/, (_req, res) => res.sendFile('index.html', { root: CLIENT_DIST }));
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ApiError) return void res.status(err.status).json(err.toBody());
+    const type = (err as { type?: unknown })?.type;
+    if (type === 'entity.parse.failed') return void res.status(422).json({ error: { code: 'invalid_json', message: 'request body is not valid JSON' } });
+    if (type === 'entity.too.large') return void res.status(413).json({ error: { code: 'payload_too_large', message: 'request body is too large' } });
+    if (type === 'charset.unsupported' || type === 'encoding.unsupported') return void res.status(415).json({ error: { code: 'unsupported_media_type', message: String((err as Error).message) } });
+    if (isDatabaseDown(err)) {
+      deps.log.warn({ err: (err as Error).message, path: req.path }, 'database unavailable');
+      return void res.status(503).json({ error: { code: 'unavailable', message: 'database unavailable, try again shortly' } });
+    }
+    if (err instanceof DriverException) deps.log.error({ err: err.message, path: req.path }, 'database error');
+    else deps.log.error({ err, path: req.path }, 'unhandled error');
+    res.status(500).json({ error: { code: 'internal', message: 'internal error' } });
+  });
+  return app;
+}

@@ -1,0 +1,61 @@
+/** /api/task-runs/{id}/live-session…: the live handoff contract (DESIGN §4, kept as specified). */
+import { Router } from 'express';
+import type { OperatorClaims, TokenService } from '../../auth/tokens.ts';
+import type { LiveSessionService } from '../../domain/liveSessions.ts';
+import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
+import { grantWriteBody, heartbeatBody, reportBody, revokeBody } from '../schemas.ts';
+import { parse, runId } from '../validate.ts';
+
+export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionService): Router {
+  const r = Router();
+  const viewer = requireOperator(tokens, 'viewer');
+  const operator = requireOperator(tokens, 'operator');
+  const admin = requireOperator(tokens, 'admin');
+  const worker = requireWorker(tokens);
+  const op = (c: OperatorClaims | undefined) => ({ kind: 'operator' as const, sub: c!.sub, role: c!.role });
+  const base = '/task-runs/:id/live-session';
+
+  r.post(base, operator, async (req, res) => {
+    const id = runId(req.params.id);
+    parse(revokeBody.pick({}), req.body);
+    res.json({ session: await sessions.enable(op(req.operator), id) });
+  });
+
+  r.get(base, viewer, async (req, res) => {
+    res.json({ session: await sessions.get(runId(req.params.id)) });
+  });
+
+  r.post(`${base}/grant-write`, operator, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(grantWriteBody, req.body);
+    res.json(await sessions.grantWrite(op(req.operator), id, body.ttlMinutes));
+  });
+
+  r.post(`${base}/revoke-write`, operator, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(revokeBody, req.body);
+    res.json({ session: await sessions.revokeWrite(op(req.operator), id, body.reason) });
+  });
+
+  r.post(`${base}/revoke`, admin, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(revokeBody, req.body);
+    res.json({ session: await sessions.revoke(op(req.operator), id, body.reason) });
+  });
+
+  r.post(`${base}/report`, worker, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(reportBody, req.body);
+    const workerId = assertSameWorker(req, body.workerId);
+    res.json({ session: await sessions.report(workerId, { ...body, runId: id }) });
+  });
+
+  r.post(`${base}/heartbeat`, worker, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(heartbeatBody, req.body);
+    const workerId = assertSameWorker(req, body.workerId);
+    res.json({ session: await sessions.heartbeat(workerId, id) });
+  });
+
+  return r;
+}

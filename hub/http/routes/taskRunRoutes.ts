@@ -1,0 +1,92 @@
+/** /api/task-runs: operators create, list, read, cancel, control and message; workers claim and complete. */
+import { Router } from 'express';
+import type { OperatorClaims } from '../../auth/tokens.ts';
+import type { TaskRunService } from '../../domain/taskRuns.ts';
+import type { TokenService } from '../../auth/tokens.ts';
+import type { RecordingStore } from '../../recordings/recordingStore.ts';
+import { forbidden, notFound } from '../../domain/errors.ts';
+import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
+import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody } from '../schemas.ts';
+import { parse, runId } from '../validate.ts';
+
+export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, recordings: RecordingStore): Router {
+  const r = Router();
+  const viewer = requireOperator(tokens, 'viewer');
+  const operator = requireOperator(tokens, 'operator');
+  const worker = requireWorker(tokens);
+  const op = (c: OperatorClaims | undefined) => ({ kind: 'operator' as const, sub: c!.sub, role: c!.role });
+
+  r.post('/task-runs/claim', worker, async (req, res) => {
+    const body = parse(claimBody, req.body);
+    const workerId = assertSameWorker(req, body.workerId);
+    const taskRun = await runs.claim(workerId);
+    if (!taskRun) return void res.status(204).end();
+    res.json({ taskRun });
+  });
+
+  r.post('/task-runs', operator, async (req, res) => {
+    const body = parse(createRunBody, req.body);
+    res.status(201).json({ taskRun: await runs.create(op(req.operator), body) });
+  });
+
+  r.get('/task-runs', viewer, async (req, res) => {
+    const q = parse(listRunsQuery, req.query, 'query');
+    res.json({ taskRuns: await runs.list(q) });
+  });
+
+  r.get('/task-runs/:id', viewer, async (req, res) => {
+    res.json({ taskRun: await runs.get(runId(req.params.id)) });
+  });
+
+  r.post('/task-runs/:id/cancel', operator, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(cancelBody, req.body);
+    res.json({ taskRun: await runs.cancel(op(req.operator), id, body.reason) });
+  });
+
+  r.get('/task-runs/:id/events', viewer, async (req, res) => {
+    const id = runId(req.params.id);
+    const q = parse(eventsQuery, req.query, 'query');
+    res.json({ events: await runs.events(id, q.after) });
+  });
+
+  r.get('/task-runs/:id/recording', viewer, async (req, res) => {
+    const id = runId(req.params.id);
+    await runs.get(id); // 404 for an unknown run
+    const file = await recordings.pathIfExists(id);
+    if (!file) throw notFound(`task run ${id} has no recording yet`);
+    res.type('application/x-asciicast');
+    res.sendFile(file);
+  });
+
+  // The owning worker uploads the run's asciicast recording (raw body, application/x-asciicast).
+  r.put('/task-runs/:id/recording', worker, async (req, res) => {
+    const id = runId(req.params.id);
+    const workerId = req.worker!.workerId;
+    const run = await runs.get(id);
+    if (run.workerId !== workerId) throw forbidden(`worker ${workerId} does not own task run ${id}`);
+    const bytes = await recordings.save(id, req);
+    res.json({ bytes });
+  });
+
+  r.post('/task-runs/:id/complete', worker, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(completeBody, req.body);
+    const workerId = assertSameWorker(req, body.workerId);
+    res.json({ taskRun: await runs.complete(workerId, id, body) });
+  });
+
+  r.post('/task-runs/:id/control', operator, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(controlBody, req.body);
+    res.json({ taskRun: await runs.control(op(req.operator), id, body) });
+  });
+
+  r.post('/task-runs/:id/operator-messages', operator, async (req, res) => {
+    const id = runId(req.params.id);
+    const body = parse(messageBody, req.body);
+    res.status(201).json({ event: await runs.message(op(req.operator), id, body.message) });
+  });
+
+  return r;
+}

@@ -1,0 +1,75 @@
+/**
+ * Request bodies and query strings, validated by schema; unknown fields are refused. The
+ * OpenAPI document (openapi.ts) is generated from these same definitions.
+ */
+import { z } from 'zod';
+import { TASK_RUN_STATUSES } from '../../common/statuses.ts';
+
+const shortText = (max: number) => z.string().max(max);
+
+export const createRunBody = z
+  .object({
+    steps: z.array(z.string().min(1, 'a step must not be empty').max(64 * 1024)).min(1, 'at least one step').max(100),
+    liveSession: z.boolean().optional(),
+    cwd: z.string().min(1).max(4096).optional(),
+  })
+  .strict();
+
+export const listRunsQuery = z
+  .object({
+    status: z.enum(TASK_RUN_STATUSES).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    offset: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
+
+export const eventsQuery = z.object({ after: z.coerce.number().int().min(0).default(0) }).strict();
+
+export const cancelBody = z.object({ reason: shortText(1000).optional() }).strict();
+
+export const claimBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
+
+export const completeBody = z
+  .object({
+    workerId: z.string().min(1).max(200),
+    status: z.enum(['succeeded', 'failed', 'cancelled']),
+    exitCode: z.number().int().min(-1024).max(1024).nullable().optional(),
+  })
+  .strict();
+
+export const grantWriteBody = z.object({ ttlMinutes: z.number().int().min(1).max(240).optional() }).strict();
+
+export const revokeBody = z.object({ reason: shortText(1000).optional() }).strict();
+
+export const controlBody = z
+  .object({
+    action: z.enum(['pause', 'resume', 'takeover']),
+    mode: z.enum(['soft', 'hard']).optional(),
+    summary: shortText(16 * 1024).optional(),
+  })
+  .strict()
+  .refine((b) => b.summary === undefined || b.action === 'resume', { message: 'summary goes with resume', path: ['summary'] })
+  .refine((b) => b.mode === undefined || b.action !== 'resume', { message: 'mode goes with pause or takeover', path: ['mode'] });
+
+/** The byte limit of a message is configuration; checked by the service. */
+export const messageBody = z.object({ message: z.string().min(1, 'message must not be empty') }).strict();
+
+const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'expected an ISO 8601 date');
+
+export const reportBody = z
+  .object({
+    workerId: z.string().min(1).max(200),
+    status: z.enum(['starting', 'ready', 'ended', 'revoked', 'error']),
+    workerHostname: shortText(255).optional(),
+    attachRo: shortText(4096).optional(),
+    attachRw: shortText(4096).optional(),
+    webRo: shortText(4096).optional(),
+    webRw: shortText(4096).optional(),
+    expiresAt: isoDate.optional(),
+    errorMessage: shortText(4096).optional(),
+  })
+  .strict();
+
+export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
+
+export const runIdParam = z.string().uuid();

@@ -1,0 +1,127 @@
+/**
+ * Builds and starts one hub process: database, domain services, REST, Socket.IO namespaces,
+ * sweepers. `startHub` is what `handoff hub`, the tests and the benchmarks all call.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DestinationStream, Logger } from 'pino';
+import { Server } from 'socket.io';
+import { AGENT_NAMESPACE, SOCKET_PATH, VIEWER_NAMESPACE } from '../common/protocol.ts';
+import { SealedBox } from './auth/sealedBox.ts';
+import { TokenService } from './auth/tokens.ts';
+import type { HubConfig } from './config.ts';
+import type { Database } from './db/database.ts';
+import { openDatabase } from './db/database.ts';
+import type { HubContext } from './domain/hubContext.ts';
+import { HubEvents } from './domain/hubEvents.ts';
+import { LiveSessionService } from './domain/liveSessions.ts';
+import { TaskRunService } from './domain/taskRuns.ts';
+import { createApp } from './http/app.ts';
+import { createLogger } from './log.ts';
+import { HubMetrics } from './metrics.ts';
+import { attachAgentGateway } from './realtime/agentGateway.ts';
+import { attachDomainFanout } from './realtime/domainFanout.ts';
+import { RwGate } from './realtime/rwGate.ts';
+import type { AgentNamespace, ViewerNamespace } from './realtime/types.ts';
+import { attachViewerGateway } from './realtime/viewerGateway.ts';
+import { RecordingStore } from './recordings/recordingStore.ts';
+import { resolveSecrets } from './secrets.ts';
+import { LeaderLock } from './sweepers/leaderLock.ts';
+import { SessionSweeper } from './sweepers/sessionSweeper.ts';
+
+export interface StartHubOptions {
+  /** Where logs go (tests collect them to prove secrets never appear). */
+  logDestination?: DestinationStream;
+  /** An already opened database (tests share one). */
+  database?: Database;
+}
+
+export interface RunningHub {
+  url: string;
+  port: number;
+  config: HubConfig;
+  ctx: HubContext;
+  runs: TaskRunService;
+  sessions: LiveSessionService;
+  sweeper: SessionSweeper;
+  io: Server;
+  log: Logger;
+  database: Database;
+  close(): Promise<void>;
+}
+
+export async function startHub(config: HubConfig, opts: StartHubOptions = {}): Promise<RunningHub> {
+  const log = createLogger(config.logLevel, opts.logDestination);
+  const secrets = resolveSecrets(config);
+  if (secrets.generated) log.warn({ file: `${config.dataDir}/secrets.json` }, 'generated a development JWT secret and encryption key (set HANDOFF_JWT_SECRET and HANDOFF_ENCRYPTION_KEY in production)');
+  const database = opts.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log }));
+  const ownsDatabase = !opts.database;
+
+  const ctx: HubContext = {
+    orm: database.orm,
+    config,
+    events: new HubEvents(),
+    tokens: new TokenService(secrets.jwtSecret),
+    sealedBox: new SealedBox(secrets.encryptionKey),
+    log,
+  };
+  const metrics = new HubMetrics();
+  const runs = new TaskRunService(ctx);
+  const sessions = new LiveSessionService(ctx);
+  const recordings = new RecordingStore(config.dataDir);
+
+  const app = createApp({ orm: database.orm, tokens: ctx.tokens, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl });
+  const server = createServer(app);
+  const io = new Server(server, {
+    path: SOCKET_PATH,
+    serveClient: false,
+    // Terminal output is already dense; deflate costs more CPU than it saves on a LAN.
+    perMessageDeflate: false,
+    // Late-join snapshots of a big scrollback travel in one ack.
+    maxHttpBufferSize: 64 * 1024 * 1024,
+    pingInterval: 10_000,
+    pingTimeout: 20_000,
+    connectionStateRecovery: undefined,
+  });
+  const agents: AgentNamespace = io.of(AGENT_NAMESPACE);
+  const viewers: ViewerNamespace = io.of(VIEWER_NAMESPACE);
+  const rw = new RwGate(viewers, sessions, log);
+  attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, config, metrics, log });
+  attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, metrics, log, rw });
+  attachDomainFanout(ctx.events, agents, viewers, rw);
+
+  const lock = database.embedded ? null : new LeaderLock(config.databaseUrl as string, log);
+  const sweeper = new SessionSweeper({ runs, sessions, lock, metrics, log, intervalMs: config.sweepIntervalMs });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  sweeper.start();
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  log.info({ url, database: database.embedded ? 'embedded' : 'postgresql' }, 'hub listening');
+
+  let closed = false;
+  return {
+    url,
+    port,
+    config,
+    ctx,
+    runs,
+    sessions,
+    sweeper,
+    io,
+    log,
+    database,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await sweeper.stop();
+      io.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      if (ownsDatabase) await database.close();
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The agents' namespace: worker-token handshake, claims, session reports, heartbeats, and the
+ * output relay. The relay is the hot path: one Set lookup and one room broadcast per chunk, no
+ * database and no JSON (the bytes travel as a binary attachment).
+ */
+import type { Logger } from 'pino';
+import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, SessionReport } from '../../common/protocol.ts';
+import { PROTOCOL_VERSION } from '../../common/protocol.ts';
+import type { LiveControl } from '../../common/statuses.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import { invalidPayload as badInputError } from '../domain/errors.ts';
+import type { HubConfig } from '../config.ts';
+import type { LiveSessionService } from '../domain/liveSessions.ts';
+import type { TaskRunService } from '../domain/taskRuns.ts';
+import type { HubMetrics } from '../metrics.ts';
+import { answer } from './acks.ts';
+import { agentRunRoom, viewerRunRoom, workerRoom } from './rooms.ts';
+import type { AgentNamespace, AgentSocket, ViewerNamespace } from './types.ts';
+import { byteLength, isBytes, isObject, isOffset, isPaneId, isRunId, isSize } from './wireChecks.ts';
+
+export interface AgentGatewayDeps {
+  agents: AgentNamespace;
+  viewers: ViewerNamespace;
+  tokens: TokenService;
+  runs: TaskRunService;
+  sessions: LiveSessionService;
+  config: HubConfig;
+  metrics: HubMetrics;
+  log: Logger;
+}
+
+const REPORT_STATUSES = new Set(['starting', 'ready', 'ended', 'revoked', 'error']);
+
+export function attachAgentGateway(deps: AgentGatewayDeps): void {
+  const { agents, viewers, tokens, runs, sessions, metrics, log } = deps;
+
+  agents.use((socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown })?.token;
+    try {
+      if (typeof token !== 'string') throw new Error('missing token');
+      const claims = tokens.verifyWorker(token);
+      socket.data.workerId = claims.workerId;
+      socket.data.runs = new Set();
+      socket.data.capacity = 1;
+      socket.data.hostname = '';
+      next();
+    } catch {
+      next(new Error('unauthorized: a worker token is required'));
+    }
+  });
+
+  agents.on('connection', (socket: AgentSocket) => {
+    const workerId = socket.data.workerId;
+    metrics.agentsConnected.inc();
+    void socket.join(workerRoom(workerId));
+    log.info({ workerId, socket: socket.id }, 'agent connected');
+
+    const own = (runId: string) => {
+      socket.data.runs.add(runId);
+      void socket.join(agentRunRoom(runId));
+    };
+    const disown = (runId: string) => {
+      socket.data.runs.delete(runId);
+      void socket.leave(agentRunRoom(runId));
+    };
+
+    socket.on('agent:hello', (hello: AgentHello, ack) =>
+      answer(ack, log, async () => {
+        if (!isObject(hello) || hello.protocol !== PROTOCOL_VERSION) throw badInputError(`protocol ${PROTOCOL_VERSION} required`);
+        socket.data.hostname = typeof hello.hostname === 'string' ? hello.hostname.slice(0, 255) : '';
+        socket.data.capacity = typeof hello.capacity === 'number' ? Math.max(1, Math.min(256, hello.capacity)) : 1;
+        const states: AgentRunState[] = Array.isArray(hello.runs) ? hello.runs.filter((r) => isObject(r) && isRunId(r.runId)) : [];
+        const abandon = await runs.heartbeat(workerId, states.map((r) => r.runId));
+        for (const r of states) {
+          if (abandon.includes(r.runId)) continue;
+          own(r.runId);
+          // Viewers learn the panes' current offsets: anything they missed is a gap, and they resync.
+          for (const p of Array.isArray(r.panes) ? r.panes : []) viewers.to(viewerRunRoom(r.runId)).emit('pane:open', r.runId, p);
+        }
+        return { heartbeatSeconds: deps.config.heartbeatSeconds, abandon };
+      }),
+    );
+
+    socket.on('run:claim', (ack) =>
+      answer(ack, log, async () => {
+        if (socket.data.runs.size >= socket.data.capacity) return { taskRun: null };
+        const taskRun = await runs.claim(workerId);
+        if (taskRun) own(taskRun.id);
+        return { taskRun };
+      }),
+    );
+
+    socket.on('session:report', (report: SessionReport, ack) =>
+      answer(ack, log, async () => {
+        if (!isObject(report) || !isRunId(report.runId) || !REPORT_STATUSES.has(report.status)) throw badInputError('report needs runId and a status');
+        const session = await sessions.report(workerId, { ...report, workerHostname: report.workerHostname ?? socket.data.hostname });
+        return { session };
+      }),
+    );
+
+    socket.on('run:heartbeat', (states: AgentRunState[], ack) =>
+      answer(ack, log, async () => {
+        const ids = Array.isArray(states) ? states.filter((s) => isObject(s) && isRunId(s.runId)).map((s) => s.runId) : [];
+        const abandon = await runs.heartbeat(workerId, ids);
+        for (const id of abandon) disown(id);
+        return { abandon };
+      }),
+    );
+
+    socket.on('pane:open', (runId: string, pane: PaneInfo) => {
+      if (!socket.data.runs.has(runId) || !isObject(pane) || !isPaneId(pane.paneId)) return;
+      viewers.to(viewerRunRoom(runId)).emit('pane:open', runId, pane);
+    });
+
+    socket.on('pane:resize', (runId: string, paneId: string, cols: number, rows: number) => {
+      if (!socket.data.runs.has(runId) || !isPaneId(paneId) || !isSize(cols) || !isSize(rows)) return;
+      viewers.to(viewerRunRoom(runId)).emit('pane:resize', runId, paneId, cols, rows);
+    });
+
+    // Hot path.
+    socket.on('pane:output', (runId: string, paneId: string, offset: number, data: Uint8Array | ArrayBuffer) => {
+      if (!socket.data.runs.has(runId) || !isBytes(data) || !isOffset(offset) || !isPaneId(paneId)) return;
+      metrics.outputChunks.inc();
+      metrics.outputBytes.inc(byteLength(data));
+      viewers.to(viewerRunRoom(runId)).emit('pane:output', runId, paneId, offset, data);
+    });
+
+    socket.on('control:applied', (runId: string, liveControl: LiveControl) => {
+      if (!socket.data.runs.has(runId) || !isObject(liveControl)) return;
+      runs.controlApplied(workerId, runId, liveControl).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'control ack failed'));
+    });
+
+    socket.on('run:complete', (completion: RunCompletion, ack) =>
+      answer(ack, log, async () => {
+        if (!isObject(completion) || !isRunId(completion.runId)) throw badInputError('completion needs a runId');
+        if (!['succeeded', 'failed', 'cancelled'].includes(completion.status)) throw badInputError('status must be succeeded, failed or cancelled');
+        const exitCode = typeof completion.exitCode === 'number' && Number.isInteger(completion.exitCode) ? completion.exitCode : null;
+        const run = await runs.complete(workerId, completion.runId, { status: completion.status, exitCode });
+        disown(completion.runId);
+        return { run };
+      }),
+    );
+
+    socket.on('disconnect', (reason) => {
+      metrics.agentsConnected.dec();
+      log.info({ workerId, reason }, 'agent disconnected');
+    });
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * The viewers' namespace: operator-token handshake, join with late-join snapshot, RO by default,
+ * RW only under a live-checked grant (DESIGN §5, §7).
+ */
+import type { Logger } from 'pino';
+import type { Ack, PaneSnapshot } from '../../common/protocol.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import { TokenError } from '../auth/tokens.ts';
+import { invalidPayload, notFound } from '../domain/errors.ts';
+import type { LiveSessionService } from '../domain/liveSessions.ts';
+import type { TaskRunService } from '../domain/taskRuns.ts';
+import type { HubMetrics } from '../metrics.ts';
+import { answer } from './acks.ts';
+import { agentRunRoom, RUNS_WATCH_ROOM, viewerRunRoom } from './rooms.ts';
+import type { AgentNamespace, ViewerNamespace, ViewerSocket } from './types.ts';
+import { RwGate } from './rwGate.ts';
+import { byteLength, isBytes, isPaneId, isRunId, isSize } from './wireChecks.ts';
+
+export interface ViewerGatewayDeps {
+  agents: AgentNamespace;
+  viewers: ViewerNamespace;
+  tokens: TokenService;
+  runs: TaskRunService;
+  sessions: LiveSessionService;
+  metrics: HubMetrics;
+  log: Logger;
+  rw: RwGate;
+}
+
+const SNAPSHOT_TIMEOUT_MS = 5000;
+const MAX_INPUT_FRAME = 64 * 1024;
+/** Input frames per viewer per second before frames are dropped (a paste is one frame). */
+const INPUT_FRAMES_PER_SECOND = 2000;
+
+/** Asks the agent that runs `runId` for snapshots; [] when no agent answers (run over, agent away). */
+export async function requestSnapshots(agents: AgentNamespace, runId: string, paneId: string | null): Promise<PaneSnapshot[]> {
+  try {
+    const replies: Ack<PaneSnapshot[]>[] = await agents.to(agentRunRoom(runId)).timeout(SNAPSHOT_TIMEOUT_MS).emitWithAck('run:snapshot', runId, paneId);
+    for (const r of replies) if (r && r.ok) return r.data;
+    return [];
+  } catch {
+    return [];
+  }
+}
+
+export function attachViewerGateway(deps: ViewerGatewayDeps): void {
+  const { agents, viewers, tokens, runs, sessions, metrics, log, rw } = deps;
+
+  viewers.use((socket, next) => {
+    const auth = socket.handshake.auth as { token?: unknown; grant?: unknown };
+    try {
+      if (typeof auth.token !== 'string') throw new TokenError('missing token');
+      socket.data.operator = tokens.verifyOperator(auth.token);
+      socket.data.grant = typeof auth.grant === 'string' && auth.grant ? tokens.verifyGrant(auth.grant) : null;
+      socket.data.joined = new Set();
+      socket.data.rw = new Map();
+      socket.data.inputWindowStart = 0;
+      socket.data.inputFrames = 0;
+      next();
+    } catch (err) {
+      next(new Error(`unauthorized: ${err instanceof TokenError ? err.message : 'invalid token'}`));
+    }
+  });
+
+  viewers.on('connection', (socket: ViewerSocket) => {
+    metrics.viewersConnected.inc();
+    const notice = throttledNotice(socket);
+
+    socket.on('run:join', (runId, ack) =>
+      answer(ack, log, async () => {
+        if (!isRunId(runId)) throw notFound(`task run ${String(runId)} not found`);
+        const run = await runs.get(runId);
+        // Join the room first, then snapshot: every chunk after the snapshot's offset reaches us.
+        await socket.join(viewerRunRoom(runId));
+        socket.data.joined.add(runId);
+        const session = run.liveSession ?? null;
+        const live = run.status === 'running' && session !== null && (session.status === 'ready' || session.status === 'starting');
+        const panes = live ? await requestSnapshots(agents, runId, null) : [];
+        const verdict = await rw.admit(socket, runId);
+        return { run, session, panes, canWrite: verdict.canWrite, rwUntil: verdict.until };
+      }),
+    );
+
+    socket.on('run:leave', (runId) => {
+      if (!isRunId(runId)) return;
+      void socket.leave(viewerRunRoom(runId));
+      socket.data.joined.delete(runId);
+      rw.release(socket, runId, 'left');
+    });
+
+    socket.on('runs:watch', (ack) =>
+      answer(ack, log, async () => {
+        await socket.join(RUNS_WATCH_ROOM);
+        return { watching: true as const };
+      }),
+    );
+
+    socket.on('pane:resync', (runId, paneId, ack) =>
+      answer(ack, log, async () => {
+        if (!isRunId(runId) || !socket.data.joined.has(runId)) throw invalidPayload('join the run first');
+        if (!isPaneId(paneId)) throw invalidPayload('invalid pane');
+        return requestSnapshots(agents, runId, paneId);
+      }),
+    );
+
+    socket.on('pane:input', (runId, paneId, data) => {
+      if (!isRunId(runId) || !isPaneId(paneId) || !isBytes(data)) return;
+      if (byteLength(data) > MAX_INPUT_FRAME) return void notice(runId, 'input_too_large', `input frames are limited to ${MAX_INPUT_FRAME} bytes`);
+      if (!rateOk(socket)) {
+        metrics.inputDropped.inc({ reason: 'rate_limited' });
+        return void notice(runId, 'rate_limited', 'too much input: frames dropped');
+      }
+      const grant = rw.check(socket, runId);
+      if (!grant) {
+        metrics.inputDropped.inc({ reason: 'read_only' });
+        return void notice(runId, 'read_only', 'read-only: input needs a write grant');
+      }
+      grant.bytes += byteLength(data);
+      agents.to(agentRunRoom(runId)).emit('pane:input', runId, paneId, data);
+    });
+
+    socket.on('pane:resize', (runId, paneId, cols, rows) => {
+      if (!isRunId(runId) || !isPaneId(paneId) || !isSize(cols) || !isSize(rows)) return;
+      if (!rw.check(socket, runId)) return void notice(runId, 'read_only', 'read-only: resize needs a write grant');
+      agents.to(agentRunRoom(runId)).emit('pane:resize', runId, paneId, cols, rows);
+    });
+
+    socket.on('disconnect', () => {
+      metrics.viewersConnected.dec();
+      for (const runId of socket.data.rw.keys()) rw.release(socket, runId, 'disconnected');
+    });
+  });
+
+  void sessions;
+}
+
+function rateOk(socket: ViewerSocket): boolean {
+  const now = Date.now();
+  if (now - socket.data.inputWindowStart >= 1000) {
+    socket.data.inputWindowStart = now;
+    socket.data.inputFrames = 0;
+  }
+  return ++socket.data.inputFrames <= INPUT_FRAMES_PER_SECOND;
+}
+
+/** At most one notice of a kind per second per socket: a typing RO viewer is not flooded. */
+function throttledNotice(socket: ViewerSocket) {
+  const last = new Map<string, number>();
+  return (runId: string, code: string, message: string) => {
+    const now = Date.now();
+    if ((last.get(code) ?? 0) + 1000 > now) return;
+    last.set(code, now);
+    socket.emit('notice', runId, code, message);
+  };
+}
