@@ -1,0 +1,98 @@
+/**
+ * The worker agent: holds the hub socket, claims runs up to its capacity, dispatches the hub's
+ * commands to the run they concern, heartbeats. `startAgent` is what `handoff agent` and the
+ * tests call.
+ */
+import type { TaskRunDto } from '../common/api.ts';
+import type { AgentConfig } from './agentConfig.ts';
+import { HubLink } from './hubLink.ts';
+import { RunExecution } from './runExecution.ts';
+import type { StepRunResult } from './stepRunner.ts';
+
+export interface RunningAgent {
+  config: AgentConfig;
+  link: HubLink;
+  runs: Map<string, RunExecution>;
+  /** Resolves with each run's result as it finishes (tests wait on it). */
+  finished: Map<string, Promise<StepRunResult>>;
+  close(opts?: { cancelRuns?: boolean }): Promise<void>;
+}
+
+export function startAgent(config: AgentConfig, log: (msg: string) => void = (m) => process.stderr.write(`handoff agent: ${m}\n`)): RunningAgent {
+  const runs = new Map<string, RunExecution>();
+  const finished = new Map<string, Promise<StepRunResult>>();
+  const link = new HubLink(config, () => [...runs.values()].map((r) => r.state()), log);
+  const s = link.socket;
+  let closing = false;
+  let claiming = false;
+
+  const claim = async () => {
+    if (claiming || closing) return;
+    claiming = true;
+    try {
+      while (!closing && link.isReady && runs.size < config.capacity) {
+        const ack = await link.request<{ taskRun: TaskRunDto | null }>((sock) => sock.timeout(10_000).emitWithAck('run:claim'));
+        if (!ack.ok || !ack.data.taskRun) break;
+        const exec = new RunExecution(ack.data.taskRun, config, link, log);
+        runs.set(exec.runId, exec);
+        const done = exec.execute().finally(() => {
+          runs.delete(exec.runId);
+          void claim();
+        });
+        finished.set(exec.runId, done);
+      }
+    } finally {
+      claiming = false;
+    }
+  };
+
+  link.onReady((reply) => {
+    for (const id of reply.abandon) runs.get(id)?.cancel();
+    void claim();
+  });
+  s.on('run:available', () => void claim());
+  s.on('pane:input', (runId, paneId, data) => runs.get(runId)?.input(paneId, Buffer.from(data as Uint8Array)));
+  s.on('pane:resize', (runId, paneId, cols, rows) => runs.get(runId)?.resize(paneId, cols, rows));
+  s.on('run:snapshot', (runId, paneId, ack) => {
+    const run = runs.get(runId);
+    if (!run) return ack({ ok: false, error: { code: 'not_found', message: 'run not on this agent' } });
+    run.snapshots(paneId).then(
+      (data) => ack({ ok: true, data }),
+      (err: Error) => ack({ ok: false, error: { code: 'unavailable', message: err.message } }),
+    );
+  });
+  s.on('run:control', (cmd) => runs.get(cmd.runId)?.onControl(cmd));
+  s.on('run:message', (msg) => runs.get(msg.runId)?.onMessage(msg));
+  s.on('run:cancel', (runId) => runs.get(runId)?.cancel());
+  s.on('session:revoked', (runId, reason) => runs.get(runId)?.revokeLive(reason));
+  s.on('session:enable', (runId) => void runs.get(runId)?.startLive());
+
+  const heartbeat = setInterval(() => {
+    if (!link.isReady || runs.size === 0) return;
+    const states = [...runs.values()].map((r) => r.state());
+    s.timeout(config.heartbeatSeconds * 1000)
+      .emitWithAck('run:heartbeat', states)
+      .then((ack) => {
+        if (ack.ok) for (const id of ack.data.abandon) runs.get(id)?.cancel();
+      })
+      .catch(() => undefined);
+  }, config.heartbeatSeconds * 1000);
+  // A back-stop for a missed run:available.
+  const poll = setInterval(() => void claim(), Math.max(2000, config.heartbeatSeconds * 1000));
+
+  link.connect();
+  return {
+    config,
+    link,
+    runs,
+    finished,
+    async close(opts = {}) {
+      closing = true;
+      clearInterval(heartbeat);
+      clearInterval(poll);
+      if (opts.cancelRuns) for (const r of runs.values()) r.cancel();
+      await Promise.allSettled([...runs.keys()].map((id) => finished.get(id)));
+      link.close();
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/** Agent configuration from the environment (DESIGN §8), validated with errors naming the variable. */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../hub/config.ts';
+
+export interface AgentConfig {
+  hubUrl: string;
+  workerToken: string;
+  workerId: string;
+  hostname: string;
+  capacity: number;
+  heartbeatSeconds: number;
+  dataDir: string;
+  /** Base of the dashboard links given as attach info. */
+  publicUrl: string;
+  /** Output kept per pane while the hub is away; beyond it, viewers resync from a snapshot. */
+  backlogBytes: number;
+  /** Fault injection for tests of the headless fallback: `live_layer` makes the live layer fail to start. */
+  faults: Set<string>;
+}
+
+const int = (min: number, max: number) => z.string().regex(/^\d+$/, 'expected a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+
+/** The worker id inside a worker token (not verified here: the hub verifies it). */
+function workerIdOf(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
+    return typeof payload.sub === 'string' ? payload.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const schema = z.object({
+    HANDOFF_HUB_URL: z.string().url('expected the hub URL, e.g. http://127.0.0.1:8080'),
+    HANDOFF_WORKER_TOKEN: z.string().min(10, 'expected a worker token (handoff token --worker ID)'),
+    HANDOFF_WORKER_ID: z.string().min(1).max(200).optional(),
+    HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: int(1, 256).default(2),
+    HANDOFF_HEARTBEAT_SECONDS: int(1, 3600).default(10),
+    HANDOFF_DATA_DIR: z.string().min(1).default('.data'),
+    HANDOFF_PUBLIC_URL: z.string().url().optional(),
+    HANDOFF_AGENT_BACKLOG_BYTES: int(0, 1024 ** 3).default(8 * 1024 * 1024),
+    HANDOFF_AGENT_FAULTS: z.string().optional(),
+  });
+  const input: Record<string, string> = {};
+  for (const k of Object.keys(schema.shape)) if (env[k]) input[k] = env[k] as string;
+  const r = schema.safeParse(input);
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`));
+  const c = r.data;
+  const fromToken = workerIdOf(c.HANDOFF_WORKER_TOKEN);
+  const workerId = c.HANDOFF_WORKER_ID ?? fromToken;
+  if (!workerId) throw new ConfigError(['HANDOFF_WORKER_ID: required (the worker token names no worker)']);
+  if (fromToken && fromToken !== workerId) throw new ConfigError([`HANDOFF_WORKER_ID: "${workerId}" differs from the worker token's "${fromToken}"`]);
+  return {
+    hubUrl: c.HANDOFF_HUB_URL.replace(/\/$/, ''),
+    workerToken: c.HANDOFF_WORKER_TOKEN,
+    workerId,
+    hostname: hostname(),
+    capacity: c.HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER,
+    heartbeatSeconds: c.HANDOFF_HEARTBEAT_SECONDS,
+    dataDir: resolve(c.HANDOFF_DATA_DIR),
+    publicUrl: (c.HANDOFF_PUBLIC_URL ?? c.HANDOFF_HUB_URL).replace(/\/$/, ''),
+    backlogBytes: c.HANDOFF_AGENT_BACKLOG_BYTES,
+    faults: new Set((c.HANDOFF_AGENT_FAULTS ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * One terminal pane of a run (the task's steps, or the operator's shell): its output is
+ * coalesced, then each chunk goes — once, in order — to the screen mirror (late join), the
+ * recording, and the hub (while the live layer is up).
+ */
+import type { PaneInfo, PaneSnapshot } from '../common/protocol.ts';
+import type { AsciicastRecorder } from './asciicastRecorder.ts';
+import { OutputCoalescer } from './outputCoalescer.ts';
+import { TerminalMirror } from './terminalMirror.ts';
+
+export interface PaneOutputSink {
+  output(paneId: string, offset: number, chunk: Buffer): void;
+  resized(paneId: string, cols: number, rows: number): void;
+}
+
+export interface PaneInput {
+  write(data: string | Buffer): void;
+  resize(cols: number, rows: number): void;
+}
+
+export class Pane {
+  private readonly coalescer: OutputCoalescer;
+  private mirror: TerminalMirror | null = null;
+  private streaming = false;
+  private cols: number;
+  private rows: number;
+
+  constructor(
+    readonly paneId: string,
+    readonly title: string,
+    cols: number,
+    rows: number,
+    private readonly input: PaneInput,
+    private readonly sink: PaneOutputSink,
+    private readonly recorder: AsciicastRecorder | null,
+  ) {
+    this.cols = cols;
+    this.rows = rows;
+    this.coalescer = new OutputCoalescer({
+      onFlush: (chunk, offset) => {
+        this.mirror?.write(chunk);
+        this.recorder?.output(chunk);
+        if (this.streaming) this.sink.output(this.paneId, offset, chunk);
+      },
+    });
+  }
+
+  /** Raw output from the pty. */
+  push(data: Buffer): void {
+    this.coalescer.push(data);
+  }
+
+  /** Text the agent itself shows in the pane (banners); viewers and the recording see it too. */
+  inject(text: string): void {
+    this.coalescer.push(Buffer.from(text, 'utf8'));
+  }
+
+  write(data: string | Buffer): void {
+    this.input.write(data);
+  }
+
+  resize(cols: number, rows: number): void {
+    if (cols === this.cols && rows === this.rows) return;
+    this.coalescer.flush(); // output before the resize belongs to the old size
+    this.cols = cols;
+    this.rows = rows;
+    this.input.resize(cols, rows);
+    this.mirror?.resize(cols, rows);
+    this.recorder?.resize(cols, rows);
+    if (this.streaming) this.sink.resized(this.paneId, cols, rows);
+  }
+
+  /** Brings the live layer up for this pane: mirror from the current offset, streaming on. */
+  startLive(): void {
+    this.coalescer.flush();
+    if (!this.mirror) this.mirror = new TerminalMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
+    this.streaming = true;
+  }
+
+  /** Keeps a mirror from the first byte without streaming yet (so a later join sees everything). */
+  startMirror(): void {
+    if (!this.mirror) this.mirror = new TerminalMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
+  }
+
+  stopLive(): void {
+    this.streaming = false;
+    this.mirror?.dispose();
+    this.mirror = null;
+  }
+
+  get isLive(): boolean {
+    return this.streaming;
+  }
+
+  info(): PaneInfo {
+    return { paneId: this.paneId, title: this.title, cols: this.cols, rows: this.rows, offset: this.coalescer.offset };
+  }
+
+  async snapshot(): Promise<PaneSnapshot> {
+    if (!this.mirror) throw new Error(`pane ${this.paneId} has no live layer`);
+    this.coalescer.flush();
+    const s = await this.mirror.snapshot();
+    return { paneId: this.paneId, cols: s.cols, rows: s.rows, offset: s.offset, data: s.data };
+  }
+
+  flush(): void {
+    this.coalescer.flush();
+  }
+
+  close(): void {
+    this.coalescer.flush();
+    this.coalescer.close();
+    this.stopLive();
+  }
+}

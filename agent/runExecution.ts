@@ -1,0 +1,243 @@
+/**
+ * One claimed task run on the agent: its artifact folder, the task pane (steps in node-pty),
+ * the live session's lifecycle, controls, operator messages and the result (DESIGN §6).
+ * The run never depends on the live layer: if that fails or is revoked, the steps go on headless.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TaskRunDto } from '../common/api.ts';
+import type { Ack, AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
+import { DEFAULT_COLS, DEFAULT_ROWS, TASK_PANE } from '../common/protocol.ts';
+import type { LiveControl } from '../common/statuses.ts';
+import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
+import type { AgentConfig } from './agentConfig.ts';
+import { AsciicastRecorder } from './asciicastRecorder.ts';
+import type { HubLink } from './hubLink.ts';
+import { OperatorInbox } from './operatorInbox.ts';
+import { Pane } from './pane.ts';
+import type { StepRunResult } from './stepRunner.ts';
+import { StepRunner } from './stepRunner.ts';
+
+export const PAUSED_BANNER = '== PAUSED FOR OPERATOR ==';
+
+export class RunExecution {
+  readonly runId: string;
+  readonly artifactDir: string;
+  private readonly panes = new Map<string, Pane>();
+  private runner: StepRunner | null = null;
+  private recorder: AsciicastRecorder | null = null;
+  private inbox: OperatorInbox;
+  private live = false;
+  private hardPaused = false;
+  private control: LiveControl | null;
+  private cancelled = false;
+
+  constructor(
+    private readonly run: TaskRunDto,
+    private readonly config: AgentConfig,
+    private readonly link: HubLink,
+    private readonly log: (msg: string) => void,
+  ) {
+    this.runId = run.id;
+    this.artifactDir = join(config.dataDir, 'runs', run.id);
+    this.inbox = new OperatorInbox(join(this.artifactDir, 'operator_inbox.jsonl'));
+    this.control = run.payload.liveControl ?? null;
+  }
+
+  state(): AgentRunState {
+    return { runId: this.runId, panes: [...this.panes.values()].filter((p) => p.isLive).map((p) => p.info()) };
+  }
+
+  /** Runs the whole lifecycle; resolves when the hub has the result (or the agent gives up). */
+  async execute(): Promise<StepRunResult> {
+    await mkdir(this.artifactDir, { recursive: true });
+    const cwd = this.run.payload.cwd ?? this.artifactDir;
+    this.recorder = new AsciicastRecorder(join(this.artifactDir, 'recording.cast'), DEFAULT_COLS, DEFAULT_ROWS, `handoff run ${this.runId}`);
+    const runner = new StepRunner({
+      steps: this.run.steps,
+      cwd,
+      cols: DEFAULT_COLS,
+      rows: DEFAULT_ROWS,
+      env: {
+        HANDOFF_RUN_ID: this.runId,
+        HANDOFF_ARTIFACT_DIR: this.artifactDir,
+        HANDOFF_OPERATOR_INBOX: this.inbox.path,
+        // the agent's own credentials never reach the steps
+        HANDOFF_WORKER_TOKEN: undefined,
+        HANDOFF_TOKEN: undefined,
+        HANDOFF_JWT_SECRET: undefined,
+        HANDOFF_ENCRYPTION_KEY: undefined,
+      },
+    });
+    this.runner = runner;
+    const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder);
+    this.panes.set(TASK_PANE, task);
+    runner.onData((d) => task.push(d));
+
+    const session = this.run.liveSession;
+    if (session && !TERMINAL_SESSION_STATUSES.includes(session.status)) {
+      task.startMirror();
+      await this.startLive();
+    }
+    // A run paused before it started is held from its first step.
+    if (this.control?.paused) this.applyControl(this.control, undefined, false);
+
+    let result: StepRunResult;
+    try {
+      result = await runner.start();
+    } catch (err) {
+      task.inject(`\r\nhandoff: the run could not start: ${(err as Error).message}\r\n`);
+      result = { status: 'failed', exitCode: null };
+    }
+    if (this.cancelled) result = { status: 'cancelled', exitCode: null };
+    for (const p of this.panes.values()) p.close();
+    await this.recorder.close();
+    await this.finish(result);
+    return result;
+  }
+
+  private sink() {
+    return {
+      output: (paneId: string, offset: number, chunk: Buffer) => this.link.sendOutput(this.runId, paneId, offset, chunk),
+      resized: (paneId: string, cols: number, rows: number) => {
+        if (this.link.isReady) this.link.socket.emit('pane:resize', this.runId, paneId, cols, rows);
+      },
+    };
+  }
+
+  private async report(report: Omit<SessionReport, 'runId'>): Promise<boolean> {
+    const ack: Ack<unknown> = await this.link.request((s) => s.timeout(10_000).emitWithAck('session:report', { runId: this.runId, ...report }), {
+      retryUntil: Date.now() + 30_000,
+    });
+    if (!ack.ok) this.log(`run ${this.runId}: session report ${report.status} refused: ${ack.error.message}`);
+    return ack.ok;
+  }
+
+  /** starting → ready with attach info; any failure → error, and the run goes on headless. */
+  async startLive(): Promise<void> {
+    if (this.live) return;
+    await this.report({ status: 'starting', workerHostname: this.config.hostname });
+    try {
+      if (this.config.faults.has('live_layer')) throw new Error('live layer failed to start (injected fault)');
+      for (const p of this.panes.values()) p.startLive();
+      this.live = true;
+      for (const p of this.panes.values()) if (this.link.isReady) this.link.socket.emit('pane:open', this.runId, p.info());
+    } catch (err) {
+      for (const p of this.panes.values()) p.stopLive();
+      const reason = (err as Error).message;
+      this.log(`run ${this.runId}: live layer failed, continuing headless: ${reason}`);
+      await this.report({ status: 'error', errorMessage: reason });
+      return;
+    }
+    await this.report({
+      status: 'ready',
+      workerHostname: this.config.hostname,
+      attachRo: `handoff attach ${this.runId}`,
+      attachRw: `handoff attach ${this.runId} --rw`,
+      webRo: `${this.config.publicUrl}/runs/${this.runId}`,
+      webRw: `${this.config.publicUrl}/runs/${this.runId}`,
+    });
+  }
+
+  /** The hub revoked the session (operator or TTL): tear the live layer down, keep running. */
+  revokeLive(reason: string): void {
+    if (!this.live) return;
+    this.live = false;
+    for (const p of this.panes.values()) p.stopLive();
+    this.link.dropBacklog(this.runId);
+    this.log(`run ${this.runId}: live session revoked (${reason}); continuing headless`);
+  }
+
+  async snapshots(paneId: string | null): Promise<PaneSnapshot[]> {
+    const panes = paneId ? [this.panes.get(paneId)].filter((p): p is Pane => !!p) : [...this.panes.values()];
+    return Promise.all(panes.filter((p) => p.isLive).map((p) => p.snapshot()));
+  }
+
+  input(paneId: string, data: Buffer): void {
+    if (!this.live) return;
+    this.panes.get(paneId)?.write(data);
+  }
+
+  resize(paneId: string, cols: number, rows: number): void {
+    if (!this.live) return;
+    this.panes.get(paneId)?.resize(cols, rows);
+  }
+
+  onControl(cmd: ControlCommand): void {
+    this.applyControl(cmd.liveControl, cmd.summary, true);
+  }
+
+  private applyControl(lc: LiveControl, summary: string | undefined, announce: boolean): void {
+    const runner = this.runner;
+    const task = this.panes.get(TASK_PANE);
+    if (!runner || !task) return;
+    const wasPaused = this.control?.paused === true && announce;
+    this.control = lc;
+    if (lc.paused) {
+      runner.setHeld(true);
+      if (lc.mode === 'hard' && !this.hardPaused) {
+        runner.hardPause();
+        this.hardPaused = true;
+      } else if (lc.mode === 'soft' && this.hardPaused) {
+        runner.hardResume();
+        this.hardPaused = false;
+      }
+      if (!wasPaused || !announce) task.inject(`\r\n\x1b[7m${PAUSED_BANNER}\x1b[0m\r\n`);
+    } else {
+      if (this.hardPaused) runner.hardResume();
+      this.hardPaused = false;
+      runner.setHeld(false);
+      if (summary) void this.inbox.append({ type: 'resume_summary', from: null, message: summary, at: new Date().toISOString() });
+    }
+    if (this.link.isReady) this.link.socket.emit('control:applied', this.runId, lc);
+  }
+
+  onMessage(msg: OperatorMessage): void {
+    void this.inbox.append({ type: 'message', id: msg.id, from: msg.from, message: msg.message, at: msg.createdAt });
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.runner?.cancel();
+  }
+
+  private async finish(result: StepRunResult): Promise<void> {
+    const completion = { runId: this.runId, status: result.status, exitCode: result.exitCode };
+    // The result must reach the hub: keep trying across hub restarts (the run is over, nothing else to do).
+    for (let attempt = 0; ; attempt++) {
+      const ack = await this.link.request((s) => s.timeout(10_000).emitWithAck('run:complete', completion), { retryUntil: Date.now() + 60_000 });
+      if (ack.ok) break;
+      if (ack.error.code !== 'unavailable' && ack.error.code !== 'internal') {
+        this.log(`run ${this.runId}: hub refused the result: ${ack.error.message}`);
+        break;
+      }
+      if (attempt > 1000) break;
+    }
+    this.link.dropBacklog(this.runId);
+    await this.uploadRecording();
+  }
+
+  private async uploadRecording(): Promise<void> {
+    const path = this.recorder?.path;
+    if (!path) return;
+    const { readFile } = await import('node:fs/promises');
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const res = await fetch(`${this.config.hubUrl}/api/task-runs/${this.runId}/recording`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${this.config.workerToken}`, 'content-type': 'application/x-asciicast' },
+          body: await readFile(path),
+        });
+        if (res.ok) return;
+        if (res.status < 500) {
+          this.log(`run ${this.runId}: recording upload refused (${res.status})`);
+          return;
+        }
+      } catch {
+        // hub away: retry
+      }
+      await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
+    }
+    this.log(`run ${this.runId}: recording kept at ${path} (upload failed)`);
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * Runs a task run's steps, in order, inside ONE node-pty pseudo-terminal (DESIGN §6).
+ *
+ * A tiny bash driver runs in the pty and executes one step per `run <i>` line it reads from a
+ * private FIFO (`go`); before/after each step it reports `S <i>` / `E <i> <rc>` on a second
+ * FIFO (`status`). Steps are never interpolated into the driver script: each one is written
+ * to its own file in the control dir and run as `"$BASH" -c "$(< file)"`, so a step's `exit`
+ * ends only that step, and its stdin/stdout are the pty (a waiting step can be typed into).
+ *
+ * The agent decides when the next step starts, which gives soft pause for free: while held it
+ * simply does not send the next `run` line. Hard pause / cancel signal the pty's process group
+ * (plus, on Linux, every other process of the pty's session, e.g. jobs of an interactive shell).
+ */
+import { EventEmitter } from 'node:events';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node-pty';
+import type { IEvent, IPty } from 'node-pty';
+
+export type StepRunStatus = 'succeeded' | 'failed' | 'cancelled';
+
+export interface StepRunResult {
+  status: StepRunStatus;
+  /** 0 when succeeded, the failing step's exit code when failed, null when cancelled. */
+  exitCode: number | null;
+  /** Index of the step that failed (failed only; absent if the driver itself died). */
+  failedStep?: number;
+}
+
+export interface StepRunnerOptions {
+  steps: string[];
+  cwd: string;
+  /** Extra environment, merged over process.env (undefined removes a variable). */
+  env?: Record<string, string | undefined>;
+  cols?: number;
+  rows?: number;
+  /** Where to create the private control dir (default: os.tmpdir()). */
+  controlDirParent?: string;
+  /** SIGTERM → SIGKILL grace period on cancel / leftover cleanup (default 1000 ms). */
+  killGraceMs?: number;
+}
+
+// $1 = control dir. Kept static (no interpolation); steps come from files.
+const DRIVER_SCRIPT = `
+ctl=$1
+# node-pty only sets IUTF8 when encoding is 'utf8'; we read raw bytes, so set it here.
+stty iutf8 2>/dev/null
+# ^C typed by an operator must interrupt the step, not kill the driver. A handler (unlike
+# an ignore) is reset on exec, so steps still get the default SIGINT behaviour.
+trap ':' INT QUIT
+while :; do
+  op= idx=
+  IFS=' ' read -r op idx < "$ctl/go"
+  rc=$?
+  if [ "$op" != run ]; then
+    # a signal interrupted the wait (e.g. ^C while idle): wait again
+    if [ $rc -gt 128 ]; then continue; fi
+    break
+  fi
+  printf 'S %s\\n' "$idx" > "$ctl/status"
+  "$BASH" -c "$(< "$ctl/step-$idx")"
+  rc=$?
+  printf 'E %s %s\\n' "$idx" "$rc" > "$ctl/status"
+done
+`;
+
+type Events = {
+  data: [chunk: Buffer];
+  stepStart: [index: number];
+  stepEnd: [index: number, exitCode: number];
+};
+
+export class StepRunner {
+  private readonly opts: Required<Omit<StepRunnerOptions, 'env' | 'controlDirParent'>> &
+    Pick<StepRunnerOptions, 'env' | 'controlDirParent'>;
+  private readonly events = new EventEmitter<Events>();
+  private term: IPty | undefined;
+  private ctlDir: string | undefined;
+  private goFd: number | undefined;
+  private statusSock: net.Socket | undefined;
+  private statusBuf = '';
+
+  private started = false;
+  private held = false;
+  private stepInFlight = false;
+  private nextStep = 0;
+  private outcome: StepRunResult | undefined;
+  private cancelRequested = false;
+  private exited = false;
+  private finished = false;
+  private killTimer: NodeJS.Timeout | undefined;
+  private resolveRun: ((r: StepRunResult) => void) | undefined;
+  private resultPromise: Promise<StepRunResult> | undefined;
+
+  constructor(opts: StepRunnerOptions) {
+    this.opts = { cols: 120, rows: 40, killGraceMs: 1000, ...opts, steps: [...opts.steps] };
+  }
+
+  /** pid of the pty's driver shell (= its process group and session id); undefined before start. */
+  get pid(): number | undefined {
+    return this.term?.pid;
+  }
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  onData(cb: (chunk: Buffer) => void): () => void {
+    this.events.on('data', cb);
+    return () => this.events.off('data', cb);
+  }
+
+  onStepStart(cb: (index: number) => void): () => void {
+    this.events.on('stepStart', cb);
+    return () => this.events.off('stepStart', cb);
+  }
+
+  onStepEnd(cb: (index: number, exitCode: number) => void): () => void {
+    this.events.on('stepEnd', cb);
+    return () => this.events.off('stepEnd', cb);
+  }
+
+  start(): Promise<StepRunResult> {
+    if (this.resultPromise) return this.resultPromise;
+    this.started = true;
+    this.resultPromise = new Promise<StepRunResult>((resolve) => {
+      this.resolveRun = resolve;
+    });
+    if (this.cancelRequested) {
+      this.finished = true;
+      this.resolveRun?.({ status: 'cancelled', exitCode: null });
+      return this.resultPromise;
+    }
+    try {
+      this.setupControlDir();
+      this.spawnPty();
+    } catch (err) {
+      this.cleanupControl();
+      this.resultPromise = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return this.resultPromise;
+    }
+    this.maybeStartNext();
+    return this.resultPromise;
+  }
+
+  write(data: string | Buffer): void {
+    if (this.term && !this.exited) this.term.write(data);
+  }
+
+  resize(cols: number, rows: number): void {
+    this.opts.cols = cols;
+    this.opts.rows = rows;
+    if (this.term && !this.exited) this.term.resize(cols, rows);
+  }
+
+  /** Soft pause: while held no new step starts; the running one continues. */
+  setHeld(held: boolean): void {
+    this.held = held;
+    if (!held) this.maybeStartNext();
+  }
+
+  /** Hard pause: SIGSTOP the whole process group (and session) of the pty. */
+  hardPause(): void {
+    this.signalAll('SIGSTOP');
+  }
+
+  hardResume(): void {
+    this.signalAll('SIGCONT');
+  }
+
+  /** Ends the run (also while soft/hard paused): SIGCONT, SIGTERM, SIGKILL after the grace. */
+  cancel(): void {
+    if (this.finished || this.cancelRequested) return;
+    this.cancelRequested = true;
+    if (!this.started) return; // start() will resolve `cancelled` at once
+    this.sendGo('stop'); // an idle (soft-paused) driver exits cleanly
+    this.signalAll('SIGCONT');
+    this.signalAll('SIGTERM');
+    this.killTimer = setTimeout(() => {
+      this.signalAll('SIGKILL');
+      this.term?.kill('SIGKILL');
+    }, this.opts.killGraceMs);
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private setupControlDir(): void {
+    const parent = this.opts.controlDirParent ?? os.tmpdir();
+    this.ctlDir = fs.mkdtempSync(path.join(parent, 'handoff-ctl-')); // mode 0700
+    const go = path.join(this.ctlDir, 'go');
+    const status = path.join(this.ctlDir, 'status');
+    execFileSync('mkfifo', ['-m', '600', go, status]);
+    this.opts.steps.forEach((step, i) => {
+      fs.writeFileSync(path.join(this.ctlDir as string, `step-${i}`), step, { mode: 0o600 });
+    });
+    // O_RDWR: we are always both a reader and a writer, so neither our open nor the driver's
+    // blocks, the driver's read never sees EOF while we live, and our writes never SIGPIPE.
+    const flags = fs.constants.O_RDWR | fs.constants.O_NONBLOCK;
+    this.goFd = fs.openSync(go, flags);
+    const statusFd = fs.openSync(status, flags);
+    this.statusSock = new net.Socket({ fd: statusFd, readable: true, writable: false });
+    this.statusSock.setEncoding('utf8');
+    this.statusSock.on('data', (s: string) => this.onStatusData(s));
+    this.statusSock.on('error', () => {
+      /* closed at cleanup */
+    });
+  }
+
+  private spawnPty(): void {
+    const env: Record<string, string | undefined> = { ...process.env, ...this.opts.env };
+    // node-pty only sanitizes env when given process.env itself; sizes come from the pty
+    delete env.COLUMNS;
+    delete env.LINES;
+    const term = spawn('bash', ['--noprofile', '--norc', '-c', DRIVER_SCRIPT, 'handoff-driver', this.ctlDir as string], {
+      name: 'xterm-256color',
+      cols: this.opts.cols,
+      rows: this.opts.rows,
+      cwd: this.opts.cwd,
+      env,
+      // raw bytes: never split UTF-8 sequences into strings (node-pty then emits Buffers,
+      // although its typings still say string)
+      encoding: null,
+    });
+    this.term = term;
+    (term.onData as unknown as IEvent<Buffer>)((chunk) => this.events.emit('data', chunk));
+    term.onExit((e) => {
+      this.exited = true;
+      void this.finish(e.exitCode, e.signal);
+    });
+  }
+
+  private onStatusData(s: string): void {
+    this.statusBuf += s;
+    let nl: number;
+    while ((nl = this.statusBuf.indexOf('\n')) >= 0) {
+      const line = this.statusBuf.slice(0, nl).trim();
+      this.statusBuf = this.statusBuf.slice(nl + 1);
+      const [kind, idxStr, rcStr] = line.split(' ');
+      const idx = Number(idxStr);
+      if (kind === 'S') {
+        this.events.emit('stepStart', idx);
+      } else if (kind === 'E') {
+        this.onStepEnded(idx, Number(rcStr));
+      }
+    }
+  }
+
+  private onStepEnded(idx: number, rc: number): void {
+    this.stepInFlight = false;
+    this.events.emit('stepEnd', idx, rc);
+    if (this.cancelRequested || this.outcome) return;
+    if (rc !== 0) {
+      this.outcome = { status: 'failed', exitCode: rc, failedStep: idx };
+      this.sendGo('stop');
+      return;
+    }
+    this.nextStep = idx + 1;
+    this.maybeStartNext();
+  }
+
+  private maybeStartNext(): void {
+    if (this.cancelRequested || this.outcome || this.exited || !this.term || this.stepInFlight) return;
+    if (this.nextStep >= this.opts.steps.length) {
+      this.outcome = { status: 'succeeded', exitCode: 0 };
+      this.sendGo('stop');
+      return;
+    }
+    if (this.held) return;
+    this.stepInFlight = true;
+    this.sendGo(`run ${this.nextStep}`);
+  }
+
+  private sendGo(line: string): void {
+    if (this.goFd === undefined) return;
+    try {
+      fs.writeSync(this.goFd, `${line}\n`);
+    } catch {
+      /* driver gone; the exit handler finishes the run */
+    }
+  }
+
+  private async finish(exitCode: number, signal: number | undefined): Promise<void> {
+    // no process of this run may outlive it (e.g. `daemon &` in a step)
+    await this.reapLeftovers();
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.cleanupControl();
+    this.finished = true;
+    let result: StepRunResult;
+    if (this.cancelRequested) result = { status: 'cancelled', exitCode: null };
+    else if (this.outcome) result = this.outcome;
+    else {
+      // the driver died without reporting (killed from outside)
+      const code = signal ? 128 + signal : exitCode;
+      result = { status: 'failed', exitCode: code === 0 ? 1 : code };
+    }
+    this.resolveRun?.(result);
+  }
+
+  private cleanupControl(): void {
+    this.statusSock?.destroy();
+    this.statusSock = undefined;
+    if (this.goFd !== undefined) {
+      try {
+        fs.closeSync(this.goFd);
+      } catch {
+        /* already closed */
+      }
+      this.goFd = undefined;
+    }
+    if (this.ctlDir) fs.rmSync(this.ctlDir, { recursive: true, force: true });
+    this.ctlDir = undefined;
+  }
+
+  /** TERM (then KILL after the grace) whatever is left of the pty's group/session. */
+  private async reapLeftovers(): Promise<void> {
+    const graceEnd = Date.now() + this.opts.killGraceMs;
+    const hardEnd = graceEnd + 3000;
+    let termSent = false;
+    while (this.hasLeftovers()) {
+      const now = Date.now();
+      if (now >= hardEnd) return;
+      if (now >= graceEnd) this.signalAll('SIGKILL');
+      else if (!termSent) {
+        this.signalAll('SIGCONT');
+        this.signalAll('SIGHUP');
+        this.signalAll('SIGTERM');
+        termSent = true;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  private hasLeftovers(): boolean {
+    const pid = this.term?.pid;
+    if (pid === undefined) return false;
+    const procs = sessionProcesses(pid);
+    if (procs) return procs.length > 0;
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private signalAll(sig: NodeJS.Signals): void {
+    const pid = this.term?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* group already gone */
+    }
+    // processes that left the group but not the session (job control inside a step)
+    for (const p of sessionProcesses(pid) ?? []) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+/**
+ * Live (non-zombie) processes whose session or process group is `sid` (the pty's session
+ * leader). Linux only (/proc); returns undefined elsewhere.
+ */
+function sessionProcesses(sid: number): number[] | undefined {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const out: number[] = [];
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // fields after "(comm)": state ppid pgrp session …; comm may contain spaces/parens
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [state, , pgrp, session] = rest;
+    if (state === 'Z' || state === 'X') continue;
+    if (Number(session) === sid || Number(pgrp) === sid) out.push(Number(e));
+  }
+  return out;
+}

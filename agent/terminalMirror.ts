@@ -1,0 +1,301 @@
+/**
+ * Agent-side mirror of a pane's screen (DESIGN §5, late join): every flushed output chunk is
+ * also written into an @xterm/headless terminal, and snapshot() serializes screen + scrollback
+ * with @xterm/addon-serialize, tagged with the exact byte offset it reflects.
+ *
+ * xterm parses writes asynchronously, in time slices. To make a snapshot consistent
+ * (`data` reflects exactly bytes [0, offset)), operations go through a small queue: data is
+ * handed to xterm at once unless a "barrier" (snapshot or resize) is waiting; a barrier waits
+ * for the write callback of the last handed chunk, runs synchronously, and then the data that
+ * queued up behind it is handed over. Resizes are barriers too, since xterm applies resize()
+ * immediately while earlier writes may still be unparsed.
+ *
+ * A serialized screen cannot carry the parser's in-flight state (half a UTF-8 sequence, an
+ * unfinished escape sequence): a late joiner fed `data` + the bytes after `offset` would then
+ * print garbage. So a snapshot is only taken at a "ground" boundary, tracked by a small VT
+ * state machine (BoundaryTracker): if the bytes handed so far end mid-sequence, the snapshot
+ * first hands over queued bytes up to the next ground boundary (so its offset may lie a
+ * little after the request), waiting for more output if needed (at most
+ * GROUND_WAIT_MS, then it snapshots anyway).
+ */
+// Both packages are CommonJS without an "exports" map: under Node ESM only the default export
+// (module.exports) is reliable, so destructure it.
+import xtermHeadless from '@xterm/headless';
+import serializeAddon from '@xterm/addon-serialize';
+import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
+import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
+
+const { Terminal } = xtermHeadless;
+const { SerializeAddon } = serializeAddon;
+
+export interface MirrorSnapshot {
+  cols: number;
+  rows: number;
+  /** Total bytes of output reflected by `data` (bytes [0, offset)). */
+  offset: number;
+  /** Write into a fresh terminal of cols × rows to reproduce screen + scrollback. */
+  data: string;
+}
+
+/** How long a snapshot waits for the output to reach a ground boundary before giving up. */
+const GROUND_WAIT_MS = 250;
+
+type Op =
+  | { kind: 'data'; bytes: Uint8Array }
+  | { kind: 'resize'; cols: number; rows: number }
+  | { kind: 'snapshot'; resolve: (s: MirrorSnapshot) => void; reject: (e: Error) => void };
+
+export class TerminalMirror {
+  private readonly term: HeadlessTerminal;
+  private readonly serializer: SerializeAddonType;
+  private readonly queue: Op[] = [];
+  /** A barrier is waiting for xterm to finish parsing everything handed so far. */
+  private blocked = false;
+  private handedWrites = 0;
+  private parsedWrites = 0;
+  private handedBytes: number;
+  private disposed = false;
+  private readonly tracker = new BoundaryTracker();
+  /** Set while a snapshot waits for more output to reach a ground boundary. */
+  private groundTimer: NodeJS.Timeout | undefined;
+  private groundWaitExpired = false;
+
+  constructor(cols: number, rows: number, scrollback = 10000, startOffset = 0) {
+    this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
+    this.serializer = new SerializeAddon();
+    // the addon's typings refer to @xterm/xterm's Terminal; the headless one is compatible
+    this.term.loadAddon(this.serializer as unknown as ITerminalAddon);
+    this.handedBytes = startOffset;
+  }
+
+  get cols(): number {
+    return this.term.cols;
+  }
+
+  get rows(): number {
+    return this.term.rows;
+  }
+
+  /** Bytes written so far (handed to xterm or queued). */
+  get totalBytes(): number {
+    let n = this.handedBytes;
+    for (const op of this.queue) if (op.kind === 'data') n += op.bytes.length;
+    return n;
+  }
+
+  /** Feed output bytes, in stream order. The buffer must not be mutated afterwards. */
+  write(chunk: Uint8Array): void {
+    if (this.disposed || chunk.length === 0) return;
+    if (this.blocked || this.queue.length > 0) {
+      this.queue.push({ kind: 'data', bytes: chunk });
+      if (this.groundTimer) this.drain(); // a snapshot waits for these bytes
+    } else this.hand(chunk);
+  }
+
+  /** Resize, ordered with the output written before and after it. */
+  resize(cols: number, rows: number): void {
+    if (this.disposed) return;
+    this.queue.push({ kind: 'resize', cols, rows });
+    this.drain();
+  }
+
+  /**
+   * A consistent serialized state: `data` reflects exactly bytes [0, offset), where offset is
+   * the output written before this call, moved on to the next parser ground boundary if that
+   * output ends mid-sequence.
+   */
+  snapshot(): Promise<MirrorSnapshot> {
+    if (this.disposed) return Promise.reject(new Error('TerminalMirror disposed'));
+    return new Promise<MirrorSnapshot>((resolve, reject) => {
+      this.queue.push({ kind: 'snapshot', resolve, reject });
+      this.drain();
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.groundTimer) clearTimeout(this.groundTimer);
+    for (const op of this.queue.splice(0)) {
+      if (op.kind === 'snapshot') op.reject(new Error('TerminalMirror disposed'));
+    }
+    this.serializer.dispose();
+    this.term.dispose();
+  }
+
+  private hand(bytes: Uint8Array, tracked = false): void {
+    if (!tracked) this.tracker.feed(bytes);
+    this.handedWrites++;
+    this.handedBytes += bytes.length;
+    this.term.write(bytes, () => {
+      this.parsedWrites++;
+      if (this.blocked && this.parsedWrites === this.handedWrites) {
+        this.blocked = false;
+        this.drain();
+      }
+    });
+  }
+
+  private drain(): void {
+    while (!this.blocked && !this.disposed) {
+      const op = this.queue[0];
+      if (!op) return;
+      if (op.kind === 'data') {
+        this.queue.shift();
+        this.hand(op.bytes);
+        continue;
+      }
+      if (op.kind === 'snapshot' && !this.reachGround()) return; // waiting for more output
+      if (this.parsedWrites !== this.handedWrites) {
+        this.blocked = true; // resumed by the write callback of the last handed chunk
+        return;
+      }
+      this.queue.shift();
+      this.groundWaitExpired = false;
+      if (op.kind === 'resize') {
+        this.term.resize(op.cols, op.rows);
+      } else {
+        try {
+          op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data: this.serializer.serialize() });
+        } catch (err) {
+          op.reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    }
+  }
+
+  /**
+   * For the snapshot at the queue's head: hand over the queued output up to the next parser
+   * ground boundary. Returns false when it has to wait for more output.
+   */
+  private reachGround(): boolean {
+    while (!this.tracker.atGround && !this.groundWaitExpired) {
+      const next = this.queue[1];
+      if (!next) {
+        this.groundTimer ??= setTimeout(() => {
+          this.groundTimer = undefined;
+          this.groundWaitExpired = true;
+          this.drain();
+        }, GROUND_WAIT_MS);
+        return false;
+      }
+      if (next.kind !== 'data') break; // never move output across a resize/snapshot
+      const cut = this.tracker.feedUntilGround(next.bytes);
+      if (cut >= next.bytes.length) {
+        this.queue.splice(1, 1);
+        this.hand(next.bytes, true);
+      } else {
+        const head = next.bytes.subarray(0, cut);
+        next.bytes = next.bytes.subarray(cut);
+        this.hand(head, true);
+      }
+    }
+    if (this.groundTimer) clearTimeout(this.groundTimer);
+    this.groundTimer = undefined;
+    return true;
+  }
+}
+
+const VtState = {
+  Ground: 0,
+  Escape: 1,
+  EscapeIntermediate: 2,
+  Csi: 3,
+  /** OSC: ends with BEL or ST */
+  Osc: 4,
+  /** DCS, SOS, PM, APC: end with ST */
+  String: 5,
+} as const;
+type VtState = (typeof VtState)[keyof typeof VtState];
+
+/**
+ * Tracks, byte by byte, whether the output so far ends at a point where a terminal's parser
+ * is idle: no partial UTF-8 sequence, no unfinished escape/control sequence or string. A
+ * simplified version of the DEC/xterm parser state machine (what matters is only where
+ * sequences end, not what they mean); C1 controls are recognised as UTF-8 code points, as
+ * xterm.js decodes UTF-8 before parsing.
+ */
+export class BoundaryTracker {
+  private state: VtState = VtState.Ground;
+  private utf8Need = 0;
+  private utf8Lead = 0;
+
+  get atGround(): boolean {
+    return this.state === VtState.Ground && this.utf8Need === 0;
+  }
+
+  feed(bytes: Uint8Array): void {
+    for (let i = 0; i < bytes.length; i++) this.feedByte(bytes[i] as number);
+  }
+
+  /** Feeds bytes until ground is reached; returns how many were consumed (bytes.length if
+   * ground was never reached, or was reached only at the very end). */
+  feedUntilGround(bytes: Uint8Array): number {
+    for (let i = 0; i < bytes.length; i++) {
+      this.feedByte(bytes[i] as number);
+      if (this.atGround) return i + 1;
+    }
+    return bytes.length;
+  }
+
+  private feedByte(b: number): void {
+    if (this.utf8Need > 0) {
+      if ((b & 0xc0) === 0x80) {
+        this.utf8Need--;
+        // the only multi-byte code points that matter to the parser: C1 controls U+0080–U+009F
+        if (this.utf8Need === 0) this.codePoint(this.utf8Lead === 0xc2 && b <= 0x9f ? b : 0x100);
+        return;
+      }
+      this.utf8Need = 0; // invalid sequence: the decoder drops it and restarts at this byte
+    }
+    if (b < 0x80) this.codePoint(b);
+    else if (b >= 0xc2 && b <= 0xdf) this.startUtf8(b, 1);
+    else if (b >= 0xe0 && b <= 0xef) this.startUtf8(b, 2);
+    else if (b >= 0xf0 && b <= 0xf4) this.startUtf8(b, 3);
+    // stray continuation / invalid lead bytes are dropped by the decoder
+  }
+
+  private startUtf8(lead: number, need: number): void {
+    this.utf8Lead = lead;
+    this.utf8Need = need;
+  }
+
+  private codePoint(c: number): void {
+    // anywhere: CAN / SUB abort a sequence, ESC starts one (and terminates strings: ESC \ = ST)
+    if (c === 0x18 || c === 0x1a) {
+      this.state = VtState.Ground;
+      return;
+    }
+    if (c === 0x1b) {
+      this.state = VtState.Escape;
+      return;
+    }
+    switch (this.state) {
+      case VtState.Ground:
+      case VtState.Csi:
+      case VtState.Osc:
+      case VtState.String:
+        if (c >= 0x80 && c <= 0x9f) {
+          // C1: CSI, OSC, DCS / SOS / PM / APC start sequences; ST ends strings
+          if (c === 0x9b) this.state = VtState.Csi;
+          else if (c === 0x9d) this.state = VtState.Osc;
+          else if (c === 0x90 || c === 0x98 || c === 0x9e || c === 0x9f) this.state = VtState.String;
+          else this.state = VtState.Ground;
+          return;
+        }
+        if (this.state === VtState.Csi && c >= 0x40 && c <= 0x7e) this.state = VtState.Ground;
+        else if (this.state === VtState.Osc && c === 0x07) this.state = VtState.Ground;
+        return;
+      case VtState.Escape:
+        if (c === 0x5b) this.state = VtState.Csi;
+        else if (c === 0x5d) this.state = VtState.Osc;
+        else if (c === 0x50 || c === 0x58 || c === 0x5e || c === 0x5f) this.state = VtState.String;
+        else if (c >= 0x20 && c <= 0x2f) this.state = VtState.EscapeIntermediate;
+        else if (c >= 0x30 && c <= 0x7e) this.state = VtState.Ground; // includes ESC \ (ST)
+        return; // C0 controls are executed without leaving the sequence
+      case VtState.EscapeIntermediate:
+        if (c >= 0x30 && c <= 0x7e) this.state = VtState.Ground;
+        return;
+    }
+  }
+}

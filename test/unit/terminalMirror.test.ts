@@ -1,0 +1,255 @@
+import { expect } from 'chai';
+import xtermHeadless from '@xterm/headless';
+import serializeAddon from '@xterm/addon-serialize';
+import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
+import { BoundaryTracker, TerminalMirror } from '../../agent/terminalMirror.ts';
+
+const { Terminal } = xtermHeadless;
+const { SerializeAddon } = serializeAddon;
+
+/** A fresh reference terminal fed `parts` in order; resolves once all are parsed. */
+async function fresh(cols: number, rows: number, ...parts: Array<string | Uint8Array>) {
+  const term: HeadlessTerminal = new Terminal({ cols, rows, scrollback: 10000, allowProposedApi: true });
+  const ser = new SerializeAddon();
+  term.loadAddon(ser as unknown as ITerminalAddon);
+  for (const p of parts) await new Promise<void>((r) => term.write(p, r));
+  return { term, serialize: () => ser.serialize(), dispose: () => term.dispose() };
+}
+
+function lines(term: HeadlessTerminal, which: 'active' | 'normal' | 'alternate' = 'active'): string[] {
+  const buf = term.buffer[which];
+  const out: string[] = [];
+  for (let i = 0; i < buf.length; i++) out.push(buf.getLine(i)?.translateToString(true) ?? '');
+  return out;
+}
+
+/** Colourful, multi-byte, scrolling output (more lines than rows → scrollback). */
+function sampleOutput(lineCount: number): Buffer {
+  let s = '';
+  for (let i = 0; i < lineCount; i++) s += `\x1b[3${i % 8}mline ${i} é€😀 \x1b[1mbold\x1b[0m ${'x'.repeat(i % 50)}\r\n`;
+  return Buffer.from(s, 'utf8');
+}
+
+/** Cut at arbitrary byte positions (also inside UTF-8 sequences and escape sequences). */
+function chop(buf: Buffer, seed = 1): Buffer[] {
+  const out: Buffer[] = [];
+  let pos = 0;
+  let x = seed;
+  while (pos < buf.length) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    const len = 1 + (x % 97);
+    out.push(buf.subarray(pos, pos + len));
+    pos += len;
+  }
+  return out;
+}
+
+describe('agent/TerminalMirror', () => {
+  it('snapshot after N chunks: offset = total bytes, data round-trips to the same screen', async () => {
+    const m = new TerminalMirror(80, 24);
+    const all = sampleOutput(200);
+    for (const c of chop(all)) m.write(c);
+    const snap = await m.snapshot();
+    expect(snap).to.include({ cols: 80, rows: 24, offset: all.length });
+    // the snapshot equals what a terminal fed the raw bytes serializes to…
+    const ref = await fresh(80, 24, all);
+    expect(snap.data).to.equal(ref.serialize());
+    // …and replaying it into a fresh terminal gives the same state again
+    const replay = await fresh(80, 24, snap.data);
+    expect(replay.serialize()).to.equal(snap.data);
+    expect(lines(replay.term)).to.deep.equal(lines(ref.term));
+    expect(lines(ref.term).length).to.be.greaterThan(24); // scrollback included
+    ref.dispose();
+    replay.dispose();
+    m.dispose();
+  });
+
+  it('a snapshot taken while writes stream in reflects exactly bytes [0, offset)', async () => {
+    const m = new TerminalMirror(100, 30);
+    const all = sampleOutput(8000); // ~0.5 MB: xterm parses this over many time slices
+    // cut inside a 4-byte character (and mid line)
+    const half = all.indexOf(Buffer.from('😀'), Math.floor(all.length / 2)) + 2;
+    for (const c of chop(all.subarray(0, half), 3)) m.write(c);
+    const pending = m.snapshot();
+    for (const c of chop(all.subarray(half), 5)) m.write(c); // queued behind the snapshot
+    const snap = await pending;
+    // the cut lies inside "😀": the snapshot moves on to the end of that character
+    expect(snap.offset).to.equal(half + 2);
+    const atHalf = await fresh(100, 30, all.subarray(0, snap.offset));
+    expect(snap.data).to.equal(atHalf.serialize());
+    // late joiner: snapshot + the bytes after its offset == the final mirror screen
+    const final = await m.snapshot();
+    expect(final.offset).to.equal(all.length);
+    const joiner = await fresh(100, 30, snap.data, all.subarray(snap.offset));
+    expect(joiner.serialize()).to.equal(final.data);
+    atHalf.dispose();
+    joiner.dispose();
+    m.dispose();
+  });
+
+  it('several overlapping snapshots each get a consistent offset', async () => {
+    const m = new TerminalMirror(40, 10);
+    const all = sampleOutput(3000);
+    const chunks = chop(all, 9);
+    const snaps: Array<Promise<{ offset: number; data: string }>> = [];
+    let written = 0;
+    const expectedOffsets: number[] = [];
+    chunks.forEach((c, i) => {
+      m.write(c);
+      written += c.length;
+      if (i % 400 === 0) {
+        snaps.push(m.snapshot());
+        expectedOffsets.push(written);
+      }
+    });
+    const got = await Promise.all(snaps);
+    // each offset is at or shortly after the request point (the next parser ground boundary)
+    got.forEach((s, i) => expect(s.offset - (expectedOffsets[i] as number)).to.be.within(0, 16));
+    for (const s of got.slice(0, 4)) {
+      const ref = await fresh(40, 10, all.subarray(0, s.offset));
+      expect(s.data).to.equal(ref.serialize());
+      ref.dispose();
+    }
+    const final = await m.snapshot();
+    for (const s of got) {
+      const joiner = await fresh(40, 10, s.data, all.subarray(s.offset));
+      expect(joiner.serialize()).to.equal(final.data);
+      joiner.dispose();
+    }
+    m.dispose();
+  });
+
+  it('cursor-addressing output round-trips (screen and cursor)', async () => {
+    const m = new TerminalMirror(40, 10);
+    m.write(Buffer.from('junk line\r\n\x1b[2J\x1b[5;10Hhello\x1b[8;3H\x1b[7mrev\x1b[0m\x1b[1;1H'));
+    const snap = await m.snapshot();
+    const replay = await fresh(40, 10, snap.data);
+    const screen = lines(replay.term).slice(-10);
+    expect(screen[4]).to.equal(`${' '.repeat(9)}hello`);
+    expect(screen[7]).to.equal('  rev');
+    const buf = replay.term.buffer.active;
+    expect([buf.cursorX, buf.cursorY]).to.deep.equal([0, 0]);
+    expect(buf.getLine(buf.baseY + 7)?.getCell(2)?.isInverse()).to.not.equal(0);
+    expect(replay.serialize()).to.equal(snap.data);
+    replay.dispose();
+    m.dispose();
+  });
+
+  it('alt-screen (vim-like) state round-trips with the normal buffer kept', async () => {
+    const m = new TerminalMirror(40, 10);
+    m.write(Buffer.from('$ shell prompt\r\n$ vim file\r\n'));
+    m.write(Buffer.from('\x1b[?1049h\x1b[2J\x1b[1;1H~ alt line 1\r\n~ alt line 2\x1b[10;1H-- INSERT --\x1b[2;5H'));
+    const snap = await m.snapshot();
+    const replay = await fresh(40, 10, snap.data);
+    expect(replay.term.buffer.active.type).to.equal('alternate');
+    const alt = lines(replay.term, 'alternate');
+    expect(alt[0]).to.equal('~ alt line 1');
+    expect(alt[1]).to.equal('~ alt line 2');
+    expect(alt[9]).to.equal('-- INSERT --');
+    expect([replay.term.buffer.active.cursorX, replay.term.buffer.active.cursorY]).to.deep.equal([4, 1]);
+    expect(lines(replay.term, 'normal').slice(0, 2)).to.deep.equal(['$ shell prompt', '$ vim file']);
+    // leaving the alt screen in both gives the same normal screen
+    m.write(Buffer.from('\x1b[?1049l'));
+    const after = await m.snapshot();
+    await new Promise<void>((r) => replay.term.write('\x1b[?1049l', r));
+    expect(lines(replay.term)).to.deep.equal(lines((await fresh(40, 10, after.data)).term));
+    replay.dispose();
+    m.dispose();
+  });
+
+  it('orders resize with the surrounding writes', async () => {
+    const m = new TerminalMirror(20, 5);
+    const before = sampleOutput(500);
+    m.write(before);
+    m.resize(30, 8); // must apply after `before` is parsed
+    m.write(Buffer.from('after resize\r\n'));
+    const snap = await m.snapshot();
+    expect(snap).to.include({ cols: 30, rows: 8, offset: before.length + 14 });
+    const ref = await fresh(20, 5, before);
+    ref.term.resize(30, 8);
+    await new Promise<void>((r) => ref.term.write('after resize\r\n', r));
+    expect(snap.data).to.equal(ref.serialize());
+    expect(m.cols).to.equal(30);
+    ref.dispose();
+    m.dispose();
+  });
+
+  it('a snapshot requested mid escape sequence waits for its end', async () => {
+    const m = new TerminalMirror(20, 5);
+    m.write(Buffer.from('ab\x1b[3'));
+    const p = m.snapshot();
+    await new Promise((r) => setTimeout(r, 20));
+    m.write(Buffer.from('1mred\x1b[0m'));
+    const snap = await p;
+    expect(snap.offset).to.equal(7); // 'ab' + '\x1b[31m'
+    const final = await m.snapshot();
+    const joiner = await fresh(20, 5, snap.data, Buffer.from('red\x1b[0m'));
+    expect(joiner.serialize()).to.equal(final.data);
+    expect(final.data).to.contain('red');
+    joiner.dispose();
+    m.dispose();
+  });
+
+  it('gives up waiting for a ground boundary after a while', async () => {
+    const m = new TerminalMirror(20, 5);
+    m.write(Buffer.from([0x61, 0x62, 0x63, 0xe2, 0x82])); // 'abc' + half a "€", and nothing more comes
+    const t0 = Date.now();
+    const snap = await m.snapshot();
+    expect(Date.now() - t0).to.be.within(150, 2000);
+    expect(snap.offset).to.equal(5);
+    expect(snap.data).to.contain('abc');
+    m.dispose();
+  });
+
+  it('dispose() rejects a pending snapshot', async () => {
+    const m = new TerminalMirror(80, 24);
+    m.write(sampleOutput(5000));
+    const p = m.snapshot();
+    m.dispose();
+    let err: unknown;
+    try {
+      await p;
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(Error);
+  });
+});
+
+describe('agent/BoundaryTracker', () => {
+  const at = (...parts: string[]) => {
+    const t = new BoundaryTracker();
+    for (const p of parts) t.feed(Buffer.from(p, 'latin1'));
+    return t.atGround;
+  };
+  it('tracks UTF-8 sequences', () => {
+    expect(at('abc')).to.equal(true);
+    expect(at('\xe2\x82')).to.equal(false);
+    expect(at('\xe2\x82', '\xac')).to.equal(true);
+    expect(at('\xf0\x9f\x98')).to.equal(false);
+    expect(at('\xf0\x9f\x98\x80')).to.equal(true);
+    expect(at('\xe2\x82A')).to.equal(true); // invalid sequence, restarted at 'A'
+  });
+  it('tracks ESC / CSI / OSC / DCS sequences', () => {
+    expect(at('\x1b')).to.equal(false);
+    expect(at('\x1b[')).to.equal(false);
+    expect(at('\x1b[1;3')).to.equal(false);
+    expect(at('\x1b[1;31m')).to.equal(true);
+    expect(at('\x1b[?1049h')).to.equal(true);
+    expect(at('\x1b(')).to.equal(false);
+    expect(at('\x1b(B')).to.equal(true);
+    expect(at('\x1b7')).to.equal(true);
+    expect(at('\x1b]0;title')).to.equal(false);
+    expect(at('\x1b]0;title\x07')).to.equal(true);
+    expect(at('\x1b]8;;http://x\x1b')).to.equal(false);
+    expect(at('\x1b]8;;http://x\x1b\\')).to.equal(true);
+    expect(at('\x1bPq#0;2;0;0;0')).to.equal(false);
+    expect(at('\x1bPq#0;2;0;0;0\x1b\\')).to.equal(true);
+    expect(at('\x1b[12\x18')).to.equal(true); // CAN aborts
+  });
+  it('recognises C1 controls encoded as UTF-8', () => {
+    expect(at('\xc2\x9b')).to.equal(false); // C1 CSI
+    expect(at('\xc2\x9b2J')).to.equal(true);
+    expect(at('\xc2\xa0')).to.equal(true); // NBSP is just a character
+  });
+});
