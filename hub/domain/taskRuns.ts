@@ -25,6 +25,9 @@ export interface ControlInput {
   summary?: string;
 }
 
+/** First key of the per-worker claim lock (pg_advisory_xact_lock(int, int)); the second is hashtext(workerId). */
+const CLAIM_LOCK_NAMESPACE = 0x636c6169; // 'clai'
+
 const isTerminalRun = (s: TaskRunStatus) => TERMINAL_RUN_STATUSES.includes(s);
 
 async function lockRun(em: EntityManager, id: string): Promise<TaskRun> {
@@ -107,6 +110,9 @@ export class TaskRunService {
   async claim(workerId: string): Promise<TaskRunDto | null> {
     return transact(this.ctx, async (uow) => {
       const em = uow.em;
+      // One claim per worker at a time, so parallel claims of one worker cannot all pass the
+      // capacity check below (the count alone is racy under READ COMMITTED).
+      await em.execute('select pg_advisory_xact_lock(?, hashtext(?))', [CLAIM_LOCK_NAMESPACE, workerId]);
       const running = await em.count(TaskRun, { status: 'running', workerId });
       if (running >= this.ctx.config.liveSession.maxConcurrentPerWorker) return null;
       const rows = await em.execute<Array<{ id: string }>>(
@@ -231,15 +237,20 @@ export class TaskRunService {
     });
   }
 
-  /** Heartbeat of a worker for its runs; answers the runs it should abandon (not its own any more). */
-  async heartbeat(workerId: string, runIds: string[]): Promise<string[]> {
-    if (!runIds.length) return [];
+  /**
+   * Heartbeat of a worker for its runs. Answers the runs it should abandon (not its own any
+   * more) and the control state of the others (a back-stop for a missed real-time control).
+   */
+  async heartbeat(workerId: string, runIds: string[]): Promise<{ abandon: string[]; controls: Record<string, LiveControl> }> {
+    if (!runIds.length) return { abandon: [], controls: {} };
     const em = this.ctx.orm.em.fork();
     await em.nativeUpdate(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { lastHeartbeatAt: new Date() });
     await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: runIds }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: new Date() });
-    const mine = await em.find(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { fields: ['id'] });
+    const mine = await em.find(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { fields: ['id', 'payload'] });
     const keep = new Set(mine.map((r) => r.id));
-    return runIds.filter((id) => !keep.has(id));
+    const controls: Record<string, LiveControl> = {};
+    for (const r of mine) if (r.payload.liveControl) controls[r.id] = r.payload.liveControl;
+    return { abandon: runIds.filter((id) => !keep.has(id)), controls };
   }
 
   /** Sweeper: runs whose worker went silent past the grace period are failed or re-queued. */

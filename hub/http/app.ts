@@ -83,13 +83,15 @@ export function createApp(deps: AppDeps): express.Express {
     app.get(/^\/(runs|signin)(\/.*)?$/, (_req, res) => res.sendFile('index.html', { root: CLIENT_DIST }));
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ApiError) return void res.status(err.status).json(err.toBody());
     const type = (err as { type?: unknown })?.type;
     if (type === 'entity.parse.failed') return void res.status(422).json({ error: { code: 'invalid_json', message: 'request body is not valid JSON' } });
     if (type === 'entity.too.large') return void res.status(413).json({ error: { code: 'payload_too_large', message: 'request body is too large' } });
     if (type === 'charset.unsupported' || type === 'encoding.unsupported') return void res.status(415).json({ error: { code: 'unsupported_media_type', message: String((err as Error).message) } });
+    // Other client errors raised by Express itself (e.g. a path parameter that is not valid percent-encoding: URIError, status 400).
+    const status = (err as { status?: unknown })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) return void res.status(status).json({ error: { code: 'bad_request', message: String((err as Error).message) } });
     if (isDatabaseDown(err)) {
       deps.log.warn({ err: (err as Error).message, path: req.path }, 'database unavailable');
       return void res.status(503).json({ error: { code: 'unavailable', message: 'database unavailable, try again shortly' } });

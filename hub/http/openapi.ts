@@ -164,6 +164,7 @@ export function buildOpenApi(serverUrl?: string): Json {
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: 'the process is up' } } } },
       '/readyz': { get: { summary: 'Readiness (database reachable)', security: [], responses: { 200: { description: 'ready' }, 503: { description: 'database unavailable' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/api/openapi.json': { get: { summary: 'This OpenAPI document', security: [], responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } } },
     },
   };
 }

@@ -1,0 +1,212 @@
+/**
+ * The sweepers (DESIGN §10) with short TTLs: session TTL → revoked (ttl_expired); RW grant past
+ * rwGrantedUntil → rw_expired; no heartbeat past the grace → session error (worker_lost) and the
+ * run failed, or queued again with HANDOFF_WORKER_LOST_POLICY=requeue.
+ */
+import { expect } from 'chai';
+import type { ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
+import type { TestHub } from '../support/testHub.ts';
+import { STORES, startTestHub } from '../support/testHub.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` answers a value (bounded wait). */
+async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+for (const store of STORES) {
+  describe(`sweepers (${store})`, function () {
+    this.timeout(60_000);
+    /** Slow heartbeats (TTL and RW expiry only). */
+    let ttlHub: TestHub;
+    /** 1 s heartbeat, 1 s grace, lost runs fail. */
+    let failHub: TestHub;
+    /** 1 s heartbeat, 1 s grace, lost runs go back to the queue. */
+    let requeueHub: TestHub;
+
+    before(async () => {
+      const fast = { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '1' };
+      const started = await Promise.allSettled([
+        startTestHub(store, { HANDOFF_HEARTBEAT_GRACE_SECONDS: '3600' }),
+        startTestHub(store, { ...fast, HANDOFF_WORKER_LOST_POLICY: 'fail' }),
+        startTestHub(store, { ...fast, HANDOFF_WORKER_LOST_POLICY: 'requeue' }),
+      ]);
+      const hubs = started.map((s) => (s.status === 'fulfilled' ? s.value : null));
+      [ttlHub, failHub, requeueHub] = hubs as [TestHub, TestHub, TestHub];
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed) {
+        await Promise.all(hubs.map((x) => x?.close()));
+        throw (failed as PromiseRejectedResult).reason;
+      }
+    });
+    after(async () => {
+      await Promise.all([ttlHub?.close(), failHub?.close(), requeueHub?.close()]);
+    });
+
+    async function claimReady(h: TestHub, workerId: string, extra: Record<string, unknown> = {}): Promise<TaskRunDto> {
+      const created = await h.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', h.token('operator', 'olga'), { steps: ['sleep 600'] });
+      expect(created.status).to.equal(201);
+      const claim = await h.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs/claim', h.workerToken(workerId), { workerId });
+      expect(claim.status).to.equal(200);
+      expect(claim.body.taskRun.id).to.equal(created.body.taskRun.id);
+      const r = await h.api<{ session: LiveSessionDto }>('POST', `/api/task-runs/${created.body.taskRun.id}/live-session/report`, h.workerToken(workerId), {
+        workerId,
+        status: 'ready',
+        attachRo: 'ro',
+        attachRw: 'rw',
+        ...extra,
+      });
+      expect(r.status, r.text).to.equal(200);
+      return claim.body.taskRun;
+    }
+
+    const getRun = async (h: TestHub, id: string) => (await h.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${id}`, h.token('viewer'))).body.taskRun;
+    const events = async (h: TestHub, id: string) => (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${id}/events`, h.token('viewer'))).body.events;
+
+    it('a session past its TTL is revoked (ttl_expired); the run carries on headless', async () => {
+      const h = ttlHub;
+      const expiresAt = new Date(Date.now() + 1000).toISOString();
+      const run = await claimReady(h, 'w-ttl', { expiresAt });
+      const s0 = (await getRun(h, run.id)).liveSession as LiveSessionDto;
+      expect(s0.status).to.equal('ready');
+      expect(s0.expiresAt).to.equal(expiresAt);
+      // A grant asked now is capped at the session's expiry.
+      const g = await h.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, h.token('operator'), { ttlMinutes: 30 });
+      expect(g.body.grantedUntil).to.equal(expiresAt);
+
+      const session = await eventually('the TTL sweep', async () => {
+        const s = (await getRun(h, run.id)).liveSession;
+        return s?.status === 'revoked' ? s : null;
+      });
+      expect(Date.parse(session.endedAt as string)).to.be.at.least(Date.parse(expiresAt));
+      expect(session.rwGrantedUntil).to.equal(null);
+      expect(session.rwGeneration).to.be.greaterThan(s0.rwGeneration); // every grant died with it
+
+      const evs = await events(h, run.id);
+      const revoke = evs.find((e) => e.action === 'revoke_session');
+      const ttl = evs.find((e) => e.action === 'ttl_expired');
+      expect(revoke, JSON.stringify(evs)).to.not.equal(undefined);
+      expect(ttl, JSON.stringify(evs)).to.not.equal(undefined);
+      expect(revoke?.actorUserId).to.equal(null);
+      expect(ttl?.actorUserId).to.equal(null);
+      expect(ttl?.metadata['expiresAt']).to.equal(expiresAt);
+      expect(evs.filter((e) => e.action === 'ttl_expired')).to.have.length(1); // swept once
+      expect(evs.filter((e) => e.action === 'rw_expired')).to.have.length(0); // the revoke cleared the grant itself
+
+      const after = await getRun(h, run.id);
+      expect(after.status).to.equal('running');
+      expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/grant-write`, h.token('operator'), {})).status).to.equal(422);
+      // The agent acknowledging the revoke is a harmless repeat; claiming it is ready again is refused.
+      const w = h.workerToken('w-ttl');
+      expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/report`, w, { workerId: 'w-ttl', status: 'revoked' })).status).to.equal(200);
+      expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/report`, w, { workerId: 'w-ttl', status: 'ready' })).status).to.equal(422);
+      const done = await h.api<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${run.id}/complete`, w, { workerId: 'w-ttl', status: 'succeeded', exitCode: 0 });
+      expect(done.body.taskRun.status).to.equal('succeeded');
+      expect(done.body.taskRun.liveSession?.status).to.equal('revoked');
+    });
+
+    it('an RW grant past rwGrantedUntil is expired (rw_expired); the session stays ready', async () => {
+      const h = ttlHub;
+      const run = await claimReady(h, 'w-rw');
+      const g = await h.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, h.token('operator', 'olga'), { ttlMinutes: 1 });
+      expect(g.status).to.equal(200);
+      const until = g.body.grantedUntil;
+      // The sweeper's own timer leaves a live grant alone.
+      await sleep(600);
+      expect((await getRun(h, run.id)).liveSession?.rwGrantedUntil).to.equal(until);
+      expect((await events(h, run.id)).filter((e) => e.action === 'rw_expired')).to.have.length(0);
+
+      // Two minutes later, as far as the sweeper is concerned.
+      const result = await h.hub.sweeper.sweepOnce(new Date(Date.now() + 2 * 60_000));
+      expect(result, 'this hub runs the sweepers').to.not.equal(null);
+      expect(result?.rw).to.be.at.least(1);
+      expect(result?.lost).to.equal(0);
+
+      const s = (await getRun(h, run.id)).liveSession as LiveSessionDto;
+      expect(s.status).to.equal('ready');
+      expect(s.rwGrantedUntil).to.equal(null);
+      const expired = (await events(h, run.id)).filter((e) => e.action === 'rw_expired');
+      expect(expired).to.have.length(1);
+      expect(expired[0]?.actorUserId).to.equal(null);
+      expect(expired[0]?.metadata['until']).to.equal(until);
+      // Sweeping again changes nothing more.
+      await h.hub.sweeper.sweepOnce(new Date(Date.now() + 3 * 60_000));
+      expect((await events(h, run.id)).filter((e) => e.action === 'rw_expired')).to.have.length(1);
+      // The sweep is counted in the metrics.
+      const metrics = await (await fetch(`${h.url}/metrics`)).text();
+      expect(metrics).to.match(/^handoff_sweeper_actions_total\{kind="rw_expired"\} [1-9]/m);
+    });
+
+    it('no heartbeat past the grace: session error (worker_lost) and the run failed', async () => {
+      const h = failHub;
+      const lost = await claimReady(h, 'w-lost');
+      const alive = await claimReady(h, 'w-alive');
+      const aliveToken = h.workerToken('w-alive');
+      let beating = true;
+      const beats = (async () => {
+        while (beating) {
+          const r = await h.api('POST', `/api/task-runs/${alive.id}/live-session/heartbeat`, aliveToken, { workerId: 'w-alive' });
+          expect(r.status).to.equal(200);
+          await sleep(250);
+        }
+      })();
+      try {
+        const run = await eventually('the lost worker sweep', async () => {
+          const r = await getRun(h, lost.id);
+          return r.status === 'failed' ? r : null;
+        });
+        expect(run.finishedAt).to.be.a('string');
+        expect(run.liveSession?.status).to.equal('error');
+        expect(run.liveSession?.errorMessage).to.contain('w-lost').and.to.contain('lost');
+        const evs = await events(h, lost.id);
+        const wl = evs.filter((e) => e.action === 'worker_lost');
+        expect(wl).to.have.length(1);
+        expect(wl[0]?.actorUserId).to.equal(null);
+        expect(wl[0]?.metadata).to.include({ workerId: 'w-lost', outcome: 'failed' });
+        const se = evs.find((e) => e.action === 'session_error');
+        expect(se?.metadata).to.include({ reason: 'worker_lost', from: 'ready', to: 'error' });
+        // The run that kept heartbeating through the same time is still running.
+        await sleep(1500);
+        const a = await getRun(h, alive.id);
+        expect(a.status).to.equal('running');
+        expect(a.liveSession?.status).to.equal('ready');
+      } finally {
+        beating = false;
+        await beats;
+      }
+      // The lost worker coming back late cannot claim success.
+      const late = await h.api('POST', `/api/task-runs/${lost.id}/complete`, h.workerToken('w-lost'), { workerId: 'w-lost', status: 'succeeded', exitCode: 0 });
+      expect(late.status).to.equal(422);
+      expect((await getRun(h, lost.id)).status).to.equal('failed');
+    });
+
+    it('with HANDOFF_WORKER_LOST_POLICY=requeue the lost run is queued again and another worker can claim it', async () => {
+      const h = requeueHub;
+      const lost = await claimReady(h, 'w-gone');
+      const run = await eventually('the requeue', async () => {
+        const r = await getRun(h, lost.id);
+        return r.status === 'queued' ? r : null;
+      });
+      expect(run.workerId).to.equal(null);
+      expect(run.startedAt).to.equal(null);
+      expect(run.finishedAt).to.equal(null);
+      expect(run.liveSession?.status).to.equal('error');
+      const evs = await events(h, lost.id);
+      expect(evs.find((e) => e.action === 'worker_lost')?.metadata).to.include({ workerId: 'w-gone', outcome: 'requeued' });
+      expect(evs.find((e) => e.action === 'run_requeued')?.metadata).to.include({ attempts: 1 });
+      // The lost worker no longer owns it.
+      expect((await h.api('POST', `/api/task-runs/${lost.id}/live-session/heartbeat`, h.workerToken('w-gone'), { workerId: 'w-gone' })).status).to.equal(403);
+      const claim = await h.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs/claim', h.workerToken('w-next'), { workerId: 'w-next' });
+      expect(claim.status).to.equal(200);
+      expect(claim.body.taskRun.id).to.equal(lost.id);
+      expect(claim.body.taskRun.workerId).to.equal('w-next');
+    });
+  });
+}
