@@ -4,6 +4,7 @@
  * tests call.
  */
 import type { TaskRunDto } from '../common/api.ts';
+import type { LiveControl } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
 import { HubLink } from './hubLink.ts';
 import { RunExecution } from './runExecution.ts';
@@ -73,7 +74,9 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
     s.timeout(config.heartbeatSeconds * 1000)
       .emitWithAck('run:heartbeat', states)
       .then((ack) => {
-        if (ack.ok) for (const id of ack.data.abandon) runs.get(id)?.cancel();
+        if (!ack.ok) return;
+        for (const id of ack.data.abandon) runs.get(id)?.cancel();
+        for (const [id, lc] of Object.entries(ack.data.controls ?? {})) runs.get(id)?.reconcileControl(lc as LiveControl);
       })
       .catch(() => undefined);
   }, config.heartbeatSeconds * 1000);

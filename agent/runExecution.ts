@@ -7,13 +7,14 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskRunDto } from '../common/api.ts';
 import type { Ack, AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
-import { DEFAULT_COLS, DEFAULT_ROWS, TASK_PANE } from '../common/protocol.ts';
+import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
 import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
 import { AsciicastRecorder } from './asciicastRecorder.ts';
 import type { HubLink } from './hubLink.ts';
 import { OperatorInbox } from './operatorInbox.ts';
+import { OperatorShell } from './operatorShell.ts';
 import { Pane } from './pane.ts';
 import type { StepRunResult } from './stepRunner.ts';
 import { StepRunner } from './stepRunner.ts';
@@ -31,6 +32,9 @@ export class RunExecution {
   private hardPaused = false;
   private control: LiveControl | null;
   private cancelled = false;
+  private finished = false;
+  private cwd = '';
+  private operatorShell: OperatorShell | null = null;
 
   constructor(
     private readonly run: TaskRunDto,
@@ -53,21 +57,13 @@ export class RunExecution {
     await mkdir(this.artifactDir, { recursive: true });
     const cwd = this.run.payload.cwd ?? this.artifactDir;
     this.recorder = new AsciicastRecorder(join(this.artifactDir, 'recording.cast'), DEFAULT_COLS, DEFAULT_ROWS, `handoff run ${this.runId}`);
+    this.cwd = cwd;
     const runner = new StepRunner({
       steps: this.run.steps,
       cwd,
       cols: DEFAULT_COLS,
       rows: DEFAULT_ROWS,
-      env: {
-        HANDOFF_RUN_ID: this.runId,
-        HANDOFF_ARTIFACT_DIR: this.artifactDir,
-        HANDOFF_OPERATOR_INBOX: this.inbox.path,
-        // the agent's own credentials never reach the steps
-        HANDOFF_WORKER_TOKEN: undefined,
-        HANDOFF_TOKEN: undefined,
-        HANDOFF_JWT_SECRET: undefined,
-        HANDOFF_ENCRYPTION_KEY: undefined,
-      },
+      env: this.stepEnv(),
     });
     this.runner = runner;
     const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder);
@@ -90,10 +86,61 @@ export class RunExecution {
       result = { status: 'failed', exitCode: null };
     }
     if (this.cancelled) result = { status: 'cancelled', exitCode: null };
+    this.finished = true;
+    await this.closeOperatorPane();
     for (const p of this.panes.values()) p.close();
     await this.recorder.close();
     await this.finish(result);
     return result;
+  }
+
+  /** The environment of the steps and of the operator's shell. */
+  private stepEnv(): Record<string, string | undefined> {
+    return {
+      HANDOFF_RUN_ID: this.runId,
+      HANDOFF_ARTIFACT_DIR: this.artifactDir,
+      HANDOFF_OPERATOR_INBOX: this.inbox.path,
+      // the agent's own credentials never reach the steps
+      HANDOFF_WORKER_TOKEN: undefined,
+      HANDOFF_TOKEN: undefined,
+      HANDOFF_JWT_SECRET: undefined,
+      HANDOFF_ENCRYPTION_KEY: undefined,
+    };
+  }
+
+  /** Takeover: the operator's shell pane beside the task's (RW applies to both). */
+  private openOperatorPane(): void {
+    if (this.operatorShell || this.finished) return;
+    const shell = new OperatorShell({
+      cwd: this.cwd,
+      env: this.stepEnv(),
+      cols: DEFAULT_COLS,
+      rows: DEFAULT_ROWS,
+      onData: (d) => pane.push(d),
+      onExit: () => {
+        if (this.operatorShell === shell) this.operatorShell = null;
+      },
+    });
+    const pane = new Pane(OPERATOR_PANE, 'operator shell', DEFAULT_COLS, DEFAULT_ROWS, shell, this.sink(), null);
+    this.operatorShell = shell;
+    this.panes.set(OPERATOR_PANE, pane);
+    pane.startMirror();
+    if (this.live) {
+      pane.startLive();
+      if (this.link.isReady) this.link.socket.emit('pane:open', this.runId, pane.info());
+    }
+  }
+
+  private async closeOperatorPane(): Promise<void> {
+    const shell = this.operatorShell;
+    this.operatorShell = null;
+    if (shell) await shell.close();
+    const pane = this.panes.get(OPERATOR_PANE);
+    if (pane) {
+      pane.inject('\r\n[operator shell closed]\r\n');
+      pane.close();
+      this.panes.delete(OPERATOR_PANE);
+    }
   }
 
   private sink() {
@@ -167,6 +214,11 @@ export class RunExecution {
     this.applyControl(cmd.liveControl, cmd.summary, true);
   }
 
+  /** Heartbeat back-stop: applies a control state the real-time event did not deliver. */
+  reconcileControl(lc: LiveControl): void {
+    if (lc.updatedAt && lc.updatedAt !== this.control?.updatedAt) this.applyControl(lc, undefined, true);
+  }
+
   private applyControl(lc: LiveControl, summary: string | undefined, announce: boolean): void {
     const runner = this.runner;
     const task = this.panes.get(TASK_PANE);
@@ -183,7 +235,9 @@ export class RunExecution {
         this.hardPaused = false;
       }
       if (!wasPaused || !announce) task.inject(`\r\n\x1b[7m${PAUSED_BANNER}\x1b[0m\r\n`);
+      if (lc.takeover) this.openOperatorPane();
     } else {
+      void this.closeOperatorPane();
       if (this.hardPaused) runner.hardResume();
       this.hardPaused = false;
       runner.setHeld(false);

@@ -11,6 +11,7 @@
  * simply does not send the next `run` line. Hard pause / cancel signal the pty's process group
  * (plus, on Linux, every other process of the pty's session, e.g. jobs of an interactive shell).
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node-pty';
+import { sessionProcesses, signalSession } from './processTree.ts';
 import type { IEvent, IPty } from 'node-pty';
 
 export type StepRunStatus = 'succeeded' | 'failed' | 'cancelled';
@@ -43,7 +45,8 @@ export interface StepRunnerOptions {
   killGraceMs?: number;
 }
 
-// $1 = control dir. Kept static (no interpolation); steps come from files.
+// $1 = control dir, $2 = the end-of-output mark's body. Kept static (no interpolation);
+// steps come from files.
 const DRIVER_SCRIPT = `
 ctl=$1
 # node-pty only sets IUTF8 when encoding is 'utf8'; we read raw bytes, so set it here.
@@ -65,6 +68,11 @@ while :; do
   rc=$?
   printf 'E %s %s\\n' "$idx" "$rc" > "$ctl/status"
 done
+# Linux drops pty output the master has not read yet when the pty hangs up (node-pty #72/#85),
+# so do not exit before the agent has read everything: print the end-of-output mark (an OSC
+# terminals ignore; the agent strips it) and wait until the agent, having read up to it, says exit.
+printf '\\033]%s\\007' "$2"
+while IFS=' ' read -r -t 10 op idx < "$ctl/go"; do [ "$op" = exit ] && break; done
 `;
 
 type Events = {
@@ -82,6 +90,13 @@ export class StepRunner {
   private goFd: number | undefined;
   private statusSock: net.Socket | undefined;
   private statusBuf = '';
+  /** The driver's end-of-output mark (see DRIVER_SCRIPT); output is scanned for it once 'stop' was sent. */
+  private readonly eofMarkBody = `handoff-eof-${randomBytes(12).toString('hex')}`;
+  private readonly eofMark = Buffer.from(`\x1b]${this.eofMarkBody}\x07`, 'latin1');
+  private stopSent = false;
+  private eofSeen = false;
+  /** Output held back because it may be the start of the mark. */
+  private markCarry: Buffer | null = null;
 
   private started = false;
   private held = false;
@@ -214,7 +229,7 @@ export class StepRunner {
     // node-pty only sanitizes env when given process.env itself; sizes come from the pty
     delete env.COLUMNS;
     delete env.LINES;
-    const term = spawn('bash', ['--noprofile', '--norc', '-c', DRIVER_SCRIPT, 'handoff-driver', this.ctlDir as string], {
+    const term = spawn('bash', ['--noprofile', '--norc', '-c', DRIVER_SCRIPT, 'handoff-driver', this.ctlDir as string, this.eofMarkBody], {
       name: 'xterm-256color',
       cols: this.opts.cols,
       rows: this.opts.rows,
@@ -225,11 +240,35 @@ export class StepRunner {
       encoding: null,
     });
     this.term = term;
-    (term.onData as unknown as IEvent<Buffer>)((chunk) => this.events.emit('data', chunk));
+    (term.onData as unknown as IEvent<Buffer>)((chunk) => this.onPtyData(chunk));
     term.onExit((e) => {
       this.exited = true;
       void this.finish(e.exitCode, e.signal);
     });
+  }
+
+  /** Output of the pty: passed on as is, except the driver's end-of-output mark, which is cut out. */
+  private onPtyData(chunk: Buffer): void {
+    if (!this.stopSent || this.eofSeen) {
+      this.events.emit('data', chunk);
+      return;
+    }
+    let buf = this.markCarry ? Buffer.concat([this.markCarry, chunk]) : chunk;
+    this.markCarry = null;
+    const at = buf.indexOf(this.eofMark);
+    if (at >= 0) {
+      this.eofSeen = true;
+      const rest = Buffer.concat([buf.subarray(0, at), buf.subarray(at + this.eofMark.length)]);
+      if (rest.length) this.events.emit('data', rest);
+      this.sendGo('exit'); // everything before the mark was read: the driver may go
+      return;
+    }
+    const keep = markPrefixAtEnd(buf, this.eofMark);
+    if (keep > 0) {
+      this.markCarry = Buffer.from(buf.subarray(buf.length - keep));
+      buf = buf.subarray(0, buf.length - keep);
+    }
+    if (buf.length) this.events.emit('data', buf);
   }
 
   private onStatusData(s: string): void {
@@ -275,6 +314,7 @@ export class StepRunner {
 
   private sendGo(line: string): void {
     if (this.goFd === undefined) return;
+    if (line === 'stop') this.stopSent = true;
     try {
       fs.writeSync(this.goFd, `${line}\n`);
     } catch {
@@ -287,6 +327,8 @@ export class StepRunner {
     await this.reapLeftovers();
     if (this.killTimer) clearTimeout(this.killTimer);
     this.cleanupControl();
+    if (this.markCarry) this.events.emit('data', this.markCarry); // not the mark after all
+    this.markCarry = null;
     this.finished = true;
     let result: StepRunResult;
     if (this.cancelRequested) result = { status: 'cancelled', exitCode: null };
@@ -348,48 +390,15 @@ export class StepRunner {
 
   private signalAll(sig: NodeJS.Signals): void {
     const pid = this.term?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      /* group already gone */
-    }
-    // processes that left the group but not the session (job control inside a step)
-    for (const p of sessionProcesses(pid) ?? []) {
-      try {
-        process.kill(p, sig);
-      } catch {
-        /* gone */
-      }
-    }
+    if (pid !== undefined) signalSession(pid, sig);
   }
+
 }
 
-/**
- * Live (non-zombie) processes whose session or process group is `sid` (the pty's session
- * leader). Linux only (/proc); returns undefined elsewhere.
- */
-function sessionProcesses(sid: number): number[] | undefined {
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return undefined;
+/** Length of the longest proper prefix of `mark` that `buf` ends with (0 if none). */
+function markPrefixAtEnd(buf: Buffer, mark: Buffer): number {
+  for (let i = Math.max(0, buf.length - mark.length + 1); i < buf.length; i++) {
+    if (buf[i] === mark[0] && buf.subarray(i).equals(mark.subarray(0, buf.length - i))) return buf.length - i;
   }
-  const out: number[] = [];
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // fields after "(comm)": state ppid pgrp session …; comm may contain spaces/parens
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const [state, , pgrp, session] = rest;
-    if (state === 'Z' || state === 'X') continue;
-    if (Number(session) === sid || Number(pgrp) === sid) out.push(Number(e));
-  }
-  return out;
+  return 0;
 }

@@ -115,7 +115,8 @@ export interface AgentToHubEvents {
   'agent:hello': (hello: AgentHello, ack: AckFn<HelloReply>) => void;
   'run:claim': (ack: AckFn<{ taskRun: TaskRunDto | null }>) => void;
   'session:report': (report: SessionReport, ack: AckFn<{ session: LiveSessionDto }>) => void;
-  'run:heartbeat': (runs: AgentRunState[], ack: AckFn<{ abandon: string[] }>) => void;
+  /** The ack carries each run's liveControl: a back-stop for a missed `run:control`. */
+  'run:heartbeat': (runs: AgentRunState[], ack: AckFn<{ abandon: string[]; controls: Record<string, LiveControl> }>) => void;
   'pane:open': (runId: string, pane: PaneInfo) => void;
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
   'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;

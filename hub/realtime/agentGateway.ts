@@ -70,7 +70,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
         socket.data.hostname = typeof hello.hostname === 'string' ? hello.hostname.slice(0, 255) : '';
         socket.data.capacity = typeof hello.capacity === 'number' ? Math.max(1, Math.min(256, hello.capacity)) : 1;
         const states: AgentRunState[] = Array.isArray(hello.runs) ? hello.runs.filter((r) => isObject(r) && isRunId(r.runId)) : [];
-        const abandon = await runs.heartbeat(workerId, states.map((r) => r.runId));
+        const { abandon } = await runs.heartbeat(workerId, states.map((r) => r.runId));
         for (const r of states) {
           if (abandon.includes(r.runId)) continue;
           own(r.runId);
@@ -101,9 +101,9 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     socket.on('run:heartbeat', (states: AgentRunState[], ack) =>
       answer(ack, log, async () => {
         const ids = Array.isArray(states) ? states.filter((s) => isObject(s) && isRunId(s.runId)).map((s) => s.runId) : [];
-        const abandon = await runs.heartbeat(workerId, ids);
-        for (const id of abandon) disown(id);
-        return { abandon };
+        const beat = await runs.heartbeat(workerId, ids);
+        for (const id of beat.abandon) disown(id);
+        return beat;
       }),
     );
 

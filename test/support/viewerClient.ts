@@ -1,0 +1,349 @@
+/**
+ * A real viewer for end-to-end tests: a socket.io-client on the viewer namespace that joins a
+ * run and, per pane, feeds the join snapshot plus the live `pane:output` chunks through a
+ * PaneStream (common/paneStream.ts) into
+ *  - a byte buffer of everything written after the latest snapshot (the live bytes), and
+ *  - an @xterm/headless terminal (so a test can compare serialized screens).
+ * Gaps are resynced with `pane:resync`; `pane:open`, `session:ended`, `notice`, `rw:changed`
+ * (and the other events) are recorded for assertions.
+ */
+import { io } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
+import xtermHeadless from '@xterm/headless';
+import serializeAddon from '@xterm/addon-serialize';
+import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
+import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
+import type { Ack, HubToViewerEvents, PaneInfo, PaneSnapshot, RwState, ViewerJoinReply, ViewerToHubEvents } from '../../common/protocol.ts';
+import { SOCKET_PATH, VIEWER_NAMESPACE } from '../../common/protocol.ts';
+import { PaneStream } from '../../common/paneStream.ts';
+import { sleep, waitUntil } from './testAgent.ts';
+
+const { Terminal } = xtermHeadless;
+const { SerializeAddon } = serializeAddon;
+
+export type ViewerSocket = Socket<HubToViewerEvents, ViewerToHubEvents>;
+
+export interface ViewerOptions {
+  /** RW grant token (from grant-write). */
+  grant?: string;
+  /** Keep an xterm screen per pane (default true; off for pure byte tests). */
+  terminal?: boolean;
+  /** Scrollback of the viewer's terminals (default 10,000, like the agent's mirror). */
+  scrollback?: number;
+}
+
+/** Where a received output chunk lay in the pane's stream (to check what chunk boundaries cut). */
+export interface ChunkInfo {
+  offset: number;
+  length: number;
+  firstByte: number;
+}
+
+export class ViewerPane {
+  readonly stream: PaneStream;
+  /** Every snapshot applied (the first one is the join's), with its offset. */
+  readonly snapshots: Array<{ offset: number; cols: number; rows: number; bytes: number }> = [];
+  readonly chunks: ChunkInfo[] = [];
+  /** Gaps detected (each leads to a resync). */
+  gaps = 0;
+  term: HeadlessTerminal | null = null;
+  private serializer: SerializeAddonType | null = null;
+  private live: Uint8Array[] = [];
+  private liveBytes = 0;
+  private snapshotPending = false;
+  private lastParsed: Promise<void> = Promise.resolve();
+  /** Arrival times (ms since epoch) of the first and the latest output chunk; 0 before any. */
+  firstOutputAt = 0;
+  lastOutputAt = 0;
+
+  constructor(
+    readonly paneId: string,
+    private readonly withTerminal: boolean,
+    private readonly scrollback: number,
+    onGap: () => void,
+  ) {
+    this.stream = new PaneStream({
+      onReset: (cols, rows) => this.reset(cols, rows),
+      write: (data) => this.write(data),
+      onGap: () => {
+        this.gaps++;
+        onGap();
+      },
+    });
+  }
+
+  private reset(cols: number, rows: number): void {
+    this.snapshotPending = true;
+    this.live = [];
+    this.liveBytes = 0;
+    if (!this.withTerminal) return;
+    this.term?.dispose();
+    this.term = new Terminal({ cols, rows, scrollback: this.scrollback, allowProposedApi: true });
+    this.serializer = new SerializeAddon();
+    // the addon's typings refer to @xterm/xterm's Terminal; the headless one is compatible
+    this.term.loadAddon(this.serializer as unknown as ITerminalAddon);
+  }
+
+  private write(data: string | Uint8Array): void {
+    if (this.snapshotPending) {
+      this.snapshotPending = false;
+    } else if (typeof data !== 'string') {
+      this.live.push(data);
+      this.liveBytes += data.length;
+    }
+    const term = this.term;
+    if (term) this.lastParsed = new Promise<void>((r) => term.write(data, r));
+  }
+
+  applySnapshot(s: PaneSnapshot): void {
+    this.snapshots.push({ offset: s.offset, cols: s.cols, rows: s.rows, bytes: s.data.length });
+    this.stream.applySnapshot(s);
+  }
+
+  push(offset: number, data: Uint8Array | ArrayBuffer): void {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    this.chunks.push({ offset, length: bytes.length, firstByte: bytes[0] ?? -1 });
+    this.lastOutputAt = Date.now();
+    if (!this.firstOutputAt) this.firstOutputAt = this.lastOutputAt;
+    this.stream.push(offset, bytes);
+  }
+
+  /** Offset of the next byte the terminal needs (null while waiting for a snapshot). */
+  get offset(): number | null {
+    return this.stream.expectedOffset;
+  }
+
+  /** The bytes written after the latest snapshot, in order. */
+  liveOutput(): Buffer {
+    return Buffer.concat(this.live, this.liveBytes);
+  }
+
+  get liveByteCount(): number {
+    return this.liveBytes;
+  }
+
+  /** Resolves once the terminal has parsed everything written so far. */
+  async parsed(): Promise<void> {
+    for (;;) {
+      const p = this.lastParsed;
+      await p;
+      if (p === this.lastParsed) return;
+    }
+  }
+
+  /** Screen + scrollback, serialized (after everything written was parsed). */
+  async serialize(): Promise<string> {
+    await this.parsed();
+    if (!this.serializer) throw new Error(`pane ${this.paneId} has no terminal`);
+    return this.serializer.serialize();
+  }
+
+  /** The active buffer's lines as text (trailing blanks trimmed), for readable diffs. */
+  async screenLines(): Promise<string[]> {
+    await this.parsed();
+    const term = this.term;
+    if (!term) return [];
+    const buf = term.buffer.active;
+    const out: string[] = [];
+    for (let i = 0; i < buf.length; i++) out.push(buf.getLine(i)?.translateToString(true) ?? '');
+    return out;
+  }
+
+  dispose(): void {
+    this.term?.dispose();
+    this.term = null;
+  }
+}
+
+export interface RecordedEvent {
+  at: number;
+  name: string;
+  args: unknown[];
+}
+
+export class TestViewer {
+  readonly socket: ViewerSocket;
+  readonly panes = new Map<string, ViewerPane>();
+  readonly notices: Array<{ runId: string; code: string; message: string }> = [];
+  readonly ended: Array<{ runId: string; status: string; reason: string; at: number }> = [];
+  readonly paneOpens: PaneInfo[] = [];
+  readonly rwChanges: RwState[] = [];
+  /** Every event but pane:output, in arrival order. */
+  readonly events: RecordedEvent[] = [];
+  /** pane:output events received after the first session:ended. */
+  outputAfterEnd = 0;
+  private runId: string | null = null;
+  private readonly withTerminal: boolean;
+  private readonly scrollback: number;
+  private resyncing = new Set<string>();
+
+  private constructor(url: string, token: string, opts: ViewerOptions) {
+    this.withTerminal = opts.terminal ?? true;
+    this.scrollback = opts.scrollback ?? 10_000;
+    this.socket = io(`${url}${VIEWER_NAMESPACE}`, {
+      path: SOCKET_PATH,
+      transports: ['websocket'],
+      auth: { token, ...(opts.grant ? { grant: opts.grant } : {}) },
+      reconnection: false,
+      forceNew: true,
+    });
+    const s = this.socket;
+    s.onAny((name: string, ...args: unknown[]) => {
+      if (name !== 'pane:output') this.events.push({ at: Date.now(), name, args });
+    });
+    s.on('pane:output', (runId, paneId, offset, data) => {
+      if (runId !== this.runId) return;
+      if (this.ended.length > 0) this.outputAfterEnd++;
+      this.pane(paneId).push(offset, data as Uint8Array);
+    });
+    s.on('pane:open', (runId, info) => {
+      if (runId !== this.runId) return;
+      this.paneOpens.push(info);
+      const pane = this.pane(info.paneId);
+      // a pane we have no snapshot for yet: fetch one (its chunks wait in the PaneStream)
+      if (!pane.stream.synced) void this.resync(info.paneId);
+    });
+    s.on('session:ended', (runId, status, reason) => this.ended.push({ runId, status, reason, at: Date.now() }));
+    s.on('notice', (runId, code, message) => this.notices.push({ runId, code, message }));
+    s.on('rw:changed', (state) => this.rwChanges.push(state));
+  }
+
+  /** Connects (rejects on a refused handshake or after timeoutMs). */
+  static async connect(url: string, token: string, opts: ViewerOptions = {}, timeoutMs = 5000): Promise<TestViewer> {
+    const v = new TestViewer(url, token, opts);
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('viewer connect timed out')), timeoutMs);
+      v.socket.once('connect', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      v.socket.once('connect_error', (err) => {
+        clearTimeout(t);
+        reject(err);
+      });
+    });
+    return v;
+  }
+
+  pane(paneId: string): ViewerPane {
+    let p = this.panes.get(paneId);
+    if (!p) {
+      p = new ViewerPane(paneId, this.withTerminal, this.scrollback, () => void this.resync(paneId));
+      this.panes.set(paneId, p);
+    }
+    return p;
+  }
+
+  async join(runId: string, timeoutMs = 10_000): Promise<ViewerJoinReply> {
+    this.runId = runId;
+    const ack: Ack<ViewerJoinReply> = await this.socket.timeout(timeoutMs).emitWithAck('run:join', runId);
+    if (!ack.ok) throw new Error(`run:join refused: ${ack.error.code}: ${ack.error.message}`);
+    for (const snap of ack.data.panes) this.pane(snap.paneId).applySnapshot(snap);
+    // chunks of a pane the join had no snapshot for are waiting: fetch one
+    for (const [id, p] of this.panes) if (!p.stream.synced) void this.resync(id);
+    return ack.data;
+  }
+
+  /** Asks the hub for a fresh snapshot of a pane (after a gap); retries briefly while none is offered. */
+  async resync(paneId: string): Promise<void> {
+    if (!this.runId || this.resyncing.has(paneId)) return;
+    this.resyncing.add(paneId);
+    try {
+      for (let attempt = 0; attempt < 20 && this.socket.connected; attempt++) {
+        let reply: Ack<PaneSnapshot[] | PaneSnapshot>;
+        try {
+          reply = await this.socket.timeout(10_000).emitWithAck('pane:resync', this.runId, paneId);
+        } catch {
+          continue;
+        }
+        if (reply.ok) {
+          const snaps = Array.isArray(reply.data) ? reply.data : [reply.data];
+          const snap = snaps.find((s) => s.paneId === paneId);
+          if (snap) {
+            this.pane(paneId).applySnapshot(snap);
+            return;
+          }
+        }
+        await sleep(100);
+      }
+    } finally {
+      this.resyncing.delete(paneId);
+    }
+  }
+
+  sendInput(paneId: string, text: string): void {
+    if (!this.runId) throw new Error('join a run first');
+    this.socket.emit('pane:input', this.runId, paneId, Buffer.from(text, 'utf8'));
+  }
+
+  /** Waits until a pane exists and its live bytes satisfy `pred`. */
+  async waitForOutput(paneId: string, pred: (live: Buffer, pane: ViewerPane) => boolean, timeoutMs = 10_000, what = 'output'): Promise<ViewerPane> {
+    return waitUntil(
+      `${what} on pane ${paneId}`,
+      () => {
+        const p = this.panes.get(paneId);
+        return p && p.stream.synced && pred(p.liveOutput(), p) ? p : undefined;
+      },
+      timeoutMs,
+      20,
+    );
+  }
+
+  /** Waits until a pane has received everything up to `offset`. */
+  async waitForOffset(paneId: string, offset: number, timeoutMs = 20_000): Promise<ViewerPane> {
+    try {
+      return await waitUntil(
+        `pane ${paneId} to reach offset ${offset}`,
+        () => {
+          const p = this.panes.get(paneId);
+          return p && (p.offset ?? -1) >= offset ? p : undefined;
+        },
+        timeoutMs,
+        10,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (${this.describe(paneId)})`);
+    }
+  }
+
+  /** The state of a pane, for failure messages. */
+  describe(paneId: string): string {
+    const p = this.panes.get(paneId);
+    if (!p) return `no pane ${paneId}; connected=${this.socket.connected}`;
+    const last = p.chunks[p.chunks.length - 1];
+    return (
+      `connected=${this.socket.connected} expected=${p.offset} buffered=${p.stream.bufferedByteCount} gaps=${p.gaps} ` +
+      `snapshots=${JSON.stringify(p.snapshots.map((s) => s.offset))} chunks=${p.chunks.length} ` +
+      `last chunk=${last ? `${last.offset}+${last.length}` : 'none'} ended=${JSON.stringify(this.ended)}`
+    );
+  }
+
+  /** Waits until no output arrived for `quietMs` (and every pane is synced). */
+  async waitForQuiet(quietMs = 300, timeoutMs = 10_000): Promise<void> {
+    await waitUntil(
+      `${quietMs} ms without output`,
+      () => {
+        const panes = [...this.panes.values()];
+        if (panes.length === 0 || panes.some((p) => !p.stream.synced)) return undefined;
+        const last = Math.max(...panes.map((p) => p.lastOutputAt));
+        return Date.now() - last >= quietMs ? true : undefined;
+      },
+      timeoutMs,
+      20,
+    );
+  }
+
+  async waitForEnded(timeoutMs = 10_000): Promise<{ runId: string; status: string; reason: string; at: number }> {
+    return waitUntil('session:ended', () => this.ended[0], timeoutMs, 10);
+  }
+
+  async waitForNotice(code: string, timeoutMs = 5000): Promise<{ runId: string; code: string; message: string }> {
+    return waitUntil(`a ${code} notice`, () => this.notices.find((n) => n.code === code), timeoutMs, 10);
+  }
+
+  close(): void {
+    this.socket.removeAllListeners();
+    this.socket.disconnect();
+    for (const p of this.panes.values()) p.dispose();
+  }
+}
