@@ -16,7 +16,8 @@ export interface RunningAgent {
   runs: Map<string, RunExecution>;
   /** Resolves with each run's result as it finishes (tests wait on it). */
   finished: Map<string, Promise<StepRunResult>>;
-  close(opts?: { cancelRuns?: boolean }): Promise<void>;
+  /** Stops claiming, then finishes (default), cancels or hands back the runs in progress. */
+  close(opts?: { cancelRuns?: boolean; handBack?: boolean }): Promise<void>;
 }
 
 export function startAgent(config: AgentConfig, log: (msg: string) => void = (m) => process.stderr.write(`handoff agent: ${m}\n`)): RunningAgent {
@@ -93,7 +94,8 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
       closing = true;
       clearInterval(heartbeat);
       clearInterval(poll);
-      if (opts.cancelRuns) for (const r of runs.values()) r.cancel();
+      if (opts.handBack) for (const r of runs.values()) r.handBack();
+      else if (opts.cancelRuns) for (const r of runs.values()) r.cancel();
       await Promise.allSettled([...runs.keys()].map((id) => finished.get(id)));
       link.close();
     },

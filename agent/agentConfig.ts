@@ -16,6 +16,8 @@ export interface AgentConfig {
   publicUrl: string;
   /** Output kept per pane while the hub is away; beyond it, viewers resync from a snapshot. */
   backlogBytes: number;
+  /** On SIGTERM: `finish` the runs in progress, or `handback` them to the queue at once. */
+  shutdownPolicy: 'finish' | 'handback';
   /** Fault injection for tests of the headless fallback: `live_layer` makes the live layer fail to start. */
   faults: Set<string>;
 }
@@ -43,6 +45,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     HANDOFF_PUBLIC_URL: z.string().url().optional(),
     HANDOFF_AGENT_BACKLOG_BYTES: int(0, 1024 ** 3).default(8 * 1024 * 1024),
     HANDOFF_AGENT_FAULTS: z.string().optional(),
+    HANDOFF_AGENT_SHUTDOWN: z.enum(['finish', 'handback']).default('finish'),
   });
   const input: Record<string, string> = {};
   for (const k of Object.keys(schema.shape)) if (env[k]) input[k] = env[k] as string;
@@ -63,6 +66,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     dataDir: resolve(c.HANDOFF_DATA_DIR),
     publicUrl: (c.HANDOFF_PUBLIC_URL ?? c.HANDOFF_HUB_URL).replace(/\/$/, ''),
     backlogBytes: c.HANDOFF_AGENT_BACKLOG_BYTES,
+    shutdownPolicy: c.HANDOFF_AGENT_SHUTDOWN,
     faults: new Set((c.HANDOFF_AGENT_FAULTS ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
   };
 }

@@ -45,6 +45,8 @@ export class HubLink {
     this.socket.on('connect', () => void this.hello());
     this.socket.on('disconnect', (reason) => {
       this.ready = false;
+      // A hub shutting down closes our socket on purpose: come back (to any hub) like after a drop.
+      if (reason === 'io server disconnect' && !this.closing) setTimeout(() => this.socket.connect(), 250 + Math.random() * 500);
       this.log(`disconnected from hub (${reason}); runs continue, output is kept in a bounded backlog`);
     });
     this.socket.on('connect_error', (err) => this.log(`cannot reach hub: ${err.message}`));
@@ -130,7 +132,10 @@ export class HubLink {
     }
   }
 
+  private closing = false;
+
   close(): void {
+    this.closing = true;
     this.socket.disconnect();
   }
 }

@@ -32,6 +32,7 @@ export class RunExecution {
   private hardPaused = false;
   private control: LiveControl | null;
   private cancelled = false;
+  private handedBack = false;
   private finished = false;
   private cwd = '';
   private operatorShell: OperatorShell | null = null;
@@ -255,7 +256,19 @@ export class RunExecution {
     this.runner?.cancel();
   }
 
+  /** Stops the run here and gives it back to the queue (another agent starts it afresh). */
+  handBack(): void {
+    this.handedBack = true;
+    this.runner?.cancel();
+  }
+
   private async finish(result: StepRunResult): Promise<void> {
+    if (this.handedBack) {
+      const ack = await this.link.request((s) => s.timeout(10_000).emitWithAck('run:release', this.runId, 'agent shutting down'), { retryUntil: Date.now() + 30_000 });
+      if (!ack.ok) this.log(`run ${this.runId}: hand-back refused: ${ack.error.message}`);
+      this.link.dropBacklog(this.runId);
+      return;
+    }
     const completion = { runId: this.runId, status: result.status, exitCode: result.exitCode };
     // The result must reach the hub: keep trying across hub restarts (the run is over, nothing else to do).
     for (let attempt = 0; ; attempt++) {

@@ -10,8 +10,9 @@ export async function run(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) process.exit(1); // a second signal: leave now
     stopping = true;
-    process.stderr.write(`handoff agent: ${signal}: finishing ${agent.runs.size} run(s); signal again to leave at once\n`);
-    await agent.close();
+    const handBack = config.shutdownPolicy === 'handback';
+    process.stderr.write(`handoff agent: ${signal}: ${handBack ? 'handing back' : 'finishing'} ${agent.runs.size} run(s); signal again to leave at once\n`);
+    await agent.close({ handBack });
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

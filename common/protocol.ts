@@ -122,6 +122,8 @@ export interface AgentToHubEvents {
   'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;
   'control:applied': (runId: string, liveControl: LiveControl) => void;
   'run:complete': (completion: RunCompletion, ack: AckFn<{ run: TaskRunDto }>) => void;
+  /** Hands a run back to the queue (agent shutting down with the handback policy). */
+  'run:release': (runId: string, reason: string, ack: AckFn<{ run: TaskRunDto }>) => void;
 }
 
 export interface HubToAgentEvents {

@@ -39,6 +39,8 @@ const schema = z.object({
   HANDOFF_DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   HANDOFF_DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a lower-case SQL identifier' }).optional(),
   HANDOFF_REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  HANDOFF_REDIS_CHANNEL_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'expected 1-64 letters, digits or _.:-' }).default('handoff'),
+  HANDOFF_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   HANDOFF_JWT_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
   HANDOFF_ENCRYPTION_KEY: z
     .string()
@@ -68,6 +70,10 @@ export interface HubConfig {
   /** PostgreSQL schema the hub's tables live in (tests use one per run). */
   databaseSchema: string | undefined;
   redisUrl: string | undefined;
+  /** Redis pub/sub channel prefix: hubs of one deployment share it. */
+  redisChannelPrefix: string;
+  /** How long a hub's graceful shutdown may take before it exits anyway. */
+  shutdownTimeoutMs: number;
   jwtSecret: string | undefined;
   encryptionKey: Buffer | undefined;
   liveSession: {
@@ -118,6 +124,8 @@ export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     databaseUrl: c.HANDOFF_DATABASE_URL,
     databaseSchema: c.HANDOFF_DATABASE_SCHEMA,
     redisUrl: c.HANDOFF_REDIS_URL,
+    redisChannelPrefix: c.HANDOFF_REDIS_CHANNEL_PREFIX,
+    shutdownTimeoutMs: c.HANDOFF_SHUTDOWN_TIMEOUT_MS,
     jwtSecret: c.HANDOFF_JWT_SECRET,
     encryptionKey: c.HANDOFF_ENCRYPTION_KEY ? (decodeKey(c.HANDOFF_ENCRYPTION_KEY) ?? undefined) : undefined,
     liveSession: {

@@ -21,6 +21,7 @@ import { createLogger } from './log.ts';
 import { HubMetrics } from './metrics.ts';
 import { attachAgentGateway } from './realtime/agentGateway.ts';
 import { attachDomainFanout } from './realtime/domainFanout.ts';
+import { connectRedisAdapter } from './realtime/redisAdapter.ts';
 import { RwGate } from './realtime/rwGate.ts';
 import type { AgentNamespace, ViewerNamespace } from './realtime/types.ts';
 import { attachViewerGateway } from './realtime/viewerGateway.ts';
@@ -72,7 +73,9 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
 
   const app = createApp({ orm: database.orm, tokens: ctx.tokens, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl });
   const server = createServer(app);
+  const redis = config.redisUrl ? await connectRedisAdapter(config.redisUrl, config.redisChannelPrefix, log) : null;
   const io = new Server(server, {
+    ...(redis ? { adapter: redis.adapter } : {}),
     path: SOCKET_PATH,
     serveClient: false,
     // Terminal output is already dense; deflate costs more CPU than it saves on a LAN.
@@ -85,7 +88,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   });
   const agents: AgentNamespace = io.of(AGENT_NAMESPACE);
   const viewers: ViewerNamespace = io.of(VIEWER_NAMESPACE);
-  const rw = new RwGate(viewers, sessions, log);
+  const rw = new RwGate(viewers, sessions, log, redis !== null);
   attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, config, metrics, log });
   attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, metrics, log, rw });
   attachDomainFanout(ctx.events, agents, viewers, rw);
@@ -115,12 +118,18 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
     io,
     log,
     database,
+    /**
+     * Graceful stop: no new connections, every socket's connection closed so its client
+     * reconnects (to another hub behind the balancer), sweepers and database released.
+     */
     async close() {
       if (closed) return;
       closed = true;
+      server.close();
       await sweeper.stop();
-      io.disconnectSockets(true);
+      for (const nsp of [agents, viewers]) for (const socket of nsp.sockets.values()) socket.conn.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      await redis?.close();
       if (ownsDatabase) await database.close();
     },
   };

@@ -253,6 +253,44 @@ export class TaskRunService {
     return { abandon: runIds.filter((id) => !keep.has(id)), controls };
   }
 
+  /**
+   * Puts a running run back in the queue. Its session has ended (terminal states are final),
+   * so the next attempt gets a session of its own; the audit trail keeps both.
+   */
+  private async requeueIn(uow: UnitOfWork, run: TaskRun, session: TaskRunLiveSession | null, actor: Actor): Promise<TaskRunLiveSession | null> {
+    run.status = 'queued';
+    run.workerId = null;
+    run.startedAt = null;
+    run.lastHeartbeatAt = null;
+    run.attempts += 1;
+    run.payload = { ...run.payload, liveControl: { ...DEFAULT_LIVE_CONTROL } };
+    uow.audit(run.id, 'run_requeued', actor, { attempts: run.attempts });
+    uow.afterCommit(() => this.ctx.events.emit('run:available'));
+    if (!session) return null;
+    // the old session's end is written first; then its row makes way (one session per run)
+    await uow.em.flush();
+    await uow.em.nativeDelete(TaskRunLiveSession, { id: session.id });
+    const now = new Date();
+    const fresh = uow.em.create(TaskRunLiveSession, { taskRun: run, provider: session.provider, status: 'disabled', rwGeneration: 0, createdAt: now, updatedAt: now });
+    uow.audit(run.id, 'create_session', actor, { sessionId: fresh.id, attempt: run.attempts + 1, replaces: session.id });
+    return fresh;
+  }
+
+  /** The owning worker hands a run back (agent shutting down with the handback policy). */
+  async release(workerId: string, runId: string, reason: string): Promise<TaskRunDto> {
+    return transact(this.ctx, async (uow) => {
+      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
+      const actor: Actor = { kind: 'worker', workerId };
+      const session = await sessionOf(uow.em, runId);
+      if (session) endSessionIn(uow, session, 'ended', actor, { reason });
+      const fresh = await this.requeueIn(uow, run, session, actor);
+      await uow.em.flush();
+      this.announce(uow, run, fresh);
+      return runDto(run, fresh);
+    });
+  }
+
   /** Sweeper: runs whose worker went silent past the grace period are failed or re-queued. */
   async sweepLostWorkers(now = new Date()): Promise<number> {
     const cutoff = new Date(now.getTime() - this.ctx.config.heartbeatGraceSeconds * 1000);
@@ -269,19 +307,15 @@ export class TaskRunService {
         uow.audit(id, 'worker_lost', actor, { workerId: lostWorker, lastHeartbeatAt: run.lastHeartbeatAt.toISOString(), outcome: requeue ? 'requeued' : 'failed' });
         const session = await sessionOf(uow.em, id);
         if (session) endSessionIn(uow, session, 'error', actor, { reason: 'worker_lost' }, `worker ${lostWorker} lost (no heartbeat for ${this.ctx.config.heartbeatGraceSeconds}s)`);
+        let current = session;
         if (requeue) {
-          run.status = 'queued';
-          run.workerId = null;
-          run.startedAt = null;
-          run.attempts += 1;
-          uow.audit(id, 'run_requeued', actor, { attempts: run.attempts });
-          uow.afterCommit(() => this.ctx.events.emit('run:available'));
+          current = await this.requeueIn(uow, run, session, actor);
         } else {
           run.status = 'failed';
           run.finishedAt = new Date();
         }
         await uow.em.flush();
-        this.announce(uow, run, session);
+        this.announce(uow, run, current);
         return true;
       });
       if (done) n++;

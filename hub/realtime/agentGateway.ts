@@ -141,6 +141,15 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       }),
     );
 
+    socket.on('run:release', (runId: string, reason: string, ack) =>
+      answer(ack, log, async () => {
+        if (!isRunId(runId)) throw badInputError('release needs a runId');
+        const run = await runs.release(workerId, runId, typeof reason === 'string' ? reason.slice(0, 500) : 'handed back');
+        disown(runId);
+        return { run };
+      }),
+    );
+
     socket.on('disconnect', (reason) => {
       metrics.agentsConnected.dec();
       log.info({ workerId, reason }, 'agent disconnected');

@@ -41,6 +41,6 @@ export function attachDomainFanout(events: HubEvents, agents: AgentNamespace, vi
   });
 
   events.on('rw:changed', (runId, generation, until) => {
-    if (until === null) rw.onGenerationChanged(runId, generation, 'write revoked');
+    if (until === null) rw.downgradeEverywhere(runId, generation, 'write revoked');
   });
 }

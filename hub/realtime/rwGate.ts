@@ -16,7 +16,17 @@ export class RwGate {
     private readonly viewers: ViewerNamespace,
     private readonly sessions: LiveSessionService,
     private readonly log: Logger,
-  ) {}
+    /** Several hubs share an adapter: a downgrade must reach the hubs holding the sockets. */
+    private readonly clustered = false,
+  ) {
+    if (clustered) viewers.on('rw:generation', (runId, generation, reason) => this.onGenerationChanged(runId, generation, reason));
+  }
+
+  /** Downgrades RW holders of a run older than `generation`, on this hub and every other. */
+  downgradeEverywhere(runId: string, generation: number, reason: string): void {
+    this.onGenerationChanged(runId, generation, reason);
+    if (this.clustered) this.viewers.serverSideEmit('rw:generation', runId, generation, reason);
+  }
 
   private actor(socket: ViewerSocket): Actor {
     const o = socket.data.operator;
@@ -87,8 +97,8 @@ export class RwGate {
     }
   }
 
-  /** Session over: every local RW holder of the run is downgraded. */
+  /** Session over: every RW holder of the run is downgraded, wherever it is connected. */
   revokeAll(runId: string, reason: string): void {
-    this.onGenerationChanged(runId, Number.MAX_SAFE_INTEGER, reason);
+    this.downgradeEverywhere(runId, Number.MAX_SAFE_INTEGER, reason);
   }
 }

@@ -37,7 +37,11 @@ export interface ViewerSocketData {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 type NoServerEvents = {};
+/** Hub ↔ hub messages (through the Redis adapter): RW state lives on the hub holding the viewer socket. */
+export interface HubToHubEvents {
+  'rw:generation': (runId: string, generation: number, reason: string) => void;
+}
 export type AgentNamespace = Namespace<AgentToHubEvents, HubToAgentEvents, NoServerEvents, AgentSocketData>;
 export type AgentSocket = Socket<AgentToHubEvents, HubToAgentEvents, NoServerEvents, AgentSocketData>;
-export type ViewerNamespace = Namespace<ViewerToHubEvents, HubToViewerEvents, NoServerEvents, ViewerSocketData>;
-export type ViewerSocket = Socket<ViewerToHubEvents, HubToViewerEvents, NoServerEvents, ViewerSocketData>;
+export type ViewerNamespace = Namespace<ViewerToHubEvents, HubToViewerEvents, HubToHubEvents, ViewerSocketData>;
+export type ViewerSocket = Socket<ViewerToHubEvents, HubToViewerEvents, HubToHubEvents, ViewerSocketData>;

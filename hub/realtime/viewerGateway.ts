@@ -6,14 +6,14 @@ import type { Logger } from 'pino';
 import type { Ack, PaneSnapshot } from '../../common/protocol.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { TokenError } from '../auth/tokens.ts';
-import { invalidPayload, notFound } from '../domain/errors.ts';
+import { invalidPayload, notFound, unavailable } from '../domain/errors.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { answer } from './acks.ts';
 import { agentRunRoom, RUNS_WATCH_ROOM, viewerRunRoom } from './rooms.ts';
 import type { AgentNamespace, ViewerNamespace, ViewerSocket } from './types.ts';
-import { RwGate } from './rwGate.ts';
+import type { RwGate } from './rwGate.ts';
 import { byteLength, isBytes, isPaneId, isRunId, isSize } from './wireChecks.ts';
 
 export interface ViewerGatewayDeps {
@@ -99,7 +99,10 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
       answer(ack, log, async () => {
         if (!isRunId(runId) || !socket.data.joined.has(runId)) throw invalidPayload('join the run first');
         if (!isPaneId(paneId)) throw invalidPayload('invalid pane');
-        return requestSnapshots(agents, runId, paneId);
+        // the protocol answers one PaneSnapshot (not the agent's array)
+        const snap = (await requestSnapshots(agents, runId, paneId)).find((p) => p.paneId === paneId);
+        if (!snap) throw unavailable(`no snapshot of pane ${paneId} (run not live, or its agent is away)`);
+        return snap;
       }),
     );
 

@@ -197,8 +197,13 @@ for (const store of STORES) {
       expect(run.workerId).to.equal(null);
       expect(run.startedAt).to.equal(null);
       expect(run.finishedAt).to.equal(null);
-      expect(run.liveSession?.status).to.equal('error');
+      // The lost attempt's session ended in error; the next attempt gets a fresh one.
+      expect(run.liveSession?.status).to.equal('disabled');
       const evs = await events(h, lost.id);
+      expect(evs.find((e) => e.action === 'session_error')?.metadata).to.include({ reason: 'worker_lost' });
+      const creates = evs.filter((e) => e.action === 'create_session');
+      expect(creates).to.have.length(2);
+      expect(creates[1]?.metadata).to.include({ sessionId: run.liveSession?.id, attempt: 2 });
       expect(evs.find((e) => e.action === 'worker_lost')?.metadata).to.include({ workerId: 'w-gone', outcome: 'requeued' });
       expect(evs.find((e) => e.action === 'run_requeued')?.metadata).to.include({ attempts: 1 });
       // The lost worker no longer owns it.
@@ -207,6 +212,9 @@ for (const store of STORES) {
       expect(claim.status).to.equal(200);
       expect(claim.body.taskRun.id).to.equal(lost.id);
       expect(claim.body.taskRun.workerId).to.equal('w-next');
+      // …and can bring the new attempt's live session up.
+      const ready = await h.api('POST', `/api/task-runs/${lost.id}/live-session/report`, h.workerToken('w-next'), { workerId: 'w-next', status: 'ready' });
+      expect(ready.status).to.equal(200);
     });
   });
 }

@@ -87,11 +87,11 @@ export async function startTestHub(store: Store, env: Record<string, string> = {
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
       const text = await res.text();
-      let parsed: unknown = undefined;
+      let parsed: unknown;
       try {
         parsed = text ? JSON.parse(text) : undefined;
       } catch {
-        parsed = undefined;
+        parsed = undefined; // not JSON: callers look at `text`
       }
       return { status: res.status, body: parsed as T, text };
     },

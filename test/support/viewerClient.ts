@@ -302,7 +302,7 @@ export class TestViewer {
         10,
       );
     } catch (err) {
-      throw new Error(`${(err as Error).message} (${this.describe(paneId)})`);
+      throw new Error(`${(err as Error).message} (${this.describe(paneId)})`, { cause: err });
     }
   }
 
