@@ -8,6 +8,11 @@ export async function run(): Promise<void> {
   process.stdout.write(`handoff hub listening on ${hub.url}\n`);
   const stop = async (signal: string) => {
     hub.log.info({ signal }, 'shutting down');
+    // bounded: a stuck socket or database must not keep a stopping hub around
+    setTimeout(() => {
+      hub.log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
     await hub.close();
     process.exit(0);
   };

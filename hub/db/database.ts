@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { ENTITIES } from './entities.ts';
 import { startEmbeddedPostgres } from './embeddedPostgres.ts';
@@ -50,6 +51,28 @@ export function ormOptions(clientUrl: string, poolMax: number) {
   };
 }
 
+const MIGRATION_LOCK = 0x6d696772; // 'migr'
+
+/**
+ * Applies pending migrations. On a shared server, hubs starting together take turns under a
+ * session advisory lock (held on its own connection), so exactly one of them migrates.
+ */
+export async function migrate(orm: MikroORM, serverUrl: string | null, log?: Logger): Promise<string[]> {
+  let lock: pg.Client | null = null;
+  if (serverUrl) {
+    lock = new pg.Client({ connectionString: serverUrl, application_name: 'handoff-migrate' });
+    await lock.connect();
+    await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  }
+  try {
+    const done = (await orm.migrator.up()).map((m) => m.name);
+    if (done.length) log?.info({ migrations: done }, 'applied migrations');
+    return done;
+  } finally {
+    await lock?.end().catch(() => undefined);
+  }
+}
+
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;
   let url = opts.databaseUrl;
@@ -60,10 +83,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   let orm: MikroORM;
   try {
     orm = await MikroORM.init(ormOptions(url, opts.poolMax ?? (embedded ? 4 : 10)));
-    if (opts.migrate !== false) {
-      const done = await orm.migrator.up();
-      if (done.length) opts.log?.info({ migrations: done.map((m) => m.name) }, 'applied migrations');
-    }
+    if (opts.migrate !== false) await migrate(orm, embedded ? null : url, opts.log);
   } catch (err) {
     await embedded?.close();
     throw err;

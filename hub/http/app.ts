@@ -78,7 +78,9 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api', api);
 
   if (existsSync(CLIENT_DIST)) {
-    app.use(express.static(CLIENT_DIST, { index: 'index.html', maxAge: '1h' }));
+    // The bundle's file names carry no content hash: browsers revalidate (ETag) on every load,
+    // so a rebuilt dashboard is never mixed with a cached older one.
+    app.use(express.static(CLIENT_DIST, { index: 'index.html', maxAge: 0 }));
     // The dashboard routes its own paths (/runs/…); serve its shell for them.
     app.get(/^\/(runs|signin)(\/.*)?$/, (_req, res) => res.sendFile('index.html', { root: CLIENT_DIST }));
   }
