@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 . scripts/use-node.sh
 npm ci --loglevel=error
 npm run lint
+npm run build
 npm test

@@ -220,8 +220,9 @@ export class LiveSessionService {
       await uow.em.flush();
       const run = await uow.em.findOneOrFail(TaskRun, { id: runId });
       const why = reason ?? action;
-      uow.afterCommit(() => this.ctx.events.emit('session:revoked', runId, why));
+      // Status first: viewers see "revoked" before they are detached from the run's room.
       this.announce(uow, run, session);
+      uow.afterCommit(() => this.ctx.events.emit('session:revoked', runId, why));
       return sessionDto(session);
     });
   }

@@ -1,0 +1,299 @@
+/**
+ * The live terminal of a run: one xterm per pane (task, and the operator shell during a
+ * takeover) as tabs, fed by PaneStream (snapshot from the join, then offset-checked chunks;
+ * a gap asks for `pane:resync`). Read-only by default: keystrokes go out as `pane:input` only
+ * while the tab holds a write grant, and the badge says so with the time left. The RW holder's
+ * window size becomes the pty's (fit addon → `pane:resize`); read-only viewers scale the font
+ * to show the pty's columns instead.
+ */
+import { FitAddon } from '@xterm/addon-fit';
+import { SearchAddon } from '@xterm/addon-search';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { Terminal } from '@xterm/xterm';
+import { PaneStream } from '../../../common/paneStream.ts';
+import type { Ack, PaneSnapshot } from '../../../common/protocol.ts';
+import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../../../common/protocol.ts';
+import { h } from '../dom.ts';
+import { countdown } from '../format.ts';
+import type { RunLink, RwView } from '../runLink.ts';
+import { BASE_FONT_SIZE, terminalOptions } from './xtermTheme.ts';
+
+interface PaneView {
+  id: string;
+  term: Terminal;
+  fit: FitAddon;
+  search: SearchAddon;
+  stream: PaneStream;
+  host: HTMLElement;
+  tab: HTMLButtonElement;
+  resyncing: boolean;
+}
+
+const TITLES: Record<string, string> = { [TASK_PANE]: 'task', [OPERATOR_PANE]: 'operator shell' };
+const encoder = new TextEncoder();
+
+export class TerminalView {
+  readonly el: HTMLElement;
+  private readonly tabs: HTMLElement;
+  private readonly body: HTMLElement;
+  private readonly badge: HTMLElement;
+  private readonly notice: HTMLElement;
+  private readonly panes = new Map<string, PaneView>();
+  private active: string = TASK_PANE;
+  private rw: RwView = { canWrite: false, until: null };
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private noticeTimer: ReturnType<typeof setTimeout> | null = null;
+  private fitTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly observer: ResizeObserver;
+  private ended = false;
+  /** Between run:join and its answer: chunks are buffered for the join's snapshot, no resync. */
+  private joining = false;
+
+  constructor(private readonly link: RunLink) {
+    this.tabs = h('div.pane-tabs', { role: 'tablist' });
+    this.badge = h('span.rw-badge.ro', { 'data-testid': 'rw-badge', 'aria-live': 'polite' }, 'read-only');
+    this.notice = h('span.term-notice', { 'aria-live': 'polite' });
+    const search = h('input.term-search', { type: 'search', placeholder: 'search output (Enter / Shift+Enter)', 'aria-label': 'search the terminal output' });
+    search.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Enter') return;
+      const p = this.panes.get(this.active);
+      if (!p || !search.value) return;
+      const opts = { caseSensitive: false, decorations: { matchOverviewRuler: '#e3b341', activeMatchColorOverviewRuler: '#ff7b72', matchBackground: '#6e5b1e', activeMatchBackground: '#9e6a03' } };
+      if (ev.shiftKey) p.search.findPrevious(search.value, opts);
+      else p.search.findNext(search.value, opts);
+    });
+    this.body = h('div.term-body');
+    this.el = h(
+      'section.panel.terminal-panel',
+      { 'data-can-write': 'false' },
+      h('header.term-head', {}, this.tabs, this.badge, this.notice, search),
+      this.body,
+      h('p.term-empty', {}, 'Waiting for the run\u2019s terminal…'),
+    );
+    this.observer = new ResizeObserver(() => this.layoutSoon());
+    this.observer.observe(this.body);
+
+    const s = link.socket;
+    link.onJoining(() => {
+      this.joining = true;
+      for (const p of this.panes.values()) p.stream.reset();
+    });
+    link.onJoined((reply) => {
+      this.joining = false;
+      for (const snap of reply.panes) this.applySnapshot(this.ensurePane(snap.paneId, snap.cols, snap.rows), snap);
+    });
+    link.onError(() => (this.joining = false));
+    link.onRw((rw) => this.setRw(rw));
+    s.on('pane:output', (runId, paneId, offset, data) => {
+      if (runId !== link.runId) return;
+      const p = this.ensurePane(paneId);
+      p.stream.push(offset, data instanceof ArrayBuffer ? data : new Uint8Array(data));
+      if (!p.stream.synced && !this.joining) this.resync(p);
+    });
+    s.on('pane:open', (runId, info) => {
+      if (runId !== link.runId) return;
+      const p = this.ensurePane(info.paneId, info.cols, info.rows);
+      const exp = p.stream.expectedOffset;
+      if (exp === null || info.offset > exp) {
+        p.stream.reset();
+        this.resync(p);
+      }
+    });
+    s.on('pane:resize', (runId, paneId, cols, rows) => {
+      if (runId !== link.runId) return;
+      const p = this.panes.get(paneId);
+      if (p && (p.term.cols !== cols || p.term.rows !== rows)) {
+        p.term.resize(cols, rows);
+        this.layoutSoon();
+      }
+    });
+    s.on('notice', (runId, _code, message) => {
+      if (runId === link.runId) this.flash(message);
+    });
+    s.on('session:ended', (runId, status, reason) => {
+      if (runId !== link.runId) return;
+      this.ended = true;
+      this.el.classList.add('ended');
+      this.showNotice(`live session ${status}: ${reason}`);
+    });
+  }
+
+  /** Text of a pane's buffer (scrollback included), for tests and copy. */
+  text(paneId = TASK_PANE): string {
+    const p = this.panes.get(paneId);
+    if (!p) return '';
+    const buf = p.term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
+    return lines.join('\n').replace(/\n+$/, '');
+  }
+
+  destroy(): void {
+    this.observer.disconnect();
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.noticeTimer) clearTimeout(this.noticeTimer);
+    if (this.fitTimer) clearTimeout(this.fitTimer);
+    for (const p of this.panes.values()) p.term.dispose();
+  }
+
+  private ensurePane(paneId: string, cols = DEFAULT_COLS, rows = DEFAULT_ROWS): PaneView {
+    const existing = this.panes.get(paneId);
+    if (existing) return existing;
+    this.el.classList.add('has-panes');
+    const host = h('div.term-host', { 'data-pane': paneId, role: 'tabpanel' });
+    this.body.appendChild(host);
+    const term = new Terminal({ ...terminalOptions, cols, rows });
+    const fit = new FitAddon();
+    const search = new SearchAddon();
+    term.loadAddon(fit);
+    term.loadAddon(search);
+    term.loadAddon(new WebLinksAddon((_ev, uri) => window.open(uri, '_blank', 'noopener,noreferrer')));
+    term.open(host);
+    const tab = h('button.pane-tab', { type: 'button', role: 'tab', 'data-pane': paneId }, TITLES[paneId] ?? paneId);
+    tab.addEventListener('click', () => this.activate(paneId));
+    this.tabs.appendChild(tab);
+    const view: PaneView = {
+      id: paneId,
+      term,
+      fit,
+      search,
+      host,
+      tab,
+      resyncing: false,
+      stream: new PaneStream({
+        write: (d) => term.write(d),
+        onReset: (c, r) => {
+          term.reset();
+          if (term.cols !== c || term.rows !== r) term.resize(c, r);
+        },
+        onGap: () => this.resync(view),
+      }),
+    };
+    term.onData((d) => this.input(view, encoder.encode(d)));
+    term.onBinary((d) => this.input(view, Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
+    this.panes.set(paneId, view);
+    // the task pane is the default tab; the operator shell comes forward when it opens
+    if (this.panes.size === 1 || paneId === OPERATOR_PANE) this.activate(paneId);
+    else this.activate(this.active);
+    return view;
+  }
+
+  private activate(paneId: string): void {
+    if (!this.panes.has(paneId)) return;
+    this.active = paneId;
+    for (const p of this.panes.values()) {
+      const on = p.id === paneId;
+      p.host.classList.toggle('active', on);
+      p.tab.classList.toggle('active', on);
+      p.tab.setAttribute('aria-selected', String(on));
+    }
+    this.el.dataset.activePane = paneId;
+    this.layoutSoon();
+  }
+
+  private applySnapshot(p: PaneView, snap: PaneSnapshot): void {
+    p.stream.applySnapshot(snap);
+    this.layoutSoon();
+  }
+
+  private resync(p: PaneView, attempt = 0): void {
+    if (p.resyncing || this.ended) return;
+    p.resyncing = true;
+    this.link.socket
+      .timeout(10_000)
+      .emitWithAck('pane:resync', this.link.runId, p.id)
+      .then((ack: Ack<PaneSnapshot>) => {
+        p.resyncing = false;
+        if (ack.ok) this.applySnapshot(p, ack.data);
+        else if (attempt < 5) setTimeout(() => this.resync(p, attempt + 1), 1000 * (attempt + 1));
+      })
+      .catch(() => {
+        p.resyncing = false;
+        if (attempt < 5) setTimeout(() => this.resync(p, attempt + 1), 1000 * (attempt + 1));
+      });
+  }
+
+  private input(p: PaneView, bytes: Uint8Array): void {
+    if (!this.rw.canWrite) {
+      this.flash('read-only: ask for a write grant to type into this run');
+      return;
+    }
+    if (!this.link.connected || bytes.length === 0) return;
+    this.link.socket.emit('pane:input', this.link.runId, p.id, bytes);
+  }
+
+  private setRw(rw: RwView): void {
+    const was = this.rw.canWrite;
+    this.rw = rw;
+    this.el.dataset.canWrite = String(rw.canWrite);
+    for (const p of this.panes.values()) p.term.options.cursorBlink = rw.canWrite;
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    if (rw.canWrite) {
+      this.ticker = setInterval(() => this.renderBadge(), 250);
+      this.panes.get(this.active)?.term.focus();
+    } else if (was) {
+      this.flash(`back to read-only${rw.reason ? ` (${rw.reason})` : ''}`);
+    }
+    this.renderBadge();
+    this.layoutSoon();
+  }
+
+  private renderBadge(): void {
+    const rw = this.rw;
+    if (rw.canWrite && rw.until) {
+      const left = Date.parse(rw.until) - Date.now();
+      if (left <= 0) {
+        this.link.expireLocally();
+        return;
+      }
+      this.badge.className = 'rw-badge rw';
+      this.badge.textContent = `you are typing into a live run \u2014 ${countdown(left)} left`;
+    } else {
+      this.badge.className = 'rw-badge ro';
+      this.badge.textContent = 'read-only';
+    }
+  }
+
+  private flash(message: string): void {
+    this.showNotice(message);
+    if (this.noticeTimer) clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => {
+      if (!this.ended) this.notice.textContent = '';
+    }, 3000);
+  }
+
+  private showNotice(message: string): void {
+    this.notice.textContent = message;
+  }
+
+  private layoutSoon(): void {
+    if (this.fitTimer) clearTimeout(this.fitTimer);
+    this.fitTimer = setTimeout(() => this.layout(), 60);
+  }
+
+  /** RW holder: fit the pty to the window. Read-only: scale the font to show the pty's size. */
+  private layout(): void {
+    const p = this.panes.get(this.active);
+    if (!p || !this.body.clientWidth) return;
+    if (this.rw.canWrite) {
+      if (p.term.options.fontSize !== BASE_FONT_SIZE) p.term.options.fontSize = BASE_FONT_SIZE;
+      const dims = p.fit.proposeDimensions();
+      if (!dims || !Number.isFinite(dims.cols) || dims.cols < 20 || dims.rows < 5) return;
+      const cols = Math.min(dims.cols, 500);
+      const rows = Math.min(dims.rows, 200);
+      if (cols !== p.term.cols || rows !== p.term.rows) {
+        p.term.resize(cols, rows);
+        if (this.link.connected) this.link.socket.emit('pane:resize', this.link.runId, p.id, cols, rows);
+      }
+      return;
+    }
+    // proposeDimensions() says how many cells fit at the current font size; scale to the pty's.
+    const dims = p.fit.proposeDimensions();
+    if (!dims || !dims.cols || !dims.rows) return;
+    const font = p.term.options.fontSize ?? BASE_FONT_SIZE;
+    const scale = Math.min(dims.cols / p.term.cols, dims.rows / p.term.rows);
+    const next = Math.max(7, Math.min(BASE_FONT_SIZE + 2, Math.floor(font * scale * 2) / 2));
+    if (Math.abs(next - font) >= 0.5) p.term.options.fontSize = next;
+  }
+}

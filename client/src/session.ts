@@ -1,0 +1,71 @@
+/**
+ * The operator's token for this browser tab (sessionStorage: it dies with the tab and is not
+ * shared with other tabs). The role and name are read from the JWT payload without verifying
+ * it: they only decide which buttons to show; the hub checks every call.
+ */
+import type { OperatorRole } from '../../common/statuses.ts';
+import { OPERATOR_ROLES } from '../../common/statuses.ts';
+
+const KEY = 'handoff.token';
+
+export interface Identity {
+  token: string;
+  sub: string;
+  role: OperatorRole;
+  /** Expiry, ms since epoch; null when the token has none. */
+  expiresAt: number | null;
+}
+
+function decodeBase64Url(part: string): string {
+  const b64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+  const bin = atob(b64);
+  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
+}
+
+/** Reads an operator token's claims; throws an Error with a readable message when it is not one. */
+export function parseToken(raw: string): Identity {
+  const token = raw.trim();
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new Error('that is not a token (expected three dot-separated parts)');
+  let payload: Record<string, unknown>;
+  try {
+    payload = JSON.parse(decodeBase64Url(parts[1] ?? '')) as Record<string, unknown>;
+  } catch {
+    throw new Error('that is not a token (its payload is not readable)');
+  }
+  const role = payload['role'];
+  if (!OPERATOR_ROLES.includes(role as OperatorRole)) throw new Error('that token carries no operator role (is it a worker or grant token?)');
+  const sub = typeof payload['sub'] === 'string' ? payload['sub'] : 'unknown';
+  const exp = typeof payload['exp'] === 'number' ? payload['exp'] * 1000 : null;
+  if (exp !== null && exp <= Date.now()) throw new Error('that token has expired');
+  return { token, sub, role: role as OperatorRole, expiresAt: exp };
+}
+
+export function currentIdentity(): Identity | null {
+  const raw = sessionStorage.getItem(KEY);
+  if (!raw) return null;
+  try {
+    return parseToken(raw);
+  } catch {
+    sessionStorage.removeItem(KEY);
+    return null;
+  }
+}
+
+export function signIn(raw: string): Identity {
+  const id = parseToken(raw);
+  sessionStorage.setItem(KEY, id.token);
+  return id;
+}
+
+export function signOut(): void {
+  sessionStorage.removeItem(KEY);
+}
+
+const RANK: Record<OperatorRole, number> = { viewer: 0, operator: 1, admin: 2 };
+
+/** What the signed-in role may do (mirrors the hub's checks; the hub has the last word). */
+export function can(id: Identity | null, min: OperatorRole): boolean {
+  return !!id && RANK[id.role] >= RANK[min];
+}

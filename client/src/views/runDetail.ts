@@ -1,0 +1,154 @@
+/**
+ * A run's page: header (status, worker, times, steps), the Live Session card, the live terminal
+ * (or, once the run is over, its recording), operator messages beside it, and the audit timeline.
+ * Everything updates live over one viewer socket (RunLink).
+ *
+ * Test hook (documented in client/README.md): while this page is mounted,
+ * `window.__handoffUseGrant(grantToken)` makes the tab use an RW grant token exactly as it does
+ * with the one grant-write returns (reconnect with it, join again). Tests use it to inject a
+ * grant shorter than the API's one-minute minimum; a grant token is itself the authority, so the
+ * hook gives a page nothing it could not do with the token anyway.
+ */
+import type { LiveSessionDto, TaskRunDto } from '../../../common/api.ts';
+import { TERMINAL_RUN_STATUSES } from '../../../common/statuses.ts';
+import { api, ApiError } from '../api.ts';
+import { append, clear, h } from '../dom.ts';
+import { age, clock, errorText, shortId } from '../format.ts';
+import { RunLink } from '../runLink.ts';
+import type { Identity } from '../session.ts';
+import { can } from '../session.ts';
+import { LiveSessionCard } from '../components/liveSessionCard.ts';
+import { Messages } from '../components/messages.ts';
+import { Replay } from '../components/replay.ts';
+import { TerminalView } from '../components/terminalView.ts';
+import { Timeline } from '../components/timeline.ts';
+import { needsOperator } from './runList.ts';
+import type { View } from './view.ts';
+
+declare global {
+  interface Window {
+    __handoffUseGrant?: (grantToken: string) => void;
+  }
+}
+
+const isOver = (r: TaskRunDto) => TERMINAL_RUN_STATUSES.includes(r.status);
+
+export function runDetailView(me: Identity, runId: string): View {
+  const head = h('div.run-head');
+  const center = h('div.run-center');
+  const side = h('aside.run-side');
+  const right = h('div.run-right');
+  const below = h('div.run-below');
+  const error = h('div.error', { role: 'alert' });
+  const el = h('main.page.run-page', { 'data-run-id': runId }, head, error, h('div.run-grid', {}, side, center, right), below);
+  const cleanups: Array<() => void> = [];
+  let destroyed = false;
+
+  const start = async () => {
+    let run: TaskRunDto;
+    try {
+      run = await api.getRun(runId);
+    } catch (err) {
+      error.textContent = err instanceof ApiError && err.status === 404 ? `Run ${runId} does not exist.` : `could not load the run: ${errorText(err)}`;
+      return;
+    }
+    if (destroyed) return;
+    let session: LiveSessionDto | null = run.liveSession ?? null;
+
+    const link = new RunLink(runId, me.token);
+    cleanups.push(() => link.close());
+    const card = new LiveSessionCard(run, me, link);
+    cleanups.push(() => card.destroy());
+    const messages = new Messages(runId, link, can(me, 'operator'));
+    const timeline = new Timeline(runId, link, (e) => messages.addFromEvents([e]));
+    append(side, card.el);
+    append(right, messages.el);
+    append(below, timeline.el);
+
+    let replay: Replay | null = null;
+    const showReplay = () => {
+      if (replay) return;
+      replay = new Replay(runId);
+      const r = replay;
+      cleanups.push(() => r.destroy());
+      append(center, r.el);
+      void r.load();
+    };
+    if (isOver(run)) {
+      showReplay();
+    } else {
+      const terminal = new TerminalView(link);
+      cleanups.push(() => terminal.destroy());
+      append(center, terminal.el);
+    }
+
+    const renderHead = () => {
+      clear(head);
+      const lc = run.payload.liveControl;
+      append(
+        head,
+        h(
+          'div.title-row',
+          {},
+          h('h1', {}, 'Run ', h('span.mono', { title: run.id }, shortId(run.id))),
+          h(`span.badge.r-${run.status}`, { 'data-testid': 'run-status' }, run.status),
+          needsOperator(run) ? h('span.flag', { 'data-testid': 'needs-operator' }, lc?.takeover ? 'taken over' : 'paused', ' \u2014 needs operator') : null,
+          lc?.paused && lc.mode === 'hard' ? h('span.badge.warn', {}, 'hard pause') : null,
+        ),
+        h(
+          'p.meta',
+          {},
+          h('span', {}, 'worker ', h('b', {}, run.workerId ?? '–')),
+          h('span', {}, 'created ', h('time', { title: run.createdAt }, `${clock(run.createdAt)} (${age(run.createdAt)})`)),
+          run.startedAt ? h('span', {}, 'started ', h('time', { title: run.startedAt }, clock(run.startedAt))) : null,
+          run.finishedAt ? h('span', {}, 'finished ', h('time', { title: run.finishedAt }, clock(run.finishedAt))) : null,
+          run.exitCode !== null ? h('span', {}, 'exit code ', h('b', {}, run.exitCode)) : null,
+        ),
+        h('details.steps', {}, h('summary', {}, `${run.steps.length} step${run.steps.length === 1 ? '' : 's'}`), h('ol', {}, ...run.steps.map((s) => h('li', {}, h('code', {}, s))))),
+      );
+    };
+    renderHead();
+
+    link.onJoined((reply) => {
+      run = { ...reply.run, liveSession: reply.session };
+      session = reply.session;
+      card.update(run, session);
+      renderHead();
+    });
+    link.onError((msg) => (error.textContent = msg));
+    link.socket.on('run:status', (id, r, s) => {
+      if (id !== runId) return;
+      run = { ...r, liveSession: s };
+      session = s;
+      card.update(run, session);
+      renderHead();
+      if (isOver(run)) showReplay();
+    });
+    // A revoked session detaches viewers from the run's room: join again (no stream any more,
+    // but the run's status, events and messages keep coming).
+    link.socket.on('session:ended', (id, status) => {
+      if (id !== runId) return;
+      if (session && session.status !== status) session = { ...session, status: status as LiveSessionDto['status'] };
+      card.update(run, session);
+      setTimeout(() => link.rejoin(), 250);
+    });
+    link.socket.on('run:control', (id, liveControl) => {
+      if (id !== runId) return;
+      run = { ...run, payload: { ...run.payload, liveControl } };
+      card.update(run, session);
+      renderHead();
+    });
+
+    window.__handoffUseGrant = (grantToken: string) => link.useGrant(grantToken);
+    cleanups.push(() => delete window.__handoffUseGrant);
+  };
+  void start();
+
+  return {
+    el,
+    destroy() {
+      destroyed = true;
+      for (const fn of cleanups.reverse()) fn();
+    },
+  };
+}

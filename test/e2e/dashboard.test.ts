@@ -1,0 +1,449 @@
+/**
+ * The operator dashboard in a real browser (Debian's Chromium driven by playwright-core)
+ * against a real hub (PostgreSQL) and a real agent: sign-in by link, the runs list live, the
+ * live terminal (late join, RO typing that never reaches the run, an RW grant that does, its
+ * countdown and its end by revoke and by expiry), pause / message / resume in the timeline,
+ * what a viewer may not do, and the replay of a finished run.
+ *
+ * Screenshots (run page in RO and in RW, runs list, replay) go to a temporary folder; with
+ * HANDOFF_UPDATE_SCREENSHOTS=1 they replace docs/run-detail-ro.png, docs/run-detail-rw.png,
+ * docs/runs-list.png and docs/run-replay.png.
+ */
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { ControlEventDto, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
+import type { OperatorRole, TaskRunStatus } from '../../common/statuses.ts';
+import type { RunningAgent } from '../../agent/agent.ts';
+import { startAgent } from '../../agent/agent.ts';
+import { loadAgentConfig } from '../../agent/agentConfig.ts';
+import type { TestHub } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+describe('operator dashboard (browser, postgres)', function () {
+  this.timeout(120_000);
+
+  let hub: TestHub;
+  let agent: RunningAgent;
+  let agentDir: string;
+  let shotDir: string;
+  let browser: Browser;
+  const agentLogs: string[] = [];
+  const contexts: BrowserContext[] = [];
+  const pageErrors: string[] = [];
+  const created: string[] = [];
+
+  before(async function () {
+    this.timeout(180_000);
+    // The hub serves client/dist only if it exists when it starts: build first (< 1 s).
+    execFileSync(process.execPath, [join(ROOT, 'client/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
+    hub = await startTestHub('postgres', { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' });
+    agentDir = mkdtempSync(join(tmpdir(), 'handoff-dash-agent-'));
+    shotDir = process.env.HANDOFF_UPDATE_SCREENSHOTS ? join(ROOT, 'docs') : mkdtempSync(join(tmpdir(), 'handoff-shots-'));
+    agent = startAgent(
+      loadAgentConfig({
+        HANDOFF_HUB_URL: hub.url,
+        HANDOFF_WORKER_TOKEN: hub.workerToken('w1'),
+        HANDOFF_DATA_DIR: agentDir,
+        HANDOFF_HEARTBEAT_SECONDS: '1',
+        HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4',
+      }),
+      (m) => agentLogs.push(m),
+    );
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await browser?.close();
+    await agent?.close({ cancelRuns: true });
+    await hub?.close();
+    if (agentDir) rmSync(agentDir, { recursive: true, force: true });
+  });
+
+  afterEach(async function () {
+    for (const c of contexts.splice(0)) await c.close();
+    // free the agent's slots whatever the test left running
+    for (const id of created.splice(0)) await hub.api('POST', `/api/task-runs/${id}/cancel`, hub.token('operator'), {});
+    if (this.currentTest?.state === 'failed') {
+      console.log('page errors:', pageErrors.join('\n') || '(none)');
+      console.log('agent log tail:', agentLogs.slice(-20).join('\n'));
+    }
+    pageErrors.length = 0;
+  });
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  async function createRun(steps: string[]): Promise<TaskRunDto> {
+    const res = await hub.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', hub.token('operator'), { steps, liveSession: true });
+    expect(res.status, res.text).to.equal(201);
+    created.push(res.body.taskRun.id);
+    return res.body.taskRun;
+  }
+
+  async function getRun(id: string): Promise<TaskRunDto> {
+    return (await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${id}`, hub.token('viewer'))).body.taskRun;
+  }
+
+  async function waitRun(id: string, statuses: TaskRunStatus[]): Promise<TaskRunDto> {
+    return waitFor(`run ${id} ${statuses.join('|')}`, async () => {
+      const r = await getRun(id);
+      return statuses.includes(r.status) ? r : undefined;
+    }, 30_000);
+  }
+
+  async function waitSessionReady(id: string): Promise<LiveSessionDto> {
+    return waitFor(`session of ${id} ready`, async () => {
+      const r = await hub.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${id}/live-session`, hub.token('viewer'));
+      return r.status === 200 && r.body.session.status === 'ready' ? r.body.session : undefined;
+    });
+  }
+
+  async function events(id: string): Promise<ControlEventDto[]> {
+    return (await hub.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${id}/events`, hub.token('viewer'))).body.events;
+  }
+
+  /** A fresh tab signed in through the one-time link, as `handoff dev` prints it. */
+  async function signedIn(role: OperatorRole, sub = `${role}-user`): Promise<Page> {
+    const ctx = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    page.on('pageerror', (err) => pageErrors.push(`${err.name}: ${err.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
+    await page.goto(`${hub.url}/signin#token=${hub.token(role, sub)}`);
+    await page.waitForURL(`${hub.url}/`);
+    await page.locator('[data-testid=whoami]').waitFor();
+    return page;
+  }
+
+  async function openRun(page: Page, id: string): Promise<void> {
+    await page.goto(`${hub.url}/runs/${id}`);
+    await page.locator('[data-testid=live-session-card]').waitFor();
+  }
+
+  /** What the pane's xterm shows (its rendered rows). */
+  async function screenText(page: Page, selector = '.term-host[data-pane="task"]'): Promise<string> {
+    const rows = page.locator(`${selector} .xterm-rows`);
+    if (!(await rows.count())) return '';
+    return (await rows.innerText()).replace(/\u00a0/g, ' ');
+  }
+
+  async function waitScreen(page: Page, pattern: RegExp, selector?: string, timeoutMs = 15_000): Promise<string> {
+    return waitFor(`the terminal to show ${pattern}`, async () => {
+      const t = await screenText(page, selector);
+      return pattern.test(t) ? t : undefined;
+    }, timeoutMs);
+  }
+
+  const badge = (page: Page) => page.locator('[data-testid=rw-badge]');
+
+  async function badgeSecondsLeft(page: Page): Promise<number> {
+    const text = (await badge(page).textContent()) ?? '';
+    const m = /(\d+):(\d\d) left/.exec(text);
+    if (!m) throw new Error(`no countdown in "${text}"`);
+    return Number(m[1]) * 60 + Number(m[2]);
+  }
+
+  async function typeInto(page: Page, text: string, pane = 'task'): Promise<void> {
+    await page.locator(`.term-host[data-pane="${pane}"] .xterm-screen`).click();
+    await page.keyboard.type(text);
+    await page.keyboard.press('Enter');
+  }
+
+  async function timelineActions(page: Page): Promise<string[]> {
+    return page.locator('[data-testid=timeline] li').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.action ?? ''));
+  }
+
+  // ---- tests ---------------------------------------------------------------------------------
+
+  it('signs in through the one-time link, strips the token from the address, and lists runs live', async () => {
+    const long = await createRun(['echo list-run; sleep 30']);
+    const page = await signedIn('operator');
+    expect(page.url()).to.equal(`${hub.url}/`);
+    expect(await page.evaluate(() => location.hash)).to.equal('');
+    expect(await page.evaluate(() => sessionStorage.getItem('handoff.token'))).to.be.a('string').that.has.length.greaterThan(20);
+    await page.locator(`tr[data-run-id="${long.id}"]`).waitFor();
+
+    // a run created elsewhere appears, and its status moves, without a reload
+    const quick = await createRun(['echo quick']);
+    const quickRow = page.locator(`tr[data-run-id="${quick.id}"]`);
+    await quickRow.waitFor({ timeout: 10_000 });
+    await waitFor('the quick run to show succeeded', async () => (await quickRow.locator('[data-testid=run-status]').textContent()) === 'succeeded');
+    await waitFor('the quick run to show session ended', async () => (await quickRow.locator('[data-testid=session-status]').textContent()) === 'ended');
+    const longRow = page.locator(`tr[data-run-id="${long.id}"]`);
+    await waitFor('the long run to show running', async () => (await longRow.locator('[data-testid=run-status]').textContent()) === 'running');
+    expect(await longRow.locator('td').nth(3).textContent()).to.equal('w1');
+
+    // paused elsewhere → highlighted as needing an operator, live
+    expect((await longRow.getAttribute('class')) ?? '').to.not.include('needs-operator');
+    await hub.api('POST', `/api/task-runs/${long.id}/control`, hub.token('operator'), { action: 'pause' });
+    await waitFor('the paused run to be highlighted', async () => ((await longRow.getAttribute('class')) ?? '').includes('needs-operator'));
+    expect(await longRow.textContent()).to.include('needs operator');
+    await page.screenshot({ path: join(shotDir, 'runs-list.png') });
+
+    // filter by status
+    await page.selectOption('[data-testid=status-filter]', 'succeeded');
+    await waitFor('only succeeded runs', async () => (await page.locator(`tr[data-run-id="${long.id}"]`).count()) === 0);
+    expect(await quickRow.count()).to.equal(1);
+    expect(page.url()).to.equal(`${hub.url}/?status=succeeded`);
+
+    // an operator creates a run from the form (one step per line) and lands on its page
+    await page.selectOption('[data-testid=status-filter]', '');
+    await page.locator('details.create-run summary').click();
+    await page.fill('[data-testid=new-run-steps]', 'echo from-the-form\necho second-step');
+    await page.click('button[data-action="create-run"]');
+    await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+    const formRunId = page.url().split('/').pop() as string;
+    created.push(formRunId);
+    expect((await getRun(formRunId)).steps).to.deep.equal(['echo from-the-form', 'echo second-step']);
+  });
+
+  it('sends a refused or unreadable token back to sign-in with a clear message', async () => {
+    const ctx = await browser.newContext();
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    await page.goto(`${hub.url}/signin#token=not-a-token`);
+    await waitFor('the sign-in error', async () => /not a token/.test((await page.locator('[data-testid=signin-error]').textContent()) ?? ''));
+    expect(await page.evaluate(() => location.hash)).to.equal('');
+
+    // a well-formed operator token the hub does not accept (wrong signature)
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const forged = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'mallory', role: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })}.c2lnbmF0dXJl`;
+    await page.evaluate((t) => sessionStorage.setItem('handoff.token', t), forged);
+    await page.goto(`${hub.url}/`);
+    await page.waitForURL(/\/signin/);
+    await waitFor('the refusal to be explained', async () => /refused/i.test((await page.locator('[data-testid=signin-error]').textContent()) ?? ''));
+    expect(await page.evaluate(() => sessionStorage.getItem('handoff.token'))).to.equal(null);
+  });
+
+  it('shows the live terminal, keeps RO typing out of the run, and types into it under a grant', async () => {
+    const run = await createRun([
+      'echo "hello from $((6*7))"; sleep 1.5; echo ready-1; read -t 4 l; echo "got:[$l]"',
+      'echo ready-2; read -t 60 l; echo "got:[$l]"',
+      'echo ready-3; read -t 8 l; echo "got3:[$l]"; sleep 60',
+    ]);
+    await waitSessionReady(run.id);
+    await hub.api('POST', `/api/task-runs/${run.id}/operator-messages`, hub.token('operator', 'alice'), { message: 'tests fail on the fixture path: please check' });
+    await sleep(700); // join late: the output so far comes from the snapshot
+    const page = await signedIn('operator');
+    await openRun(page, run.id);
+    await waitScreen(page, /hello from 42/);
+    expect(await badge(page).textContent()).to.equal('read-only');
+    expect(await page.locator('[data-testid=session-status]').textContent()).to.equal('ready');
+    expect(await page.locator('[data-testid=attach-ro]').textContent()).to.equal(`handoff attach ${run.id}`);
+    expect(await page.locator('[data-testid=web-ro]').getAttribute('href')).to.equal(`${hub.url}/runs/${run.id}`);
+    await page.locator('[data-testid=messages] li').filter({ hasText: 'fixture path' }).waitFor();
+
+    // RO: keystrokes never reach the run
+    await waitScreen(page, /ready-1/);
+    await typeInto(page, 'fix');
+    await waitFor('the RO hint', async () => /read-only/.test((await page.locator('.term-notice').textContent()) ?? ''));
+    await waitScreen(page, /got:\[\]/);
+    expect(await screenText(page)).to.not.include('got:[fix]');
+    await page.screenshot({ path: join(shotDir, 'run-detail-ro.png') });
+
+    // grant write (default 15 min) → RW badge with a countdown that runs
+    expect(await page.locator('[data-testid=ttl]').inputValue()).to.equal('15');
+    await page.click('button[data-action="grant-write"]');
+    await waitFor('the RW badge', async () => /you are typing into a live run — 1[45]:\d\d left/.test((await badge(page).textContent()) ?? ''));
+    expect(await page.locator('[data-testid=attach-rw]').textContent()).to.match(/--grant \S+/);
+    const first = await badgeSecondsLeft(page);
+    await sleep(2100);
+    const second = await badgeSecondsLeft(page);
+    expect(second).to.be.lessThan(first);
+    expect(first - second).to.be.within(1, 4);
+
+    await waitScreen(page, /ready-2/);
+    await typeInto(page, 'fix');
+    await waitScreen(page, /got:\[fix\]/);
+    await waitScreen(page, /ready-3/);
+    await page.screenshot({ path: join(shotDir, 'run-detail-rw.png') });
+
+    // revoke write (as the hub's RW downgrade does): the page drops to RO by itself
+    const revoke = await hub.api('POST', `/api/task-runs/${run.id}/live-session/revoke-write`, hub.token('operator'), {});
+    expect(revoke.status).to.equal(200);
+    await waitFor('the page to fall back to RO', async () => (await badge(page).textContent()) === 'read-only', 5000);
+    expect(await page.locator('[data-testid=rw-line]').textContent()).to.match(/Read-only \(write revoked\)/);
+    await typeInto(page, 'late');
+    await waitScreen(page, /got3:\[\]/, undefined, 15_000);
+    expect(await screenText(page)).to.not.include('got3:[late]');
+
+    const actions = await timelineActions(page);
+    for (const a of ['create_session', 'session_ready', 'send_message', 'grant_rw', 'rw_attach', 'revoke_rw', 'rw_detach']) expect(actions, a).to.include(a);
+  });
+
+  it('drops to read-only by itself when a short grant expires', async () => {
+    const run = await createRun(['echo short-ready; read -t 40 l; echo "short:[$l]"']);
+    const session = await waitSessionReady(run.id);
+    const page = await signedIn('operator');
+    await openRun(page, run.id);
+    await waitScreen(page, /short-ready/);
+    // the API's minimum grant is a minute: mint a 4-second one with the hub's own key
+    const { token } = hub.hub.ctx.tokens.mintGrant({ runId: run.id, sessionId: session.id, grantee: 'operator-user', generation: session.rwGeneration, expiresAt: Date.now() + 4000 });
+    const t0 = Date.now();
+    await page.evaluate((t) => window.__handoffUseGrant?.(t), token);
+    await waitFor('the RW badge', async () => /you are typing into a live run — 0:0[1-4] left/.test((await badge(page).textContent()) ?? ''));
+    await waitFor('the grant to end on the page', async () => (await badge(page).textContent()) === 'read-only', 8000, 50);
+    expect(Date.now() - t0).to.be.greaterThan(2000);
+    // the hub downgraded the socket too: what is typed now never arrives
+    await typeInto(page, 'after');
+    await sleep(1500);
+    expect(await screenText(page)).to.not.include('short:[after]');
+    const detach = await waitFor('rw_detach', async () => (await events(run.id)).find((e) => e.action === 'rw_detach'));
+    expect(detach.metadata['reason']).to.equal('grant expired');
+  });
+
+  it('puts pause, messages and resume in the timeline and the terminal, and keeps them on reload', async () => {
+    const page = await signedIn('operator', 'olivia');
+    const run = await createRun(['echo step-one; sleep 3', 'echo step-two; sleep 60']);
+    await openRun(page, run.id);
+    await waitScreen(page, /step-one/);
+    const stepOneSeen = Date.now();
+
+    await page.click('button[data-action="pause"]');
+    await waitScreen(page, /== PAUSED FOR OPERATOR ==/);
+    await page.locator('[data-testid=needs-operator]').waitFor();
+    await page.locator('[data-testid=timeline] li[data-action="pause"]').filter({ hasText: 'olivia' }).waitFor();
+    expect(await page.locator('button[data-action="pause"]').isVisible()).to.equal(false);
+    await sleep(Math.max(0, stepOneSeen + 3500 - Date.now()));
+    expect(await screenText(page)).to.not.include('step-two'); // held before the next step
+
+    await page.fill('[data-testid=message-input]', 'looking at it now');
+    await page.keyboard.press('Enter');
+    await page.locator('[data-testid=messages] li').filter({ hasText: 'looking at it now' }).waitFor();
+    await page.locator('[data-testid=timeline] li[data-action="send_message"]').filter({ hasText: 'looking at it now' }).waitFor();
+
+    // a failure shows the hub's own message
+    await page.fill('[data-testid=message-input]', 'x'.repeat(5000));
+    await page.keyboard.press('Enter');
+    await waitFor('the size error', async () => /the limit is 4096/.test((await page.locator('.messages-panel .error').textContent()) ?? ''));
+
+    await page.fill('input.summary', 'checked the fixture, carry on');
+    await page.click('button[data-action="resume"]');
+    await waitScreen(page, /step-two/);
+    const resume = page.locator('[data-testid=timeline] li[data-action="resume"]');
+    await resume.waitFor();
+    expect(await resume.textContent()).to.include('summary=checked the fixture, carry on');
+    expect(await page.locator('[data-testid=needs-operator]').count()).to.equal(0);
+
+    // every event shows actor, time and metadata
+    const pauseItem = page.locator('[data-testid=timeline] li[data-action="pause"]');
+    expect(await pauseItem.locator('time').getAttribute('datetime')).to.match(/^\d{4}-\d\d-\d\dT/);
+    expect(await pauseItem.locator('.kv').allTextContents()).to.include('mode=soft');
+
+    // reload: the screen comes back from the snapshot, past messages from the events
+    await page.reload();
+    await waitScreen(page, /step-two/);
+    expect(await screenText(page)).to.include('step-one');
+    await page.locator('[data-testid=messages] li').filter({ hasText: 'looking at it now' }).waitFor();
+    const actions = await timelineActions(page);
+    expect(actions.filter((a) => ['pause', 'send_message', 'resume'].includes(a))).to.deep.equal(['pause', 'send_message', 'resume']);
+  });
+
+  it('shows the operator shell of a takeover as a tab, and a grant types into it', async () => {
+    const page = await signedIn('operator');
+    const run = await createRun(['echo take-me; sleep 60']);
+    await openRun(page, run.id);
+    await waitScreen(page, /take-me/);
+    expect(await page.locator('.pane-tab').count()).to.equal(1);
+    await page.click('button[data-action="takeover"]');
+    await page.locator('.pane-tab[data-pane="operator"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('.terminal-panel').getAttribute('data-active-pane')).to.equal('operator');
+    expect(await page.locator('[data-testid=needs-operator]').textContent()).to.include('taken over');
+    expect(await page.locator('button[data-action="takeover"]').isVisible()).to.equal(false);
+    expect(await page.locator('button[data-action="resume"]').isVisible()).to.equal(true);
+
+    await page.click('button[data-action="grant-write"]');
+    await waitFor('the RW badge', async () => /typing into a live run/.test((await badge(page).textContent()) ?? ''));
+    const op = '.term-host[data-pane="operator"]';
+    await typeInto(page, 'echo "op-$((2+3))"', 'operator');
+    await waitScreen(page, /^op-5$/m, op);
+    // the task pane is still there, one click away
+    await page.click('.pane-tab[data-pane="task"]');
+    expect(await page.locator('.terminal-panel').getAttribute('data-active-pane')).to.equal('task');
+    expect(await screenText(page)).to.include('take-me');
+    await page.locator('[data-testid=timeline] li[data-action="takeover"]').waitFor();
+  });
+
+  it('shows controls by role: none to a viewer, revoke session only to an admin', async () => {
+    const run = await createRun(['echo watch-me; sleep 60']);
+    await waitSessionReady(run.id);
+
+    const viewer = await signedIn('viewer');
+    expect(await viewer.locator('details.create-run').count()).to.equal(0);
+    await openRun(viewer, run.id);
+    await waitScreen(viewer, /watch-me/);
+    expect(await viewer.locator('[data-testid=controls]').count()).to.equal(0);
+    expect(await viewer.locator('[data-testid=live-session-card] button:not(.copy)').count()).to.equal(0);
+    expect(await viewer.locator('[data-testid=message-input]').count()).to.equal(0);
+    expect(await viewer.locator('[data-testid=live-session-card]').textContent()).to.include('watching only');
+    expect(await viewer.locator('[data-testid=attach-ro]').count()).to.equal(1);
+
+    const operator = await signedIn('operator');
+    await openRun(operator, run.id);
+    for (const a of ['grant-write', 'pause', 'takeover', 'cancel-run']) expect(await operator.locator(`button[data-action="${a}"]`).isVisible(), a).to.equal(true);
+    expect(await operator.locator('button[data-action="revoke-session"]').count()).to.equal(0);
+
+    const admin = await signedIn('admin');
+    await openRun(admin, run.id);
+    const revoke = admin.locator('button[data-action="revoke-session"]');
+    expect(await revoke.isVisible()).to.equal(true);
+    await revoke.click(); // arms
+    expect(await revoke.textContent()).to.equal('Really revoke?');
+    await revoke.click();
+    await waitFor('the session to show revoked', async () => (await admin.locator('[data-testid=session-status]').textContent()) === 'revoked');
+    // the viewer's page follows live
+    await waitFor('the viewer to see revoked', async () => (await viewer.locator('[data-testid=session-status]').textContent()) === 'revoked');
+  });
+
+  it('replays the recording of a finished run', async () => {
+    const run = await createRun(['echo "replay-marker-$((1+1))"; sleep 0.4; echo replay-done']);
+    await waitRun(run.id, ['succeeded']);
+    await waitFor('the recording upload', async () => (await hub.api('GET', `/api/task-runs/${run.id}/recording`, hub.token('viewer'))).status === 200);
+    const page = await signedIn('viewer');
+    await openRun(page, run.id);
+    const replay = page.locator('[data-testid=replay]');
+    await replay.waitFor();
+    expect(await page.locator('.terminal-panel').count()).to.equal(0);
+    await waitFor('the player to be ready', async () => !(await page.locator('button[data-action="replay-play"]').isDisabled()));
+    await page.click('button[data-speed="4"]');
+    expect(await page.locator('button[data-speed="4"]').getAttribute('aria-pressed')).to.equal('true');
+    await page.click('button[data-action="replay-play"]');
+    await waitScreen(page, /replay-marker-2[\s\S]*replay-done/, '[data-testid=replay-terminal]', 10_000);
+    await waitFor('playback to finish', async () => (await page.locator('button[data-action="replay-play"]').textContent()) === 'Play');
+    await page.screenshot({ path: join(shotDir, 'run-replay.png') });
+    // restart clears the screen and plays again
+    await page.click('button[data-action="replay-restart"]');
+    await waitFor('restart to clear the screen', async () => !(await screenText(page, '[data-testid=replay-terminal]')).includes('replay-done'), 3000);
+    await page.click('button[data-action="replay-end"]');
+    await waitScreen(page, /replay-done/, '[data-testid=replay-terminal]', 5000);
+    expect(pageErrors).to.deep.equal([]);
+  });
+});
