@@ -17,6 +17,9 @@ export interface OutputCoalescerOptions {
   startOffset?: number;
 }
 
+/** Output after this much silence is interactive: sent without waiting for the batching timer. */
+const QUIET_MS = 20;
+
 export class OutputCoalescer {
   private readonly maxBytes: number;
   private readonly maxDelayMs: number;
@@ -26,6 +29,7 @@ export class OutputCoalescer {
   private flushed: number;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
+  private lastFlushAt = -Infinity;
 
   constructor(opts: OutputCoalescerOptions) {
     this.maxBytes = Math.max(1, opts.maxBytes ?? 64 * 1024);
@@ -65,6 +69,7 @@ export class OutputCoalescer {
   flush(): void {
     this.cancelTimer();
     if (this.pendingBytes === 0) return;
+    this.lastFlushAt = performance.now();
     const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
@@ -83,7 +88,10 @@ export class OutputCoalescer {
 
   private schedule(): void {
     if (this.timer || this.immediate) return; // the delay counts from the oldest pending byte
-    if (this.maxDelayMs === 0) this.immediate = setImmediate(() => this.flush());
+    // After a quiet spell (typing, prompts) the first bytes go out at the end of this event-loop
+    // turn: an echo must not wait for the timer. Under sustained output the timer batches.
+    const quiet = performance.now() - this.lastFlushAt > QUIET_MS;
+    if (this.maxDelayMs === 0 || quiet) this.immediate = setImmediate(() => this.flush());
     else this.timer = setTimeout(() => this.flush(), this.maxDelayMs);
   }
 

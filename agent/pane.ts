@@ -6,7 +6,7 @@
 import type { PaneInfo, PaneSnapshot } from '../common/protocol.ts';
 import type { AsciicastRecorder } from './asciicastRecorder.ts';
 import { OutputCoalescer } from './outputCoalescer.ts';
-import { TerminalMirror } from './terminalMirror.ts';
+import { ThreadedMirror } from './threadedMirror.ts';
 
 export interface PaneOutputSink {
   output(paneId: string, offset: number, chunk: Buffer): void;
@@ -20,7 +20,7 @@ export interface PaneInput {
 
 export class Pane {
   private readonly coalescer: OutputCoalescer;
-  private mirror: TerminalMirror | null = null;
+  private mirror: ThreadedMirror | null = null;
   private streaming = false;
   private cols: number;
   private rows: number;
@@ -73,13 +73,13 @@ export class Pane {
   /** Brings the live layer up for this pane: mirror from the current offset, streaming on. */
   startLive(): void {
     this.coalescer.flush();
-    if (!this.mirror) this.mirror = new TerminalMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
+    if (!this.mirror) this.mirror = new ThreadedMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
     this.streaming = true;
   }
 
   /** Keeps a mirror from the first byte without streaming yet (so a later join sees everything). */
   startMirror(): void {
-    if (!this.mirror) this.mirror = new TerminalMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
+    if (!this.mirror) this.mirror = new ThreadedMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
   }
 
   stopLive(): void {

@@ -1,0 +1,41 @@
+/**
+ * The worker thread that keeps every pane's screen mirror. Parsing terminal output is the
+ * agent's heaviest work; here it never delays reading the pty or sending to the hub.
+ */
+import { parentPort } from 'node:worker_threads';
+import { TerminalMirror } from './terminalMirror.ts';
+import type { MirrorReply, MirrorRequest } from './threadedMirror.ts';
+
+const mirrors = new Map<number, TerminalMirror>();
+const port = parentPort;
+if (!port) throw new Error('mirrorWorker must run in a worker thread');
+
+port.on('message', (msg: MirrorRequest) => {
+  switch (msg.kind) {
+    case 'create':
+      mirrors.set(msg.id, new TerminalMirror(msg.cols, msg.rows, msg.scrollback, msg.startOffset));
+      break;
+    case 'write':
+      mirrors.get(msg.id)?.write(msg.bytes);
+      break;
+    case 'resize':
+      mirrors.get(msg.id)?.resize(msg.cols, msg.rows);
+      break;
+    case 'snapshot': {
+      const mirror = mirrors.get(msg.id);
+      if (!mirror) {
+        port.postMessage({ kind: 'snapshot', request: msg.request, error: 'mirror disposed' } satisfies MirrorReply);
+        break;
+      }
+      mirror.snapshot().then(
+        (snapshot) => port.postMessage({ kind: 'snapshot', request: msg.request, snapshot } satisfies MirrorReply),
+        (err: Error) => port.postMessage({ kind: 'snapshot', request: msg.request, error: err.message } satisfies MirrorReply),
+      );
+      break;
+    }
+    case 'dispose':
+      mirrors.get(msg.id)?.dispose();
+      mirrors.delete(msg.id);
+      break;
+  }
+});
