@@ -1,0 +1,310 @@
+/**
+ * Turns the scenarios' repetitions into the report: median / min / max of every figure, the
+ * DESIGN §9 targets (ratios taken within this bench run), a "what limits it" line for each
+ * target not reached (backed by the CPU accounting and, when taken, the CPU profiles), and the
+ * printed table.
+ */
+import type { ProfileResult } from '../scenarios/profile.ts';
+import type { ProfileSummary } from './profile.ts';
+import { max, median, min } from './stats.ts';
+import type { RepResult } from './types.ts';
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export interface ScenarioOutcome {
+  name: string;
+  title: string;
+  reps: RepResult[];
+  errors: string[];
+  summary: Record<string, Stat>;
+  /** A check holds only if it held in every repetition. */
+  checks: Record<string, boolean>;
+}
+
+export function summarize(name: string, title: string, reps: RepResult[], errors: string[]): ScenarioOutcome {
+  const summary: Record<string, Stat> = {};
+  const keys = new Set(reps.flatMap((r) => Object.keys(r.metrics)));
+  for (const k of keys) {
+    const vals = reps.map((r) => r.metrics[k]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    summary[k] = { median: median(vals), min: min(vals), max: max(vals), n: vals.length };
+  }
+  const checks: Record<string, boolean> = {};
+  for (const r of reps) for (const [k, v] of Object.entries(r.checks ?? {})) checks[k] = (checks[k] ?? true) && v;
+  return { name, title, reps, errors, summary, checks };
+}
+
+export interface Row {
+  scenario: string;
+  figure: string;
+  unit: string;
+  stat: Stat | null;
+  digits: number;
+  target?: string;
+  reached?: boolean | null;
+  limits?: string[];
+}
+
+export interface Machine {
+  nproc: number;
+  cpu: string;
+  node: string;
+  os: string;
+  store: string;
+  /** 1-minute load average at the start and the end (other work on a shared machine). */
+  loadStart: number;
+  loadEnd?: number;
+}
+
+type Outcomes = Map<string, ScenarioOutcome>;
+
+const single = (v: number): Stat => ({ median: v, min: Number.NaN, max: Number.NaN, n: 1 });
+
+function stat(o: Outcomes, scenario: string, metric: string): Stat | null {
+  const s = o.get(scenario)?.summary[metric];
+  return s && s.n > 0 ? s : null;
+}
+
+function topOf(p: ProfileSummary | null | undefined, n = 4): string {
+  if (!p) return '';
+  const fns = p.top
+    .filter((e) => !e.name.startsWith('(program)'))
+    .slice(0, n)
+    .map((e) => `${e.name}${e.where ? ` (${e.where})` : ''} ${e.pct.toFixed(0)}%`)
+    .join(', ');
+  const mods = p.byModule
+    .slice(0, 3)
+    .map((m) => `${m.module} ${m.pct.toFixed(0)}%`)
+    .join(', ');
+  return `top self time: ${fns}; by package: ${mods}`;
+}
+
+function cores(o: Outcomes, scenario: string): Array<[string, number]> {
+  return (['agent', 'hub', 'bench'] as const)
+    .map((p) => [p, stat(o, scenario, `core_${p}`)?.median ?? Number.NaN] as [string, number])
+    .filter(([, v]) => Number.isFinite(v))
+    .sort((a, b) => b[1] - a[1]);
+}
+
+const NAMES: Record<string, string> = { agent: 'agent', hub: 'hub', bench: 'viewers (bench process)' };
+
+/** CPU cost per MB of each process: contention-independent (what each could do on a core of its own). */
+function costLine(o: Outcomes, scenario: string): string {
+  const parts = (['agent', 'hub', 'bench'] as const)
+    .map((p) => [p, stat(o, scenario, `msPerMB_${p}`)?.median ?? Number.NaN] as [string, number])
+    .filter(([, v]) => Number.isFinite(v))
+    .sort((a, b) => b[1] - a[1]);
+  if (!parts.length) return '';
+  const base = stat(o, 'baseline', 'msPerMB')?.median;
+  return (
+    `CPU per MB of output: ${parts.map(([p, v]) => `${NAMES[p]} ${v.toFixed(1)} ms (≤ ${(1000 / v).toFixed(0)} MB/s on a core of its own)`).join(', ')}` +
+    (base ? `; the baseline's pty read costs ${base.toFixed(1)} ms/MB` : '')
+  );
+}
+
+function coreLine(o: Outcomes, scenario: string): string {
+  const c = cores(o, scenario);
+  if (!c.length) return '';
+  const total = c.reduce((s, [, v]) => s + v, 0);
+  return `while streaming, CPU use in cores: ${c.map(([p, v]) => `${NAMES[p]} ${v.toFixed(2)}`).join(', ')} (sum ${total.toFixed(2)} of the machine's cores)`;
+}
+
+export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: number): Row[] {
+  const rows: Row[] = [];
+  const add = (scenario: string, metric: string, figure: string, unit: string, digits = 1) => {
+    const s = stat(o, scenario, metric);
+    if (s) rows.push({ scenario, figure, unit, stat: s, digits });
+    return s;
+  };
+  const target = (row: Omit<Row, 'reached'> & { reached: boolean | null }) => rows.push(row);
+  const failedChecks = (scenario: string) =>
+    Object.entries(o.get(scenario)?.checks ?? {})
+      .filter(([, v]) => !v)
+      .map(([k]) => k);
+
+  if (o.has('baseline')) {
+    add('baseline', 'mbps', 'node-pty read, one process', 'MB/s');
+    add('baseline', 'echoP99', 'node-pty raw echo p99', 'ms', 3);
+  }
+  if (o.has('throughput')) {
+    const tp = add('throughput', 'mbps', '1 viewer', 'MB/s');
+    const base = stat(o, 'baseline', 'mbps');
+    const bad = failedChecks('throughput');
+    if (tp && base) {
+      const ratio = tp.median / base.median;
+      const limits: string[] = [costLine(o, 'throughput')];
+      const c = cores(o, 'throughput');
+      if (c.length) {
+        const [who, share] = c[0] as [string, number];
+        limits.push(`${coreLine(o, 'throughput')}; the ${NAMES[who]} is ${share >= 0.85 ? 'saturated (one core, single-threaded)' : 'the busiest'}` + (nproc <= 2 && c.reduce((s, [, v]) => s + v, 0) > 0.85 * nproc ? `, and together they fill the ${nproc} cores` : ''));
+        const prof = who === 'agent' ? profile?.agent : who === 'hub' ? profile?.hub : profile?.viewers;
+        if (prof) limits.push(`${NAMES[who]} profile — ${topOf(prof)}`);
+      }
+      if (bad.length) limits.unshift(`checks failed: ${bad.join(', ')}`);
+      target({ scenario: 'throughput', figure: '1 viewer ÷ baseline', unit: '×', stat: single(ratio), digits: 2, target: '≥ 0.90', reached: ratio >= 0.9 && !bad.length, limits });
+    }
+    add('throughput', 'agentRssMaxMiB', 'agent RSS max while streaming', 'MiB', 0);
+  }
+  if (o.has('fanout')) {
+    add('fanout', 'oneViewerMbps', '1 viewer (paired reference)', 'MB/s');
+    add('fanout', 'minViewerMbps', '20 viewers: min per viewer', 'MB/s');
+    add('fanout', 'aggregateMbps', '20 viewers: aggregate', 'MB/s');
+    const r = stat(o, 'fanout', 'ratio');
+    const bad = failedChecks('fanout');
+    if (r) {
+      const limits: string[] = [costLine(o, 'fanout'), coreLine(o, 'fanout')];
+      const agg = stat(o, 'fanout', 'aggregateMbps');
+      const one = stat(o, 'fanout', 'oneViewerMbps');
+      if (agg && one) limits.push(`the aggregate (${agg.median.toFixed(0)} MB/s) is ${(agg.median / one.median).toFixed(1)}× the one-viewer figure: 20 copies of every chunk are written by the hub and decoded by 20 clients on the same ${nproc} cores`);
+      if (profile?.hub) limits.push(`hub profile — ${topOf(profile.hub)}`);
+      if (profile?.viewers) limits.push(`viewers' profile — ${topOf(profile.viewers, 3)}`);
+      if (bad.length) limits.unshift(`checks failed: ${bad.join(', ')}`);
+      target({ scenario: 'fanout', figure: 'min per viewer ÷ 1 viewer', unit: '×', stat: r, digits: 2, target: '≥ 0.80', reached: r.median >= 0.8 && !bad.length, limits });
+    }
+  }
+  if (o.has('echo')) {
+    add('echo', 'p50', 'echo round trip p50', 'ms', 2);
+    add('echo', 'p95', 'echo round trip p95', 'ms', 2);
+    const p99 = stat(o, 'echo', 'p99');
+    if (p99) {
+      const p50 = stat(o, 'echo', 'p50');
+      const limits: string[] = [];
+      if (p50 && p50.median >= 4)
+        limits.push(
+          `even the median is ≥ 4 ms: the agent's OutputCoalescer (agent/outputCoalescer.ts, maxDelayMs = 4) holds a small chunk for a 4 ms setTimeout before sending it — every echo waits for that timer; the pty itself echoes in ${stat(o, 'baseline', 'echoP99')?.median.toFixed(2) ?? '<1'} ms (p99)`,
+        );
+      const hubMs = stat(o, 'echo', 'hubCpuPerEchoMs');
+      const agMs = stat(o, 'echo', 'agentCpuPerEchoMs');
+      if (hubMs && agMs) limits.push(`CPU per round trip: hub ${hubMs.median.toFixed(2)} ms, agent ${agMs.median.toFixed(2)} ms — latency is waiting, not work`);
+      target({ scenario: 'echo', figure: 'echo round trip p99', unit: 'ms', stat: p99, digits: 2, target: '≤ 2 ms', reached: p99.median <= 2, limits });
+    }
+  }
+  if (o.has('latejoin')) {
+    const ms = stat(o, 'latejoin', 'ms');
+    const bad = failedChecks('latejoin');
+    if (ms) {
+      const ack = stat(o, 'latejoin', 'ackMs');
+      const parse = stat(o, 'latejoin', 'parseMs');
+      const kib = stat(o, 'latejoin', 'snapshotKiB');
+      const limits = [
+        `of which join ack (hub → agent snapshot: xterm serialize of 10,000 lines, sent back over both hops) ${ack?.median.toFixed(1)} ms and writing + parsing the ${kib?.median.toFixed(0)} KiB snapshot in the viewer's terminal ${parse?.median.toFixed(1)} ms`,
+      ];
+      if (profile?.lateJoinAgent) limits.push(`agent profile during joins — ${topOf(profile.lateJoinAgent)}`);
+      if (profile?.lateJoinHub) limits.push(`hub profile during joins — ${topOf(profile.lateJoinHub, 3)}`);
+      if (bad.length) limits.unshift(`checks failed: ${bad.join(', ')}`);
+      target({ scenario: 'latejoin', figure: 'first full screen', unit: 'ms', stat: ms, digits: 1, target: '≤ 50 ms', reached: ms.median <= 50 && !bad.length, limits });
+    }
+    add('latejoin', 'ackMs', 'join ack', 'ms');
+    add('latejoin', 'parseMs', 'snapshot write + parse', 'ms');
+    add('latejoin', 'snapshotKiB', 'snapshot size', 'KiB', 0);
+  }
+  if (o.has('idle')) {
+    add('idle', 'sockets', 'sockets connected (agents + viewers)', '', 0);
+    add('idle', 'connectSeconds', 'time to connect them all', 's', 1);
+    add('idle', 'rssBeforeMiB', 'hub RSS before', 'MiB', 0);
+    const after = stat(o, 'idle', 'rssAfterMiB');
+    const per = stat(o, 'idle', 'perSocketKiB');
+    const bad = failedChecks('idle');
+    const sockets = stat(o, 'idle', 'sockets')?.median ?? 0;
+    const full = sockets >= 11_000;
+    if (after) {
+      const before = stat(o, 'idle', 'rssBeforeMiB');
+      const limits = [`the hub starts at ${before?.median.toFixed(0)} MiB with no socket (embedded PGlite runs inside the hub process) and adds ${per?.median.toFixed(1)} KiB per socket`];
+      if (bad.length) limits.unshift(`checks failed: ${bad.join(', ')}`);
+      target({ scenario: 'idle', figure: `hub RSS after${full ? '' : ` (${sockets} sockets only)`}`, unit: 'MiB', stat: after, digits: 0, target: '≤ 1024 MiB', reached: after.median <= 1024 && !bad.length, limits });
+    }
+    if (per) target({ scenario: 'idle', figure: 'per socket', unit: 'KiB', stat: per, digits: 1, target: '≤ 100 KiB', reached: per.median <= 100 && !bad.length, limits: [] });
+  }
+  if (o.has('slow')) {
+    add('slow', 'othersMbpsWithout', 'others (min of 5) without a stalled viewer', 'MB/s');
+    add('slow', 'othersMbpsWith', 'others (min of 5) with one stalled viewer', 'MB/s');
+    const r = stat(o, 'slow', 'ratio');
+    const bad = failedChecks('slow').filter((k) => k !== 'flat');
+    const growth = stat(o, 'slow', 'hubRssGrowthAfter1sMiB');
+    if (r) {
+      const limits: string[] = [];
+      if (growth && growth.median > 32) limits.push(`the hub keeps what the stalled viewer does not read (RSS +${growth.median.toFixed(0)} MiB after the first second): extra allocation and GC on the relay path`);
+      const p99a = stat(o, 'slow', 'probeP99Without');
+      const p99b = stat(o, 'slow', 'probeP99With');
+      if (p99a && p99b) limits.push(`echo probe on another run, p99: ${p99a.median.toFixed(1)} ms without, ${p99b.median.toFixed(1)} ms with the stalled viewer`);
+      if (bad.length) limits.unshift(`checks failed: ${bad.join(', ')}`);
+      target({ scenario: 'slow', figure: 'others with ÷ without', unit: '×', stat: r, digits: 2, target: '≥ 0.95', reached: r.median >= 0.95 && !bad.length, limits });
+    }
+    add('slow', 'probeP99Without', 'echo probe p99 without', 'ms', 1);
+    add('slow', 'probeP99With', 'echo probe p99 with', 'ms', 1);
+    add('slow', 'hubRssMaxMiB', 'hub RSS max (with the stalled viewer)', 'MiB', 0);
+    if (growth) {
+      const flat = o.get('slow')?.checks.flat ?? false;
+      target({
+        scenario: 'slow',
+        figure: 'hub RSS growth after the first second',
+        unit: 'MiB',
+        stat: growth,
+        digits: 0,
+        target: 'flat (≤ 32 MiB)',
+        reached: flat,
+        limits: flat
+          ? []
+          : [
+              `the hub buffers without bound for a viewer that does not read: the relay is a room broadcast (hub/realtime/agentGateway.ts, viewers.to(room).emit) and nothing checks a viewer's pending bytes, drops it, or moves it to a snapshot resync (DESIGN §5 "slow consumers are isolated")`,
+            ],
+      });
+    }
+  }
+  return rows;
+}
+
+function fmt(v: number, digits: number): string {
+  if (!Number.isFinite(v)) return '–';
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function formatTable(rows: Row[]): string {
+  const header = ['scenario', 'figure', 'median', 'min', 'max', 'unit', 'target', 'status'];
+  const body = rows.map((r) => [
+    r.scenario,
+    r.figure,
+    r.stat ? fmt(r.stat.median, r.digits) : '–',
+    r.stat && r.stat.n > 1 ? fmt(r.stat.min, r.digits) : '',
+    r.stat && r.stat.n > 1 ? fmt(r.stat.max, r.digits) : '',
+    r.unit,
+    r.target ?? '',
+    r.target ? (r.reached ? 'reached' : 'NOT reached') : '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const right = new Set([2, 3, 4]);
+  const line = (cells: string[]) => cells.map((c, i) => (right.has(i) ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ').trimEnd();
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  ')];
+  for (const b of body) out.push(line(b));
+  const missed = rows.filter((r) => r.target && !r.reached);
+  if (missed.length) {
+    out.push('', 'What limits it:');
+    for (const r of missed) {
+      out.push(`- ${r.scenario} / ${r.figure}:`);
+      for (const l of r.limits ?? []) if (l) out.push(`    ${l}`);
+    }
+  }
+  return out.join('\n');
+}
+
+export function formatMarkdown(rows: Row[]): string {
+  const out = ['| scenario | figure | median | min | max | unit | target | status |', '| --- | --- | ---: | ---: | ---: | --- | --- | --- |'];
+  for (const r of rows) {
+    out.push(
+      `| ${r.scenario} | ${r.figure} | ${r.stat ? fmt(r.stat.median, r.digits) : '–'} | ${r.stat && r.stat.n > 1 ? fmt(r.stat.min, r.digits) : ''} | ${r.stat && r.stat.n > 1 ? fmt(r.stat.max, r.digits) : ''} | ${r.unit} | ${r.target ?? ''} | ${r.target ? (r.reached ? 'reached' : '**not reached**') : ''} |`,
+    );
+  }
+  const missed = rows.filter((r) => r.target && !r.reached);
+  if (missed.length) {
+    out.push('', 'What limits it:', '');
+    for (const r of missed) {
+      out.push(`- **${r.scenario} / ${r.figure}**`);
+      for (const l of r.limits ?? []) if (l) out.push(`  - ${l}`);
+    }
+  }
+  return out.join('\n');
+}

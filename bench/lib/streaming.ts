@@ -1,0 +1,133 @@
+/**
+ * The pipeline measurement shared by the throughput, fan-out and slow-viewer scenarios (and the
+ * harness smoke test): a run whose step waits for a trigger and then prints `bytes` of the
+ * pattern; `viewers` headless viewers join it first (plus `stalled` ones that stop reading);
+ * the trigger fires; each viewer's figure is its bytes over the time from the trigger to its
+ * last byte. Every byte is checked against the pattern and the last offset against the pty's
+ * output size.
+ */
+import type { BenchViewer } from './benchViewer.ts';
+import { BenchViewer as Viewer } from './benchViewer.ts';
+import type { Cluster } from './cluster.ts';
+import { generatorCommand, ptyBytes, StreamVerifier } from './pattern.ts';
+import { CpuMeter, RssSampler } from './procStats.ts';
+import { monotonicUs } from './profile.ts';
+import { MB, max, min, withTimeout } from './stats.ts';
+import { Trigger } from './trigger.ts';
+
+export interface StreamOptions {
+  /** Bytes the generator prints (the pty's output is a little larger: "\n" → "\r\n"). */
+  bytes: number;
+  viewers: number;
+  /** Viewers that join and then stop reading their socket. */
+  stalled?: number;
+  /** Keep sampling the hub's RSS this long after the last viewer finished (ms). */
+  tailMs?: number;
+  /** Runs while the output streams (e.g. an echo probe on another run); stopped at the end. */
+  during?: () => { stop(): Promise<void> };
+  log?: (msg: string) => void;
+}
+
+export interface StreamResult {
+  ptyBytes: number;
+  /** Per viewer (reading ones only): MB/s, seconds, byte-exact. */
+  perViewer: Array<{ mbps: number; seconds: number; exact: boolean; bytes: number; gaps: number }>;
+  minMbps: number;
+  maxMbps: number;
+  /** All reading viewers' bytes over the time until the last one finished. */
+  aggregateMbps: number;
+  exact: boolean;
+  seconds: number;
+  cpu: Record<string, number>;
+  hubRss: RssSampler;
+  agentRss: RssSampler | null;
+  stalledViewers: BenchViewer[];
+  /** From the trigger to the last byte, on the clock of CPU profiles (µs). */
+  window: [number, number];
+}
+
+export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<StreamResult> {
+  const total = ptyBytes(opts.bytes);
+  const trigger = new Trigger(cluster.dir);
+  const run = await cluster.createRun([`${trigger.shellWait}; ${generatorCommand(opts.bytes)}`]);
+  const viewers: BenchViewer[] = [];
+  const stalled: BenchViewer[] = [];
+  let probe: { stop(): Promise<void> } | null = null;
+  let ok = false;
+  const hubRss = new RssSampler(cluster.hubPid, 250);
+  const agentRss = cluster.agentPid ? new RssSampler(cluster.agentPid, 250) : null;
+  try {
+    await cluster.waitLive(run.id);
+    const connect = async () => {
+      const v = await Viewer.connect(cluster.url, cluster.operatorToken);
+      const join = await v.join(run.id);
+      const snap = join.panes.find((p) => p.paneId === 'task');
+      if (!snap) throw new Error('the join answer has no task pane snapshot');
+      return v;
+    };
+    viewers.push(...(await Promise.all(Array.from({ length: opts.viewers }, connect))));
+    for (const v of viewers) {
+      const p = v.pane();
+      p.verifier = new StreamVerifier(total, p.pos);
+    }
+    for (let i = 0; i < (opts.stalled ?? 0); i++) {
+      const v = await connect();
+      v.stall();
+      stalled.push(v);
+    }
+    probe = opts.during?.() ?? null;
+    const cpu = new CpuMeter({ hub: cluster.hubPid, agent: cluster.agentPid, bench: process.pid });
+    hubRss.start();
+    agentRss?.start();
+    const t0 = await trigger.fire();
+    const w0 = monotonicUs();
+    const timeoutMs = 60_000 + (opts.bytes / MB) * 1000 * Math.max(1, opts.viewers / 2);
+    await withTimeout(
+      `${opts.viewers} viewer(s) receiving ${total} bytes`,
+      Promise.all(viewers.map((v) => v.pane().reached(total))),
+      timeoutMs,
+    ).catch((err: Error) => {
+      const where = viewers.map((v) => v.pane().pos).join(', ');
+      throw new Error(`${err.message} (viewers at ${where})`);
+    });
+    const cpuUsed = cpu.stop();
+    const w1 = monotonicUs();
+    if (probe) await probe.stop();
+    probe = null;
+    if (opts.tailMs) await new Promise((r) => setTimeout(r, opts.tailMs));
+    hubRss.stop();
+    agentRss?.stop();
+    const perViewer = viewers.map((v) => {
+      const p = v.pane();
+      const seconds = (p.lastByteAt - t0) / 1000;
+      const f = p.verifier as StreamVerifier;
+      // byte-exact: every byte from offset 0 as the pattern says, and the last offset = the pty's output size
+      const exact = f.exact && f.start === 0 && p.pos === total && p.gaps === 0;
+      return { mbps: f.bytes / MB / seconds, seconds, exact, bytes: f.bytes, gaps: p.gaps };
+    });
+    const seconds = max(perViewer.map((v) => v.seconds));
+    ok = true;
+    return {
+      ptyBytes: total,
+      perViewer,
+      minMbps: min(perViewer.map((v) => v.mbps)),
+      maxMbps: max(perViewer.map((v) => v.mbps)),
+      aggregateMbps: perViewer.reduce((s, v) => s + v.bytes, 0) / MB / seconds,
+      exact: perViewer.every((v) => v.exact),
+      seconds,
+      cpu: cpuUsed,
+      hubRss,
+      agentRss,
+      stalledViewers: stalled,
+      window: [w0, w1],
+    };
+  } finally {
+    if (probe) await probe.stop().catch(() => undefined);
+    hubRss.stop();
+    agentRss?.stop();
+    for (const v of viewers) v.close();
+    // stalled viewers are the caller's to inspect and close (they are returned); close them on error
+    if (!ok) for (const v of stalled) v.close();
+    await cluster.settle(run.id).catch(() => undefined);
+  }
+}
