@@ -48,6 +48,9 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
     }
   };
 
+  link.onFlowChange((congested) => {
+    for (const r of runs.values()) r.setCongested(congested);
+  });
   link.onReady((reply) => {
     for (const id of reply.abandon) runs.get(id)?.cancel();
     void claim();

@@ -18,8 +18,14 @@ interface Backlog {
   bytes: number;
 }
 
+/** Output queued towards the hub past which the agent stops reading its ptys, and where it resumes. */
+const HIGH_WATER = 4 * 1024 * 1024;
+const LOW_WATER = 1024 * 1024;
+
 export class HubLink {
   readonly socket: AgentSocket;
+  private congested = false;
+  private readonly flowFns: Array<(congested: boolean) => void> = [];
   private readonly backlogs = new Map<string, Backlog>();
   private ready = false;
   private readonly onReadyFns: Array<(reply: HelloReply) => void> = [];
@@ -87,10 +93,38 @@ export class HubLink {
     }
   }
 
+  /**
+   * Back-pressure: called with true when the hub connection has more than HIGH_WATER bytes
+   * waiting (the ptys should stop being read), and with false once it is under LOW_WATER.
+   */
+  onFlowChange(fn: (congested: boolean) => void): void {
+    this.flowFns.push(fn);
+  }
+
+  /** Bytes handed to the websocket but not yet written to the network. */
+  private bufferedAmount(): number {
+    const transport = (this.socket.io.engine as unknown as { transport?: { ws?: { bufferedAmount?: number } } } | undefined)?.transport;
+    return transport?.ws?.bufferedAmount ?? 0;
+  }
+
+  private setCongested(on: boolean): void {
+    if (this.congested === on) return;
+    this.congested = on;
+    for (const fn of this.flowFns) fn(on);
+    if (!on) return;
+    const poll = setInterval(() => {
+      if (!this.isReady || this.bufferedAmount() < LOW_WATER) {
+        clearInterval(poll);
+        this.setCongested(false);
+      }
+    }, 5);
+  }
+
   /** The relay's hot path on the agent side. */
   sendOutput(runId: string, paneId: string, offset: number, data: Buffer): void {
     if (this.isReady) {
       this.socket.emit('pane:output', runId, paneId, offset, data);
+      if (!this.congested && this.bufferedAmount() > HIGH_WATER) this.setCongested(true);
       return;
     }
     const key = `${runId}\u0000${paneId}`;

@@ -39,6 +39,14 @@ export class OperatorShell {
     if (!this.exited) this.term.resize(cols, rows);
   }
 
+  pauseOutput(): void {
+    if (!this.exited) this.term.pause();
+  }
+
+  resumeOutput(): void {
+    if (!this.exited) this.term.resume();
+  }
+
   /** Ends the shell and everything started from it. */
   async close(graceMs = 500): Promise<void> {
     const pid = this.term.pid;

@@ -16,6 +16,9 @@ export interface PaneOutputSink {
 export interface PaneInput {
   write(data: string | Buffer): void;
   resize(cols: number, rows: number): void;
+  /** Stop / restart reading the pty (back-pressure from the hub connection). */
+  pauseOutput(): void;
+  resumeOutput(): void;
 }
 
 export class Pane {
@@ -59,6 +62,12 @@ export class Pane {
     this.input.write(data);
   }
 
+  /** Back-pressure: the hub connection is congested (true) or drained (false). */
+  setCongested(on: boolean): void {
+    if (on) this.input.pauseOutput();
+    else this.input.resumeOutput();
+  }
+
   resize(cols: number, rows: number): void {
     if (cols === this.cols && rows === this.rows) return;
     this.coalescer.flush(); // output before the resize belongs to the old size
@@ -84,6 +93,7 @@ export class Pane {
 
   stopLive(): void {
     this.streaming = false;
+    this.input.resumeOutput(); // headless output is never held back
     this.mirror?.dispose();
     this.mirror = null;
   }

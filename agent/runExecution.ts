@@ -49,6 +49,11 @@ export class RunExecution {
     this.control = run.payload.liveControl ?? null;
   }
 
+  /** Back-pressure from the hub connection, applied to every pane of the run. */
+  setCongested(on: boolean): void {
+    for (const p of this.panes.values()) if (p.isLive) p.setCongested(on);
+  }
+
   state(): AgentRunState {
     return { runId: this.runId, panes: [...this.panes.values()].filter((p) => p.isLive).map((p) => p.info()) };
   }

@@ -171,6 +171,15 @@ export class StepRunner {
     if (this.term && !this.exited) this.term.resize(cols, rows);
   }
 
+  /** Flow control: stop / restart reading the pty (the step blocks on a full pty buffer meanwhile). */
+  pauseOutput(): void {
+    this.term?.pause();
+  }
+
+  resumeOutput(): void {
+    this.term?.resume();
+  }
+
   /** Soft pause: while held no new step starts; the running one continues. */
   setHeld(held: boolean): void {
     this.held = held;

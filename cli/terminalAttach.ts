@@ -258,6 +258,11 @@ export function attachTerminal(opts: AttachOptions): Promise<AttachOutcome> {
       if (!stream.synced && joinAnswered) resync();
     });
 
+    // the hub held our output back (we had stalled) and now resyncs us
+    socket.on('pane:snapshot', (rid, snap) => {
+      if (rid === runId && snap.paneId === TASK_PANE) stream.applySnapshot(snap);
+    });
+
     socket.on('pane:open', (rid, pane) => {
       if (rid !== runId || pane.paneId !== TASK_PANE || stream.synced) return;
       if (pane.offset === 0) stream.applySnapshot({ offset: 0, cols: pane.cols, rows: pane.rows, data: '' });

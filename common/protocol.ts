@@ -152,6 +152,8 @@ export interface ViewerToHubEvents {
 
 export interface HubToViewerEvents {
   'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;
+  /** A fresh snapshot the hub pushes after it held output back (this viewer had stalled): apply it like a resync. */
+  'pane:snapshot': (runId: string, snapshot: PaneSnapshot) => void;
   'pane:open': (runId: string, pane: PaneInfo) => void;
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
   'run:status': (runId: string, run: TaskRunDto, session: LiveSessionDto | null) => void;

@@ -2,7 +2,7 @@
  * Builds and starts one hub process: database, domain services, REST, Socket.IO namespaces,
  * sweepers. `startHub` is what `handoff hub`, the tests and the benchmarks all call.
  */
-import { createServer } from 'node:http';
+import { createServer, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
 import { Server } from 'socket.io';
@@ -23,6 +23,7 @@ import { attachAgentGateway } from './realtime/agentGateway.ts';
 import { attachDomainFanout } from './realtime/domainFanout.ts';
 import { connectRedisAdapter } from './realtime/redisAdapter.ts';
 import { RwGate } from './realtime/rwGate.ts';
+import { SlowViewerGuard } from './realtime/slowViewerGuard.ts';
 import type { AgentNamespace, ViewerNamespace } from './realtime/types.ts';
 import { attachViewerGateway } from './realtime/viewerGateway.ts';
 import { RecordingStore } from './recordings/recordingStore.ts';
@@ -73,6 +74,14 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
 
   const app = createApp({ orm: database.orm, tokens: ctx.tokens, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl });
   const server = createServer(app);
+  // Requests Node's HTTP parser refuses (headers too large, malformed) never reach Express:
+  // answer them in the API's JSON error shape too, then close.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = JSON.stringify({ error: { code: status === 431 ? 'headers_too_large' : 'bad_request', message: STATUS_CODES[status] ?? 'bad request' } });
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   const redis = config.redisUrl ? await connectRedisAdapter(config.redisUrl, config.redisChannelPrefix, log) : null;
   const io = new Server(server, {
     ...(redis ? { adapter: redis.adapter } : {}),
@@ -92,6 +101,8 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, config, metrics, log });
   attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, metrics, log, rw });
   attachDomainFanout(ctx.events, agents, viewers, rw);
+  const slowViewers = new SlowViewerGuard(viewers, agents, metrics, log);
+  slowViewers.start();
 
   const lock = database.embedded ? null : new LeaderLock(config.databaseUrl as string, log);
   const sweeper = new SessionSweeper({ runs, sessions, lock, metrics, log, intervalMs: config.sweepIntervalMs });
@@ -126,6 +137,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
       if (closed) return;
       closed = true;
       server.close();
+      slowViewers.stop();
       await sweeper.stop();
       for (const nsp of [agents, viewers]) for (const socket of nsp.sockets.values()) socket.conn.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -9,12 +9,13 @@ import { PROTOCOL_VERSION } from '../../common/protocol.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
+import { isStorableText, storableText } from '../domain/text.ts';
 import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { answer } from './acks.ts';
-import { agentRunRoom, viewerRunRoom, workerRoom } from './rooms.ts';
+import { agentRunRoom, viewerOutputRoom, viewerRunRoom, workerRoom } from './rooms.ts';
 import type { AgentNamespace, AgentSocket, ViewerNamespace } from './types.ts';
 import { byteLength, isBytes, isObject, isOffset, isPaneId, isRunId, isSize } from './wireChecks.ts';
 
@@ -30,6 +31,7 @@ export interface AgentGatewayDeps {
 }
 
 const REPORT_STATUSES = new Set(['starting', 'ready', 'ended', 'revoked', 'error']);
+const REPORT_TEXTS = ['workerHostname', 'attachRo', 'attachRw', 'webRo', 'webRw', 'errorMessage'] as const;
 
 export function attachAgentGateway(deps: AgentGatewayDeps): void {
   const { agents, viewers, tokens, runs, sessions, metrics, log } = deps;
@@ -67,8 +69,8 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     socket.on('agent:hello', (hello: AgentHello, ack) =>
       answer(ack, log, async () => {
         if (!isObject(hello) || hello.protocol !== PROTOCOL_VERSION) throw badInputError(`protocol ${PROTOCOL_VERSION} required`);
-        socket.data.hostname = typeof hello.hostname === 'string' ? hello.hostname.slice(0, 255) : '';
-        socket.data.capacity = typeof hello.capacity === 'number' ? Math.max(1, Math.min(256, hello.capacity)) : 1;
+        socket.data.hostname = typeof hello.hostname === 'string' ? storableText(hello.hostname.slice(0, 255)) : '';
+        socket.data.capacity = typeof hello.capacity === 'number' && Number.isFinite(hello.capacity) ? Math.max(1, Math.min(256, Math.floor(hello.capacity))) : 1;
         const states: AgentRunState[] = Array.isArray(hello.runs) ? hello.runs.filter((r) => isObject(r) && isRunId(r.runId)) : [];
         const { abandon } = await runs.heartbeat(workerId, states.map((r) => r.runId));
         for (const r of states) {
@@ -93,6 +95,12 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     socket.on('session:report', (report: SessionReport, ack) =>
       answer(ack, log, async () => {
         if (!isObject(report) || !isRunId(report.runId) || !REPORT_STATUSES.has(report.status)) throw badInputError('report needs runId and a status');
+        // the same rules as the REST report: optional texts are strings, bounded, storable
+        for (const k of REPORT_TEXTS) {
+          const v = report[k];
+          if (v === undefined) continue;
+          if (typeof v !== 'string' || v.length > (k === 'workerHostname' ? 255 : 4096) || !isStorableText(v)) throw badInputError(`${k} must be a string of storable text`);
+        }
         const session = await sessions.report(workerId, { ...report, workerHostname: report.workerHostname ?? socket.data.hostname });
         return { session };
       }),
@@ -122,7 +130,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       if (!socket.data.runs.has(runId) || !isBytes(data) || !isOffset(offset) || !isPaneId(paneId)) return;
       metrics.outputChunks.inc();
       metrics.outputBytes.inc(byteLength(data));
-      viewers.to(viewerRunRoom(runId)).emit('pane:output', runId, paneId, offset, data);
+      viewers.to(viewerOutputRoom(runId)).emit('pane:output', runId, paneId, offset, data);
     });
 
     socket.on('control:applied', (runId: string, liveControl: LiveControl) => {
@@ -144,7 +152,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     socket.on('run:release', (runId: string, reason: string, ack) =>
       answer(ack, log, async () => {
         if (!isRunId(runId)) throw badInputError('release needs a runId');
-        const run = await runs.release(workerId, runId, typeof reason === 'string' ? reason.slice(0, 500) : 'handed back');
+        const run = await runs.release(workerId, runId, typeof reason === 'string' ? storableText(reason.slice(0, 500)) : 'handed back');
         disown(runId);
         return { run };
       }),

@@ -1,6 +1,6 @@
 /** Domain events → sockets: what changed reaches the agent and every viewer in one hop. */
 import type { HubEvents } from '../domain/hubEvents.ts';
-import { agentRunRoom, RUNS_WATCH_ROOM, viewerRunRoom } from './rooms.ts';
+import { agentRunRoom, RUNS_WATCH_ROOM, viewerOutputRoom, viewerRunRoom } from './rooms.ts';
 import type { RwGate } from './rwGate.ts';
 import type { AgentNamespace, ViewerNamespace } from './types.ts';
 
@@ -37,7 +37,7 @@ export function attachDomainFanout(events: HubEvents, agents: AgentNamespace, vi
     rw.revokeAll(runId, `session revoked: ${reason}`);
     viewers.to(viewerRunRoom(runId)).emit('session:ended', runId, 'revoked', reason);
     // Viewers are detached from the stream; they may still read the run over REST.
-    viewers.in(viewerRunRoom(runId)).socketsLeave(viewerRunRoom(runId));
+    viewers.in(viewerRunRoom(runId)).socketsLeave([viewerRunRoom(runId), viewerOutputRoom(runId)]);
   });
 
   events.on('rw:changed', (runId, generation, until) => {

@@ -42,6 +42,10 @@ export class RwGate {
     const existing = this.check(socket, runId);
     if (existing) return { canWrite: true, until: new Date(existing.until).toISOString() };
     const grant = socket.data.grant;
+    if (!grant && socket.data.grantRefused) {
+      socket.emit('notice', runId, 'grant_refused', `write grant refused: ${socket.data.grantRefused}`);
+      return { canWrite: false, until: null };
+    }
     if (!grant || grant.runId !== runId) return { canWrite: false, until: null };
     const verdict = await this.sessions.checkGrant(grant, runId);
     if (!verdict.ok) {

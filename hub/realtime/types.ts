@@ -28,11 +28,16 @@ export interface RwVerdict {
 export interface ViewerSocketData {
   operator: OperatorClaims;
   grant: GrantClaims | null;
+  /** Why the grant given in the handshake was refused (expired, bad signature…); null if none was. */
+  grantRefused: string | null;
   joined: Set<string>;
   /** runId → cached RW verdict, valid until its expiry instant or a generation change. */
   rw: Map<string, RwVerdict>;
   inputWindowStart: number;
   inputFrames: number;
+  /** Token bucket of join / resync requests (each costs a database read and an agent snapshot). */
+  requestTokens: number;
+  requestRefilledAt: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type

@@ -6,12 +6,12 @@ import type { Logger } from 'pino';
 import type { Ack, PaneSnapshot } from '../../common/protocol.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { TokenError } from '../auth/tokens.ts';
-import { invalidPayload, notFound, unavailable } from '../domain/errors.ts';
+import { invalidPayload, notFound, rateLimited, unavailable } from '../domain/errors.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { answer } from './acks.ts';
-import { agentRunRoom, RUNS_WATCH_ROOM, viewerRunRoom } from './rooms.ts';
+import { agentRunRoom, RUNS_WATCH_ROOM, viewerOutputRoom, viewerRunRoom } from './rooms.ts';
 import type { AgentNamespace, ViewerNamespace, ViewerSocket } from './types.ts';
 import type { RwGate } from './rwGate.ts';
 import { byteLength, isBytes, isPaneId, isRunId, isSize } from './wireChecks.ts';
@@ -31,6 +31,13 @@ const SNAPSHOT_TIMEOUT_MS = 5000;
 const MAX_INPUT_FRAME = 64 * 1024;
 /** Input frames per viewer per second before frames are dropped (a paste is one frame). */
 const INPUT_FRAMES_PER_SECOND = 2000;
+/**
+ * Join / resync requests per viewer socket: a burst, then a steady rate. Each one costs a
+ * database read and a serialized terminal from the agent; a flood of them would starve the
+ * agent and the other viewers, so the excess is refused (`rate_limited`) and clients retry.
+ */
+const REQUEST_BURST = 20;
+const REQUESTS_PER_SECOND = 10;
 
 /** Asks the agent that runs `runId` for snapshots; [] when no agent answers (run over, agent away). */
 export async function requestSnapshots(agents: AgentNamespace, runId: string, paneId: string | null): Promise<PaneSnapshot[]> {
@@ -51,11 +58,25 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
     try {
       if (typeof auth.token !== 'string') throw new TokenError('missing token');
       socket.data.operator = tokens.verifyOperator(auth.token);
-      socket.data.grant = typeof auth.grant === 'string' && auth.grant ? tokens.verifyGrant(auth.grant) : null;
+      socket.data.grant = null;
+      socket.data.grantRefused = null;
+      if (typeof auth.grant === 'string' && auth.grant) {
+        // A forged grant refuses the handshake; an authentic one that has expired (a reconnect
+        // after its TTL) does not: the viewer watches read-only and is told so at join
+        // (docs/protocol.md). jsonwebtoken checks the signature before the expiry.
+        try {
+          socket.data.grant = tokens.verifyGrant(auth.grant);
+        } catch (err) {
+          if (!(err instanceof TokenError) || err.message !== 'token expired') throw err;
+          socket.data.grantRefused = 'grant expired';
+        }
+      }
       socket.data.joined = new Set();
       socket.data.rw = new Map();
       socket.data.inputWindowStart = 0;
       socket.data.inputFrames = 0;
+      socket.data.requestTokens = REQUEST_BURST;
+      socket.data.requestRefilledAt = Date.now();
       next();
     } catch (err) {
       next(new Error(`unauthorized: ${err instanceof TokenError ? err.message : 'invalid token'}`));
@@ -68,10 +89,13 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
 
     socket.on('run:join', (runId, ack) =>
       answer(ack, log, async () => {
-        if (!isRunId(runId)) throw notFound(`task run ${String(runId)} not found`);
+        // never String() a hostile value (an object whose toString is not a function throws)
+        const raw: unknown = runId;
+        if (!isRunId(raw)) throw notFound(`task run ${typeof raw === 'string' ? raw.slice(0, 100) : `(${typeof raw})`} not found`);
+        throttleRequest(socket, runId, notice);
         const run = await runs.get(runId);
         // Join the room first, then snapshot: every chunk after the snapshot's offset reaches us.
-        await socket.join(viewerRunRoom(runId));
+        await socket.join([viewerRunRoom(runId), viewerOutputRoom(runId)]);
         socket.data.joined.add(runId);
         const session = run.liveSession ?? null;
         const live = run.status === 'running' && session !== null && (session.status === 'ready' || session.status === 'starting');
@@ -84,6 +108,7 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
     socket.on('run:leave', (runId) => {
       if (!isRunId(runId)) return;
       void socket.leave(viewerRunRoom(runId));
+      void socket.leave(viewerOutputRoom(runId));
       socket.data.joined.delete(runId);
       rw.release(socket, runId, 'left');
     });
@@ -99,6 +124,7 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
       answer(ack, log, async () => {
         if (!isRunId(runId) || !socket.data.joined.has(runId)) throw invalidPayload('join the run first');
         if (!isPaneId(paneId)) throw invalidPayload('invalid pane');
+        throttleRequest(socket, runId, notice);
         // the protocol answers one PaneSnapshot (not the agent's array)
         const snap = (await requestSnapshots(agents, runId, paneId)).find((p) => p.paneId === paneId);
         if (!snap) throw unavailable(`no snapshot of pane ${paneId} (run not live, or its agent is away)`);
@@ -135,6 +161,20 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
   });
 
   void sessions;
+}
+
+/** Takes a token for a join / resync, or refuses it (notice + `rate_limited` error ack). */
+function throttleRequest(socket: ViewerSocket, runId: string, notice: (runId: string, code: string, message: string) => void): void {
+  const now = Date.now();
+  const d = socket.data;
+  d.requestTokens = Math.min(REQUEST_BURST, d.requestTokens + ((now - d.requestRefilledAt) / 1000) * REQUESTS_PER_SECOND);
+  d.requestRefilledAt = now;
+  if (d.requestTokens >= 1) {
+    d.requestTokens -= 1;
+    return;
+  }
+  notice(runId, 'rate_limited', 'too many join / resync requests: slow down');
+  throw rateLimited(`at most ${REQUESTS_PER_SECOND} join / resync requests a second`);
 }
 
 function rateOk(socket: ViewerSocket): boolean {

@@ -196,6 +196,9 @@ export class TestViewer {
       if (this.ended.length > 0) this.outputAfterEnd++;
       this.pane(paneId).push(offset, data as Uint8Array);
     });
+    s.on('pane:snapshot', (runId, snap) => {
+      if (runId === this.runId) this.pane(snap.paneId).applySnapshot(snap);
+    });
     s.on('pane:open', (runId, info) => {
       if (runId !== this.runId) return;
       this.paneOpens.push(info);

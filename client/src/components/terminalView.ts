@@ -90,6 +90,10 @@ export class TerminalView {
       p.stream.push(offset, data instanceof ArrayBuffer ? data : new Uint8Array(data));
       if (!p.stream.synced && !this.joining) this.resync(p);
     });
+    // the hub held our output back (this tab had stalled) and now resyncs us
+    s.on('pane:snapshot', (runId, snap) => {
+      if (runId === link.runId) this.applySnapshot(this.ensurePane(snap.paneId, snap.cols, snap.rows), snap);
+    });
     s.on('pane:open', (runId, info) => {
       if (runId !== link.runId) return;
       const p = this.ensurePane(info.paneId, info.cols, info.rows);
