@@ -58,10 +58,10 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
   s.on('run:available', () => void claim());
   s.on('pane:input', (runId, paneId, data) => runs.get(runId)?.input(paneId, Buffer.from(data as Uint8Array)));
   s.on('pane:resize', (runId, paneId, cols, rows) => runs.get(runId)?.resize(paneId, cols, rows));
-  s.on('run:snapshot', (runId, paneId, ack) => {
+  s.on('run:snapshot', (runId, paneId, opts, ack) => {
     const run = runs.get(runId);
     if (!run) return ack({ ok: false, error: { code: 'not_found', message: 'run not on this agent' } });
-    run.snapshots(paneId).then(
+    run.snapshots(paneId, opts?.scrollback !== false).then(
       (data) => ack({ ok: true, data }),
       (err: Error) => ack({ ok: false, error: { code: 'unavailable', message: err.message } }),
     );

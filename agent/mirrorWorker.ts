@@ -27,7 +27,7 @@ port.on('message', (msg: MirrorRequest) => {
         port.postMessage({ kind: 'snapshot', request: msg.request, error: 'mirror disposed' } satisfies MirrorReply);
         break;
       }
-      mirror.snapshot().then(
+      mirror.snapshot({ scrollback: msg.scrollback }).then(
         (snapshot) => port.postMessage({ kind: 'snapshot', request: msg.request, snapshot } satisfies MirrorReply),
         (err: Error) => port.postMessage({ kind: 'snapshot', request: msg.request, error: err.message } satisfies MirrorReply),
       );

@@ -19,6 +19,8 @@ export interface OutputCoalescerOptions {
 
 /** Output after this much silence is interactive: sent without waiting for the batching timer. */
 const QUIET_MS = 20;
+/** …and so is output while each flush carries less than this. */
+const INTERACTIVE_BYTES = 1024;
 
 export class OutputCoalescer {
   private readonly maxBytes: number;
@@ -30,6 +32,7 @@ export class OutputCoalescer {
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private lastFlushAt = -Infinity;
+  private lastFlushBytes = 0;
 
   constructor(opts: OutputCoalescerOptions) {
     this.maxBytes = Math.max(1, opts.maxBytes ?? 64 * 1024);
@@ -70,6 +73,7 @@ export class OutputCoalescer {
     this.cancelTimer();
     if (this.pendingBytes === 0) return;
     this.lastFlushAt = performance.now();
+    this.lastFlushBytes = this.pendingBytes;
     const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
@@ -88,10 +92,11 @@ export class OutputCoalescer {
 
   private schedule(): void {
     if (this.timer || this.immediate) return; // the delay counts from the oldest pending byte
-    // After a quiet spell (typing, prompts) the first bytes go out at the end of this event-loop
-    // turn: an echo must not wait for the timer. Under sustained output the timer batches.
-    const quiet = performance.now() - this.lastFlushAt > QUIET_MS;
-    if (this.maxDelayMs === 0 || quiet) this.immediate = setImmediate(() => this.flush());
+    // Interactive output (after a quiet spell, or while flushes stay small: typing, echoes,
+    // prompts) goes out at the end of this event-loop turn: an echo must not wait for the timer.
+    // Under sustained output (big flushes) the timer batches.
+    const interactive = this.lastFlushBytes < INTERACTIVE_BYTES || performance.now() - this.lastFlushAt > QUIET_MS;
+    if (this.maxDelayMs === 0 || interactive) this.immediate = setImmediate(() => this.flush());
     else this.timer = setTimeout(() => this.flush(), this.maxDelayMs);
   }
 

@@ -106,11 +106,12 @@ export class Pane {
     return { paneId: this.paneId, title: this.title, cols: this.cols, rows: this.rows, offset: this.coalescer.offset };
   }
 
-  async snapshot(): Promise<PaneSnapshot> {
+  /** scrollback false: the visible screen only (marked partial: the full state follows). */
+  async snapshot(scrollback = true): Promise<PaneSnapshot> {
     if (!this.mirror) throw new Error(`pane ${this.paneId} has no live layer`);
     this.coalescer.flush();
-    const s = await this.mirror.snapshot();
-    return { paneId: this.paneId, cols: s.cols, rows: s.rows, offset: s.offset, data: s.data };
+    const s = await this.mirror.snapshot({ scrollback });
+    return { paneId: this.paneId, cols: s.cols, rows: s.rows, offset: s.offset, data: s.data, ...(scrollback ? {} : { partial: true }) };
   }
 
   flush(): void {

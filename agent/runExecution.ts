@@ -201,9 +201,9 @@ export class RunExecution {
     this.log(`run ${this.runId}: live session revoked (${reason}); continuing headless`);
   }
 
-  async snapshots(paneId: string | null): Promise<PaneSnapshot[]> {
+  async snapshots(paneId: string | null, scrollback = true): Promise<PaneSnapshot[]> {
     const panes = paneId ? [this.panes.get(paneId)].filter((p): p is Pane => !!p) : [...this.panes.values()];
-    return Promise.all(panes.filter((p) => p.isLive).map((p) => p.snapshot()));
+    return Promise.all(panes.filter((p) => p.isLive).map((p) => p.snapshot(scrollback)));
   }
 
   input(paneId: string, data: Buffer): void {

@@ -43,7 +43,7 @@ const GROUND_WAIT_MS = 250;
 type Op =
   | { kind: 'data'; bytes: Uint8Array }
   | { kind: 'resize'; cols: number; rows: number }
-  | { kind: 'snapshot'; resolve: (s: MirrorSnapshot) => void; reject: (e: Error) => void };
+  | { kind: 'snapshot'; scrollback: boolean; resolve: (s: MirrorSnapshot) => void; reject: (e: Error) => void };
 
 export class TerminalMirror {
   private readonly term: HeadlessTerminal;
@@ -104,10 +104,11 @@ export class TerminalMirror {
    * the output written before this call, moved on to the next parser ground boundary if that
    * output ends mid-sequence.
    */
-  snapshot(): Promise<MirrorSnapshot> {
+  snapshot(opts: { scrollback?: boolean } = {}): Promise<MirrorSnapshot> {
     if (this.disposed) return Promise.reject(new Error('TerminalMirror disposed'));
+    const scrollback = opts.scrollback ?? true;
     return new Promise<MirrorSnapshot>((resolve, reject) => {
-      this.queue.push({ kind: 'snapshot', resolve, reject });
+      this.queue.push({ kind: 'snapshot', scrollback, resolve, reject });
       this.drain();
     });
   }
@@ -156,7 +157,9 @@ export class TerminalMirror {
         this.term.resize(op.cols, op.rows);
       } else {
         try {
-          op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data: this.serializer.serialize() });
+          // without scrollback: the visible screen only, a small fraction of the work and bytes
+          const data = op.scrollback ? this.serializer.serialize() : this.serializer.serialize({ scrollback: 0 });
+          op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data });
         } catch (err) {
           op.reject(err instanceof Error ? err : new Error(String(err)));
         }

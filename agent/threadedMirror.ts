@@ -10,7 +10,7 @@ export type MirrorRequest =
   | { kind: 'create'; id: number; cols: number; rows: number; scrollback: number; startOffset: number }
   | { kind: 'write'; id: number; bytes: Uint8Array }
   | { kind: 'resize'; id: number; cols: number; rows: number }
-  | { kind: 'snapshot'; id: number; request: number }
+  | { kind: 'snapshot'; id: number; request: number; scrollback: boolean }
   | { kind: 'dispose'; id: number };
 
 export type MirrorReply = { kind: 'snapshot'; request: number; snapshot?: MirrorSnapshot; error?: string };
@@ -72,12 +72,12 @@ export class ThreadedMirror {
     if (!this.disposed) this.post({ kind: 'resize', id: this.id, cols, rows });
   }
 
-  snapshot(): Promise<MirrorSnapshot> {
+  snapshot(opts: { scrollback?: boolean } = {}): Promise<MirrorSnapshot> {
     if (this.disposed) return Promise.reject(new Error('mirror disposed'));
     const request = nextRequest++;
     return new Promise((resolve, reject) => {
       pending.set(request, { resolve, reject });
-      this.post({ kind: 'snapshot', id: this.id, request });
+      this.post({ kind: 'snapshot', id: this.id, request, scrollback: opts.scrollback ?? true });
     });
   }
 

@@ -29,6 +29,8 @@ export interface PaneStreamOptions {
   /** Bound of the bytes buffered while waiting for a snapshot (default 8 MiB); the oldest
    * chunks are dropped beyond it. */
   maxBufferedBytes?: number;
+  /** Bound of the recently written bytes kept to replay after a snapshot older than them (default 2 MiB). */
+  maxRecentBytes?: number;
 }
 
 interface Pending {
@@ -37,6 +39,7 @@ interface Pending {
 }
 
 const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+const DEFAULT_MAX_RECENT = 2 * 1024 * 1024;
 
 export class PaneStream {
   private readonly opts: PaneStreamOptions;
@@ -46,10 +49,14 @@ export class PaneStream {
   private buffered: Pending[] = [];
   private bufferedBytes = 0;
   private gapSignalled = false;
+  private recent: Pending[] = [];
+  private recentBytes = 0;
+  private readonly maxRecent: number;
 
   constructor(opts: PaneStreamOptions) {
     this.opts = opts;
     this.maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    this.maxRecent = opts.maxRecentBytes ?? DEFAULT_MAX_RECENT;
   }
 
   /** Offset of the next byte the terminal needs; null while waiting for a snapshot. */
@@ -70,9 +77,11 @@ export class PaneStream {
     this.opts.write(snap.data);
     this.expected = snap.offset;
     this.gapSignalled = false;
-    // replay what arrived while waiting, in offset order (arrival order is the norm; sorting
-    // only guards against a reordering transport)
-    const replay = this.buffered.sort((a, b) => a.offset - b.offset);
+    // Replay what arrived while waiting, and the recent tail already written that lies past
+    // this snapshot (a snapshot can arrive after live chunks newer than it), in offset order.
+    const replay = [...this.recent, ...this.buffered].sort((a, b) => a.offset - b.offset);
+    this.recent = [];
+    this.recentBytes = 0;
     this.buffered = [];
     this.bufferedBytes = 0;
     for (let i = 0; i < replay.length; i++) {
@@ -96,6 +105,8 @@ export class PaneStream {
   /** Forget everything and wait for a new snapshot (e.g. after a reconnect). */
   reset(): void {
     this.expected = null;
+    this.recent = [];
+    this.recentBytes = 0;
     this.buffered = [];
     this.bufferedBytes = 0;
     this.gapSignalled = false;
@@ -112,8 +123,17 @@ export class PaneStream {
       this.buffer({ offset, bytes });
       return;
     }
-    this.opts.write(offset === expected ? bytes : bytes.subarray(expected - offset));
+    const fresh = offset === expected ? bytes : bytes.subarray(expected - offset);
+    this.opts.write(fresh);
+    this.remember({ offset: expected, bytes: fresh });
     this.expected = end;
+  }
+
+  /** Keeps the last bytes written (bounded), for a snapshot that turns out older than them. */
+  private remember(p: Pending): void {
+    this.recent.push(p);
+    this.recentBytes += p.bytes.length;
+    while (this.recentBytes > this.maxRecent && this.recent.length > 1) this.recentBytes -= (this.recent.shift() as Pending).bytes.length;
   }
 
   private buffer(p: Pending): void {

@@ -42,6 +42,8 @@ export interface PaneSnapshot {
   rows: number;
   offset: number;
   data: string;
+  /** The visible screen only, without scrollback: the full state follows as `pane:snapshot`. */
+  partial?: boolean;
 }
 
 export interface OperatorMessage {
@@ -130,8 +132,8 @@ export interface HubToAgentEvents {
   'run:available': () => void;
   'pane:input': (runId: string, paneId: string, data: Bytes) => void;
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
-  /** Snapshots of one pane (paneId) or of every pane of the run (null). */
-  'run:snapshot': (runId: string, paneId: string | null, ack: AckFn<PaneSnapshot[]>) => void;
+  /** Snapshots of one pane (paneId) or of every pane of the run (null); `scrollback: false` → the visible screen only. */
+  'run:snapshot': (runId: string, paneId: string | null, opts: { scrollback: boolean }, ack: AckFn<PaneSnapshot[]>) => void;
   /** The session was enabled after the run started: bring the live layer up. */
   'session:enable': (runId: string) => void;
   'run:control': (command: ControlCommand) => void;

@@ -21,3 +21,4 @@ export const notFound = (message: string) => new ApiError(404, 'not_found', mess
 export const invalidPayload = (message: string, details?: unknown) => new ApiError(422, 'invalid_payload', message, details);
 export const invalidState = (message: string, details?: unknown) => new ApiError(422, 'invalid_state', message, details);
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
+export const rateLimited = (message: string) => new ApiError(429, 'rate_limited', message);

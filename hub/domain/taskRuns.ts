@@ -267,6 +267,8 @@ export class TaskRunService {
     uow.audit(run.id, 'run_requeued', actor, { attempts: run.attempts });
     uow.afterCommit(() => this.ctx.events.emit('run:available'));
     if (!session) return null;
+    // viewers of the old session learn that it ended (session:ended) before they see the fresh one
+    this.announce(uow, run, session);
     // the old session's end is written first; then its row makes way (one session per run)
     await uow.em.flush();
     await uow.em.nativeDelete(TaskRunLiveSession, { id: session.id });
@@ -291,9 +293,16 @@ export class TaskRunService {
     });
   }
 
-  /** Sweeper: runs whose worker went silent past the grace period are failed or re-queued. */
-  async sweepLostWorkers(now = new Date()): Promise<number> {
-    const cutoff = new Date(now.getTime() - this.ctx.config.heartbeatGraceSeconds * 1000);
+  /**
+   * Sweeper: runs whose worker went silent past the grace period are failed or re-queued.
+   * `listeningSince` is when the caller could last start receiving heartbeats (hub start, or
+   * the database coming back): a silence that began while no heartbeat could be recorded is
+   * not the worker's, so nobody is declared lost before the grace has run from that instant.
+   */
+  async sweepLostWorkers(now = new Date(), listeningSince?: Date): Promise<number> {
+    const graceMs = this.ctx.config.heartbeatGraceSeconds * 1000;
+    if (listeningSince && now.getTime() - listeningSince.getTime() < graceMs) return 0;
+    const cutoff = new Date(now.getTime() - graceMs);
     const em = this.ctx.orm.em.fork();
     const stale = await em.find(TaskRun, { status: 'running', lastHeartbeatAt: { $lt: cutoff } }, { fields: ['id'] });
     let n = 0;

@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
-import { ConnectionException, DriverException } from '@mikro-orm/core';
+import { DriverException } from '@mikro-orm/core';
 import type { Logger } from 'pino';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { TokenService } from '../auth/tokens.ts';
+import { isDatabaseDown } from '../db/databaseDown.ts';
 import { ApiError } from '../domain/errors.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
@@ -27,16 +28,6 @@ export interface AppDeps {
   metrics: HubMetrics;
   log: Logger;
   publicUrl: string | undefined;
-}
-
-const DB_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
-
-function isDatabaseDown(err: unknown): boolean {
-  if (err instanceof ConnectionException) return true;
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code === 'string' && DB_DOWN_CODES.has(code)) return true;
-  const msg = err instanceof Error ? err.message : '';
-  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -84,6 +75,9 @@ export function createApp(deps: AppDeps): express.Express {
     // The dashboard routes its own paths (/runs/…); serve its shell for them.
     app.get(/^\/(runs|signin)(\/.*)?$/, (_req, res) => res.sendFile('index.html', { root: CLIENT_DIST }));
   }
+
+  // Anything else is unknown: answered in the API's error shape, not Express's HTML page.
+  app.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.path}`)));
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ApiError) return void res.status(err.status).json(err.toBody());

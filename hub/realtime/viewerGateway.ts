@@ -40,13 +40,19 @@ const REQUEST_BURST = 20;
 const REQUESTS_PER_SECOND = 10;
 
 /** Asks the agent that runs `runId` for snapshots; [] when no agent answers (run over, agent away). */
-export async function requestSnapshots(agents: AgentNamespace, runId: string, paneId: string | null): Promise<PaneSnapshot[]> {
+export async function requestSnapshots(agents: AgentNamespace, runId: string, paneId: string | null, scrollback = true): Promise<PaneSnapshot[]> {
   try {
-    const replies: Ack<PaneSnapshot[]>[] = await agents.to(agentRunRoom(runId)).timeout(SNAPSHOT_TIMEOUT_MS).emitWithAck('run:snapshot', runId, paneId);
+    const replies: Ack<PaneSnapshot[]>[] = await agents.to(agentRunRoom(runId)).timeout(SNAPSHOT_TIMEOUT_MS).emitWithAck('run:snapshot', runId, paneId, { scrollback });
     for (const r of replies) if (r && r.ok) return r.data;
     return [];
   } catch {
     return [];
+  }
+}
+
+async function pushFullSnapshots(agents: AgentNamespace, socket: ViewerSocket, runId: string): Promise<void> {
+  for (const snap of await requestSnapshots(agents, runId, null, true)) {
+    if (socket.connected && socket.data.joined.has(runId)) socket.emit('pane:snapshot', runId, snap);
   }
 }
 
@@ -99,8 +105,10 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
         socket.data.joined.add(runId);
         const session = run.liveSession ?? null;
         const live = run.status === 'running' && session !== null && (session.status === 'ready' || session.status === 'starting');
-        const panes = live ? await requestSnapshots(agents, runId, null) : [];
-        const verdict = await rw.admit(socket, runId);
+        // The visible screen first (small and quick to serialize and draw), then the full state
+        // with scrollback, pushed once the join's answer has gone out.
+        const [panes, verdict] = await Promise.all([live ? requestSnapshots(agents, runId, null, false) : Promise.resolve([]), rw.admit(socket, runId)]);
+        if (panes.length) setImmediate(() => void pushFullSnapshots(agents, socket, runId));
         return { run, session, panes, canWrite: verdict.canWrite, rwUntil: verdict.until };
       }),
     );

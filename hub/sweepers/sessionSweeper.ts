@@ -21,10 +21,20 @@ export class SessionSweeper {
     },
   ) {}
 
+  /**
+   * Since when heartbeats could reach the database without a break: the hub's start, or the end
+   * of the last failed sweep (database away). Agents silent only because of that are not lost.
+   */
+  private listeningSince = new Date();
+
   start(): void {
+    this.listeningSince = new Date();
     const tick = () => {
       this.running = this.sweepOnce()
-        .catch((err) => this.deps.log.warn({ err: (err as Error).message }, 'sweep failed'))
+        .catch((err) => {
+          this.listeningSince = new Date();
+          this.deps.log.warn({ err: (err as Error).message }, 'sweep failed');
+        })
         .finally(() => {
           this.running = null;
           if (this.timer) this.timer = setTimeout(tick, this.deps.intervalMs);
@@ -37,13 +47,15 @@ export class SessionSweeper {
   async sweepOnce(now = new Date()): Promise<{ ttl: number; rw: number; lost: number } | null> {
     const { lock, metrics } = this.deps;
     if (lock && !(await lock.tryAcquire())) {
+      // not the sweeping hub (or the database is away): whoever sweeps next starts counting afresh
+      this.listeningSince = new Date();
       metrics.isLeader.set(0);
       return null;
     }
     metrics.isLeader.set(1);
     const ttl = await this.deps.sessions.sweepTtl(now);
     const rw = await this.deps.sessions.sweepRwExpiry(now);
-    const lost = await this.deps.runs.sweepLostWorkers(now);
+    const lost = await this.deps.runs.sweepLostWorkers(now, this.listeningSince);
     if (ttl) metrics.sweeps.inc({ kind: 'ttl_expired' }, ttl);
     if (rw) metrics.sweeps.inc({ kind: 'rw_expired' }, rw);
     if (lost) metrics.sweeps.inc({ kind: 'worker_lost' }, lost);

@@ -243,9 +243,9 @@ describe('e2e: live observation (issue #3)', function () {
         if (prog === 'vim') {
           const file = join(dir, 'sample.txt');
           writeFileSync(file, Array.from({ length: 80 }, (_, i) => `${i + 1}: the quick brown fox é😀 中文 ${'-'.repeat(i % 30)}`).join('\n') + '\n');
-          cmd = `vim -u NONE -i NONE -N -n -c 'set number' -c 'redraw!' -c 'sleep 4' -c 'qa!' '${file}'`;
+          cmd = `vim -u NONE -i NONE -N -n -c 'set number' -c 'redraw!' -c 'sleep 8' -c 'qa!' '${file}'`;
         } else {
-          cmd = 'top -d 4 -n 2';
+          cmd = 'top -d 4 -n 4'; // ~12 s: still on screen when the late viewer joins, even on a loaded machine
         }
         const { run, v: early } = await runWithViewer(['sleep 1', cmd]);
         await early.waitForOutput(TASK_PANE, (b) => b.length > 500, 10_000, `${prog}'s first screen`);

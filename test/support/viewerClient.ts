@@ -244,6 +244,11 @@ export class TestViewer {
     for (const snap of ack.data.panes) this.pane(snap.paneId).applySnapshot(snap);
     // chunks of a pane the join had no snapshot for are waiting: fetch one
     for (const [id, p] of this.panes) if (!p.stream.synced) void this.resync(id);
+    // the join shows the screen first; tests compare full states, so wait for the scrollback too
+    const partial = ack.data.panes.filter((p) => p.partial).map((p) => p.paneId);
+    if (partial.length) {
+      await waitUntil('the full snapshots after the join', () => (partial.every((id) => this.events.some((e) => e.name === 'pane:snapshot' && (e.args[1] as PaneSnapshot).paneId === id)) ? true : undefined), timeoutMs, 5);
+    }
     return ack.data;
   }
 

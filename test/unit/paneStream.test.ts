@@ -158,4 +158,28 @@ describe('common/PaneStream', () => {
     }
     expect(got).to.deep.equal([...source]);
   });
+
+  it('a snapshot older than chunks already written replays the newer tail after it (screen first, scrollback later)', () => {
+    const { s, out } = setup();
+    s.applySnapshot({ offset: 0, cols: 10, rows: 5, data: 'screen' });
+    s.push(0, b('ab'));
+    s.push(2, b('cd'));
+    s.push(4, b('ef'));
+    // the full state, taken at offset 3, arrives after the live chunks up to 6
+    s.applySnapshot({ offset: 3, cols: 10, rows: 5, data: 'FULL' });
+    expect(out.slice(-3)).to.deep.equal(['FULL', 'd', 'ef']);
+    expect(s.expectedOffset).to.equal(6);
+    s.push(6, b('g'));
+    expect(out.at(-1)).to.equal('g');
+  });
+
+  it('keeps only a bounded tail for such replays; beyond it a gap is signalled', () => {
+    let gaps = 0;
+    const { s } = setup({ maxRecentBytes: 4, onGap: () => gaps++ });
+    s.applySnapshot({ offset: 0, cols: 10, rows: 5, data: '' });
+    for (let i = 0; i < 5; i++) s.push(i * 2, b('xx'));
+    // the tail kept starts at offset 6: a snapshot at 2 cannot be completed from it
+    s.applySnapshot({ offset: 2, cols: 10, rows: 5, data: 'OLD' });
+    expect(gaps).to.equal(1);
+  });
 });
