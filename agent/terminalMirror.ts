@@ -56,6 +56,8 @@ export class TerminalMirror {
   private handedBytes: number;
   private disposed = false;
   private readonly tracker = new BoundaryTracker();
+  /** Last serialization with and without scrollback, by the offset it reflects. */
+  private readonly cache = new Map<boolean, { offset: number; data: string }>();
   /** Set while a snapshot waits for more output to reach a ground boundary. */
   private groundTimer: NodeJS.Timeout | undefined;
   private groundWaitExpired = false;
@@ -155,10 +157,19 @@ export class TerminalMirror {
       this.groundWaitExpired = false;
       if (op.kind === 'resize') {
         this.term.resize(op.cols, op.rows);
+        this.cache.clear();
       } else {
         try {
-          // without scrollback: the visible screen only, a small fraction of the work and bytes
-          const data = op.scrollback ? this.serializer.serialize() : this.serializer.serialize({ scrollback: 0 });
+          // Serializing 10,000 lines is the costly part of a join: an unchanged screen (same
+          // offset, no resize since) is served from the last serialization.
+          const cached = this.cache.get(op.scrollback);
+          let data: string;
+          if (cached && cached.offset === this.handedBytes) data = cached.data;
+          else {
+            // without scrollback: the visible screen only, a small fraction of the work and bytes
+            data = op.scrollback ? this.serializer.serialize() : this.serializer.serialize({ scrollback: 0 });
+            this.cache.set(op.scrollback, { offset: this.handedBytes, data });
+          }
           op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data });
         } catch (err) {
           op.reject(err instanceof Error ? err : new Error(String(err)));
