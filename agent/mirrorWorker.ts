@@ -2,9 +2,20 @@
  * The worker thread that keeps every pane's screen mirror. Parsing terminal output is the
  * agent's heaviest work; here it never delays reading the pty or sending to the hub.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { TerminalMirror } from './terminalMirror.ts';
 import type { MirrorReply, MirrorRequest } from './threadedMirror.ts';
+
+// Lower this thread's priority: when the CPU is short, reading the pty and relaying to the hub
+// go first, and the mirror catches up afterwards (Linux: a thread id is a schedulable task).
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  if (Number.isInteger(tid)) setPriority(tid, 10);
+} catch {
+  // not Linux, or not allowed: run at normal priority
+}
 
 const mirrors = new Map<number, TerminalMirror>();
 const port = parentPort;

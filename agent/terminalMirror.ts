@@ -37,6 +37,9 @@ export interface MirrorSnapshot {
   data: string;
 }
 
+/** Bytes handed to xterm but not yet parsed, at most (its own discard limit is 50 MB). */
+const MAX_UNPARSED_BYTES = 8 * 1024 * 1024;
+
 /** How long a snapshot waits for the output to reach a ground boundary before giving up. */
 const GROUND_WAIT_MS = 250;
 
@@ -54,6 +57,8 @@ export class TerminalMirror {
   private handedWrites = 0;
   private parsedWrites = 0;
   private handedBytes: number;
+  private parsedBytes = 0;
+  private readonly startOffset: number;
   private disposed = false;
   private readonly tracker = new BoundaryTracker();
   /** Last serialization with and without scrollback, by the offset it reflects. */
@@ -68,6 +73,7 @@ export class TerminalMirror {
     // the addon's typings refer to @xterm/xterm's Terminal; the headless one is compatible
     this.term.loadAddon(this.serializer as unknown as ITerminalAddon);
     this.handedBytes = startOffset;
+    this.startOffset = startOffset;
   }
 
   get cols(): number {
@@ -88,7 +94,7 @@ export class TerminalMirror {
   /** Feed output bytes, in stream order. The buffer must not be mutated afterwards. */
   write(chunk: Uint8Array): void {
     if (this.disposed || chunk.length === 0) return;
-    if (this.blocked || this.queue.length > 0) {
+    if (this.blocked || this.queue.length > 0 || this.tooFarAhead()) {
       this.queue.push({ kind: 'data', bytes: chunk });
       if (this.groundTimer) this.drain(); // a snapshot waits for these bytes
     } else this.hand(chunk);
@@ -132,11 +138,20 @@ export class TerminalMirror {
     this.handedBytes += bytes.length;
     this.term.write(bytes, () => {
       this.parsedWrites++;
+      this.parsedBytes += bytes.length;
       if (this.blocked && this.parsedWrites === this.handedWrites) {
         this.blocked = false;
         this.drain();
-      }
+      } else if (!this.blocked && this.queue.length > 0 && !this.tooFarAhead()) this.drain();
     });
+  }
+
+  /**
+   * Flow control towards xterm: it discards input beyond 50 MB unparsed, and a parser running
+   * at low priority can fall that far behind during a burst; the rest waits in our queue.
+   */
+  private tooFarAhead(): boolean {
+    return this.handedBytes - this.parsedBytes - this.startOffset > MAX_UNPARSED_BYTES;
   }
 
   private drain(): void {
@@ -144,6 +159,7 @@ export class TerminalMirror {
       const op = this.queue[0];
       if (!op) return;
       if (op.kind === 'data') {
+        if (this.tooFarAhead()) return; // resumed by a write callback
         this.queue.shift();
         this.hand(op.bytes);
         continue;
