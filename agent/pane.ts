@@ -111,7 +111,7 @@ export class Pane {
     if (!this.mirror) throw new Error(`pane ${this.paneId} has no live layer`);
     this.coalescer.flush();
     const s = await this.mirror.snapshot({ scrollback });
-    return { paneId: this.paneId, cols: s.cols, rows: s.rows, offset: s.offset, data: s.data, ...(scrollback ? {} : { partial: true }) };
+    return { paneId: this.paneId, cols: s.cols, rows: s.rows, offset: s.offset, data: s.data, ...(s.complete ? {} : { partial: true }) };
   }
 
   flush(): void {

@@ -35,6 +35,8 @@ export interface MirrorSnapshot {
   offset: number;
   /** Write into a fresh terminal of cols × rows to reproduce screen + scrollback. */
   data: string;
+  /** False when scrollback was left out (asked for the screen only, and there is some). */
+  complete: boolean;
 }
 
 /** Bytes handed to xterm but not yet parsed, at most (its own discard limit is 50 MB). */
@@ -178,15 +180,17 @@ export class TerminalMirror {
         try {
           // Serializing 10,000 lines is the costly part of a join: an unchanged screen (same
           // offset, no resize since) is served from the last serialization.
-          const cached = this.cache.get(op.scrollback);
+          // With no scrollback yet, the screen is the whole state.
+          const full = op.scrollback || this.term.buffer.normal.length <= this.term.rows;
+          const cached = this.cache.get(full);
           let data: string;
           if (cached && cached.offset === this.handedBytes) data = cached.data;
           else {
             // without scrollback: the visible screen only, a small fraction of the work and bytes
-            data = op.scrollback ? this.serializer.serialize() : this.serializer.serialize({ scrollback: 0 });
-            this.cache.set(op.scrollback, { offset: this.handedBytes, data });
+            data = full ? this.serializer.serialize() : this.serializer.serialize({ scrollback: 0 });
+            this.cache.set(full, { offset: this.handedBytes, data });
           }
-          op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data });
+          op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data, complete: full });
         } catch (err) {
           op.reject(err instanceof Error ? err : new Error(String(err)));
         }

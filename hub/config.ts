@@ -41,6 +41,7 @@ const schema = z.object({
   HANDOFF_REDIS_URL: url(['redis:', 'rediss:']).optional(),
   HANDOFF_REDIS_CHANNEL_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'expected 1-64 letters, digits or _.:-' }).default('handoff'),
   HANDOFF_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  HANDOFF_DATABASE_QUERY_TIMEOUT_MS: int(100, 3_600_000).default(15_000),
   HANDOFF_JWT_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
   HANDOFF_ENCRYPTION_KEY: z
     .string()
@@ -72,6 +73,8 @@ export interface HubConfig {
   redisUrl: string | undefined;
   /** Redis pub/sub channel prefix: hubs of one deployment share it. */
   redisChannelPrefix: string;
+  /** Longest a database statement may take: a database that stops answering becomes a 503, not a hang. */
+  databaseQueryTimeoutMs: number;
   /** How long a hub's graceful shutdown may take before it exits anyway. */
   shutdownTimeoutMs: number;
   jwtSecret: string | undefined;
@@ -126,6 +129,7 @@ export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     redisUrl: c.HANDOFF_REDIS_URL,
     redisChannelPrefix: c.HANDOFF_REDIS_CHANNEL_PREFIX,
     shutdownTimeoutMs: c.HANDOFF_SHUTDOWN_TIMEOUT_MS,
+    databaseQueryTimeoutMs: c.HANDOFF_DATABASE_QUERY_TIMEOUT_MS,
     jwtSecret: c.HANDOFF_JWT_SECRET,
     encryptionKey: c.HANDOFF_ENCRYPTION_KEY ? (decodeKey(c.HANDOFF_ENCRYPTION_KEY) ?? undefined) : undefined,
     liveSession: {

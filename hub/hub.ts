@@ -56,7 +56,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   const log = createLogger(config.logLevel, opts.logDestination);
   const secrets = resolveSecrets(config);
   if (secrets.generated) log.warn({ file: `${config.dataDir}/secrets.json` }, 'generated a development JWT secret and encryption key (set HANDOFF_JWT_SECRET and HANDOFF_ENCRYPTION_KEY in production)');
-  const database = opts.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log }));
+  const database = opts.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log, queryTimeoutMs: config.databaseQueryTimeoutMs }));
   const ownsDatabase = !opts.database;
 
   const ctx: HubContext = {

@@ -27,15 +27,20 @@ export interface DatabaseOptions {
   /** Apply pending migrations (default true). */
   migrate?: boolean;
   poolMax?: number;
+  /** Longest a single statement may take before it fails (pg client side). */
+  queryTimeoutMs?: number;
 }
 
-export function ormOptions(clientUrl: string, poolMax: number) {
+export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 15_000) {
   return {
     entities: ENTITIES,
     clientUrl,
     baseDir: ROOT,
     extensions: [Migrator],
     pool: { min: 0, max: poolMax },
+    // A database that stops answering (not only one that refuses) must turn into a quick 503,
+    // never a request that hangs: bounded connect and query times, TCP keep-alive.
+    driverOptions: { connectionTimeoutMillis: 5000, query_timeout: queryTimeoutMs, keepAlive: true },
     migrations: {
       path: 'migrations',
       pathTs: 'migrations',
@@ -82,7 +87,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   }
   let orm: MikroORM;
   try {
-    orm = await MikroORM.init(ormOptions(url, opts.poolMax ?? (embedded ? 4 : 10)));
+    orm = await MikroORM.init(ormOptions(url, opts.poolMax ?? (embedded ? 4 : 10), opts.queryTimeoutMs));
     if (opts.migrate !== false) await migrate(orm, embedded ? null : url, opts.log);
   } catch (err) {
     await embedded?.close();

@@ -50,8 +50,9 @@ export async function requestSnapshots(agents: AgentNamespace, runId: string, pa
   }
 }
 
-async function pushFullSnapshots(agents: AgentNamespace, socket: ViewerSocket, runId: string): Promise<void> {
+async function pushFullSnapshots(agents: AgentNamespace, socket: ViewerSocket, runId: string, panes: string[]): Promise<void> {
   for (const snap of await requestSnapshots(agents, runId, null, true)) {
+    if (!panes.includes(snap.paneId)) continue;
     if (socket.connected && socket.data.joined.has(runId)) socket.emit('pane:snapshot', runId, snap);
   }
 }
@@ -108,7 +109,8 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
         // The visible screen first (small and quick to serialize and draw), then the full state
         // with scrollback, pushed once the join's answer has gone out.
         const [panes, verdict] = await Promise.all([live ? requestSnapshots(agents, runId, null, false) : Promise.resolve([]), rw.admit(socket, runId)]);
-        if (panes.length) setImmediate(() => void pushFullSnapshots(agents, socket, runId));
+        const partial = panes.filter((p) => p.partial).map((p) => p.paneId);
+        if (partial.length) setImmediate(() => void pushFullSnapshots(agents, socket, runId, partial));
         return { run, session, panes, canWrite: verdict.canWrite, rwUntil: verdict.until };
       }),
     );

@@ -248,7 +248,7 @@ describe('e2e: live observation (issue #3)', function () {
           cmd = 'top -d 4 -n 4'; // ~12 s: still on screen when the late viewer joins, even on a loaded machine
         }
         const { run, v: early } = await runWithViewer(['sleep 1', cmd]);
-        await early.waitForOutput(TASK_PANE, (b) => b.length > 500, 10_000, `${prog}'s first screen`);
+        await early.waitForOutput(TASK_PANE, (b) => b.length > 500, 30_000, `${prog}'s first screen`);
         await early.waitForQuiet(400, 10_000);
         const late = await viewer();
         await late.join(run.id);

@@ -247,7 +247,7 @@ export class TestViewer {
     // the join shows the screen first; tests compare full states, so wait for the scrollback too
     const partial = ack.data.panes.filter((p) => p.partial).map((p) => p.paneId);
     if (partial.length) {
-      await waitUntil('the full snapshots after the join', () => (partial.every((id) => this.events.some((e) => e.name === 'pane:snapshot' && (e.args[1] as PaneSnapshot).paneId === id)) ? true : undefined), timeoutMs, 5);
+      await waitUntil('the full snapshots after the join', () => (partial.every((id) => this.events.some((e) => e.name === 'pane:snapshot' && (e.args[1] as PaneSnapshot).paneId === id)) ? true : undefined), 30_000, 5);
     }
     return ack.data;
   }
