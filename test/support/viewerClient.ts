@@ -50,6 +50,10 @@ export class ViewerPane {
   private serializer: SerializeAddonType | null = null;
   private live: Uint8Array[] = [];
   private liveBytes = 0;
+  /** Stream offset just past the last recorded live byte (null before the first snapshot). */
+  private liveEnd: number | null = null;
+  /** Times the live record skipped bytes (a resync jumped past output this viewer never saw). */
+  liveHoles = 0;
   private snapshotPending = false;
   private lastParsed: Promise<void> = Promise.resolve();
   /** Arrival times (ms since epoch) of the first and the latest output chunk; 0 before any. */
@@ -74,8 +78,6 @@ export class ViewerPane {
 
   private reset(cols: number, rows: number): void {
     this.snapshotPending = true;
-    this.live = [];
-    this.liveBytes = 0;
     if (!this.withTerminal) return;
     this.term?.dispose();
     this.term = new Terminal({ cols, rows, scrollback: this.scrollback, allowProposedApi: true });
@@ -86,10 +88,20 @@ export class ViewerPane {
 
   private write(data: string | Uint8Array): void {
     if (this.snapshotPending) {
-      this.snapshotPending = false;
+      this.snapshotPending = false; // the live record starts after the first snapshot; later ones (resyncs) do not restart it
     } else if (typeof data !== 'string') {
-      this.live.push(data);
-      this.liveBytes += data.length;
+      // PaneStream calls write() before advancing: expectedOffset is where these bytes start.
+      // Bytes replayed after a later snapshot overlap what was recorded: keep each byte once.
+      const at = this.stream.expectedOffset ?? 0;
+      const end = at + data.length;
+      const from = this.liveEnd ?? at;
+      if (at > from) this.liveHoles++;
+      if (end > from) {
+        const fresh = at >= from ? data : data.subarray(from - at);
+        this.live.push(fresh);
+        this.liveBytes += fresh.length;
+        this.liveEnd = end;
+      }
     }
     const term = this.term;
     if (term) this.lastParsed = new Promise<void>((r) => term.write(data, r));
@@ -113,7 +125,7 @@ export class ViewerPane {
     return this.stream.expectedOffset;
   }
 
-  /** The bytes written after the latest snapshot, in order. */
+  /** The bytes written after the first snapshot, in order, each once (see liveHoles for skips). */
   liveOutput(): Buffer {
     return Buffer.concat(this.live, this.liveBytes);
   }
