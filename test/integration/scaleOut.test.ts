@@ -14,8 +14,8 @@ import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import { TokenService } from '../../hub/auth/tokens.ts';
-import type { HubProcess } from '../support/hubProcess.ts';
-import { startHubProcess } from '../support/hubProcess.ts';
+import type { HubProcess } from '../support/processes.ts';
+import { removeDir, spawnHub } from '../support/processes.ts';
 import { waitUntil } from '../support/testAgent.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
@@ -23,6 +23,13 @@ import { TEST_JWT_SECRET } from '../support/testHub.ts';
 import { TestViewer } from '../support/viewerClient.ts';
 
 const REDIS_URL = process.env.HANDOFF_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A gauge or counter from the hub's /metrics (null when absent). */
+async function metric(hub: HubProcess, name: string): Promise<number | null> {
+  const text = await (await fetch(`${hub.url}/metrics`)).text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+  return m?.[1] !== undefined ? Number(m[1]) : null;
+}
 
 describe('scale-out: two hubs on one PostgreSQL and Redis', function () {
   this.timeout(90_000);
@@ -62,9 +69,9 @@ describe('scale-out: two hubs on one PostgreSQL and Redis', function () {
 
   before(async () => {
     db = await createTestDatabase();
-    const env = { HANDOFF_DATABASE_URL: db.url, HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_REDIS_CHANNEL_PREFIX: `handoff-test-${randomBytes(4).toString('hex')}`, HANDOFF_SWEEP_INTERVAL_MS: '200' };
+    const env = { HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_REDIS_CHANNEL_PREFIX: `handoff-test-${randomBytes(4).toString('hex')}`, HANDOFF_SWEEP_INTERVAL_MS: '200' };
     // Both start at once: the migration lock lets exactly one of them migrate.
-    [hubA, hubB] = await Promise.all([startHubProcess(env), startHubProcess(env)]);
+    [hubA, hubB] = await Promise.all([spawnHub({ databaseUrl: db.url, env }), spawnHub({ databaseUrl: db.url, env })]);
     agentDir = mkdtempSync(join(tmpdir(), 'handoff-scale-agent-'));
     agent = startAgent(
       loadAgentConfig({ HANDOFF_HUB_URL: hubA.url, HANDOFF_WORKER_TOKEN: tokens.mintWorker('w-a'), HANDOFF_DATA_DIR: agentDir, HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' }),
@@ -77,7 +84,9 @@ describe('scale-out: two hubs on one PostgreSQL and Redis', function () {
   });
   after(async () => {
     await agent?.close({ cancelRuns: true });
-    await Promise.allSettled([hubA?.kill(), hubB?.kill()]);
+    await Promise.allSettled([hubA?.stop('SIGKILL'), hubB?.stop('SIGKILL')]);
+    removeDir(hubA?.dataDir);
+    removeDir(hubB?.dataDir);
     await db?.drop();
     if (agentDir) rmSync(agentDir, { recursive: true, force: true });
   });
@@ -146,27 +155,28 @@ describe('scale-out: two hubs on one PostgreSQL and Redis', function () {
   });
 
   it('a hub stopped with SIGTERM closes its sockets so clients reconnect elsewhere, and exits in time', async () => {
-    const hubC = await startHubProcess({ HANDOFF_DATABASE_URL: db.url, HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_SHUTDOWN_TIMEOUT_MS: '5000' });
+    const hubC = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_SHUTDOWN_TIMEOUT_MS: '5000' } });
     const v = await TestViewer.connect(hubC.url, operator);
     viewers.push(v);
     const reason = new Promise<string>((resolve) => v.socket.once('disconnect', (r) => resolve(r)));
     const started = Date.now();
-    const code = await hubC.stop();
-    expect(code).to.equal(0);
+    await hubC.stop('SIGTERM', 10_000);
+    removeDir(hubC.dataDir);
+    expect((await hubC.exited).code).to.equal(0);
     expect(Date.now() - started).to.be.below(5000);
     // a transport close (not a server-side "go away") makes Socket.IO clients reconnect by themselves
     expect(await reason).to.equal('transport close');
   });
 
   it('exactly one hub runs the sweepers, and the lock moves when that hub is killed', async () => {
-    const leaders = async () => Promise.all([hubA.metric('handoff_sweeper_leader'), hubB.metric('handoff_sweeper_leader')]);
+    const leaders = async () => Promise.all([metric(hubA, 'handoff_sweeper_leader'), metric(hubB, 'handoff_sweeper_leader')]);
     const [a, b] = await waitUntil('a leader', async () => {
       const l = await leaders();
       return l[0] === 1 || l[1] === 1 ? l : undefined;
     }, 10_000);
     expect((a ?? 0) + (b ?? 0)).to.equal(1);
     const [dead, alive] = a === 1 ? [hubA, hubB] : [hubB, hubA];
-    await dead.kill();
-    await waitUntil('the other hub takes the lock', async () => ((await alive.metric('handoff_sweeper_leader')) === 1 ? true : undefined), 15_000, 200);
+    await dead.stop('SIGKILL');
+    await waitUntil('the other hub takes the lock', async () => ((await metric(alive, 'handoff_sweeper_leader')) === 1 ? true : undefined), 15_000, 200);
   });
 });
