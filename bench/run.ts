@@ -7,7 +7,8 @@
  *   options: --runs N, --profile / --no-profile, --out DIR
  *
  * A hub (embedded store in a temp folder, or PostgreSQL when HANDOFF_BENCH_DATABASE_URL is set)
- * and an agent run as their own processes; viewers live in this process (or, for the idle-scale
+ * and an agent run as their own processes (fanout2: two hubs on a fresh PostgreSQL database and
+ * Redis, skipped when those are unreachable); viewers live in this process (or, for the idle-scale
  * scenario, in child processes). Prints a table (median with min and max of the repetitions,
  * each DESIGN §9 target beside its figure) and writes it as JSON to bench/results/latest.json
  * plus a timestamped copy.
@@ -24,6 +25,7 @@ import { buildRows, formatMarkdown, formatTable, summarize } from './lib/report.
 import type { BenchContext, RepResult, Scenario } from './lib/types.ts';
 import { baseline } from './scenarios/baseline.ts';
 import { echo } from './scenarios/echo.ts';
+import { fanout2 } from './scenarios/fanout2.ts';
 import { idleScale } from './scenarios/idleScale.ts';
 import { lateJoin } from './scenarios/lateJoin.ts';
 import type { ProfileResult } from './scenarios/profile.ts';
@@ -32,7 +34,7 @@ import { slowViewer } from './scenarios/slowViewer.ts';
 import { fanout, throughput } from './scenarios/throughput.ts';
 
 /** In run order: the ones sharing a hub first, then the ones that start their own. */
-const SCENARIOS: Scenario[] = [baseline, throughput, fanout, echo, lateJoin, slowViewer, idleScale];
+const SCENARIOS: Scenario[] = [baseline, throughput, fanout, echo, lateJoin, slowViewer, idleScale, fanout2];
 
 const { values } = parseArgs({
   options: {
@@ -103,7 +105,12 @@ async function main(): Promise<void> {
       for (let i = 0; i < runs; i++) {
         log(`${s.name} ${i + 1}/${runs}: ${s.title}`);
         try {
-          reps.push(await s.run(ctx, i));
+          const r = await s.run(ctx, i);
+          reps.push(r);
+          if (r.skipped) {
+            log(`${s.name} skipped: ${r.skipped}`);
+            break;
+          }
         } catch (err) {
           const msg = (err as Error).stack ?? String(err);
           errors.push(msg);

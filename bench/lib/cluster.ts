@@ -2,8 +2,9 @@
  * A hub and (optionally) an agent, each in its own process, exactly as deployed:
  * `node bin/handoff.js hub` (HANDOFF_PORT=0; the address is parsed from its "listening" line)
  * on the embedded store in a temporary data folder, or on PostgreSQL when
- * HANDOFF_BENCH_DATABASE_URL is set; `node bin/handoff.js agent` with a worker token minted here
- * with the same secret. Tokens for viewers are minted in the bench process too.
+ * HANDOFF_BENCH_DATABASE_URL is set (or at the `databaseUrl` given, with further hub environment
+ * such as Redis for several hubs of one deployment); `node bin/handoff.js agent` with a worker
+ * token minted here with the same secret. Tokens for viewers are minted in the bench process too.
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
@@ -80,6 +81,12 @@ export interface ClusterOptions {
   agentNodeArgs?: string[];
   /** Runs the agent executes at once (default 4). */
   capacity?: number;
+  /** The hub's PostgreSQL database (default: HANDOFF_BENCH_DATABASE_URL, else the embedded store). */
+  databaseUrl?: string;
+  /** Further environment of the hub process (e.g. HANDOFF_REDIS_URL for several hubs). */
+  hubEnv?: Record<string, string>;
+  /** The hub process's name in error messages (default "hub"). */
+  hubName?: string;
   log?: (msg: string) => void;
 }
 
@@ -101,9 +108,10 @@ export class Cluster {
     const dir = mkdtempSync(join(tmpdir(), 'handoff-bench-'));
     const hubDir = join(dir, 'hub');
     mkdirSync(hubDir);
-    const dbUrl = process.env.HANDOFF_BENCH_DATABASE_URL;
+    const dbUrl = opts.databaseUrl ?? process.env.HANDOFF_BENCH_DATABASE_URL;
+    const hubName = opts.hubName ?? 'hub';
     const hub = spawnNode(
-      'hub',
+      hubName,
       [HANDOFF, 'hub'],
       {
         NODE_ENV: 'development',
@@ -115,15 +123,16 @@ export class Cluster {
         HANDOFF_LOG_LEVEL: 'warn',
         HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: String(opts.capacity ?? 4),
         ...(dbUrl ? { HANDOFF_DATABASE_URL: dbUrl } : {}),
+        ...opts.hubEnv,
       },
       opts.hubNodeArgs,
     );
     let url: string;
     try {
       url = await waitFor(
-        'the hub to listen',
+        `the ${hubName} to listen`,
         () => {
-          if (hub.child.exitCode !== null) throw new Error(`hub exited with ${hub.child.exitCode}:\n${hub.tail.join('\n')}`);
+          if (hub.child.exitCode !== null) throw new Error(`${hubName} exited with ${hub.child.exitCode}:\n${hub.tail.join('\n')}`);
           for (const line of hub.tail) {
             const m = /handoff hub listening on (\S+)/.exec(line);
             if (m) return m[1] as string;

@@ -24,6 +24,8 @@ export interface ScenarioOutcome {
   summary: Record<string, Stat>;
   /** A check holds only if it held in every repetition. */
   checks: Record<string, boolean>;
+  /** Why the scenario did not run here (see RepResult.skipped). */
+  skipped?: string;
 }
 
 export function summarize(name: string, title: string, reps: RepResult[], errors: string[]): ScenarioOutcome {
@@ -35,7 +37,8 @@ export function summarize(name: string, title: string, reps: RepResult[], errors
   }
   const checks: Record<string, boolean> = {};
   for (const r of reps) for (const [k, v] of Object.entries(r.checks ?? {})) checks[k] = (checks[k] ?? true) && v;
-  return { name, title, reps, errors, summary, checks };
+  const skipped = reps.find((r) => r.skipped)?.skipped;
+  return { name, title, reps, errors, summary, checks, ...(skipped ? { skipped } : {}) };
 }
 
 export interface Row {
@@ -166,6 +169,22 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
       target({ scenario: 'fanout', figure: 'min per viewer ÷ 1 viewer', unit: '×', stat: r, digits: 2, target: '≥ 0.80', reached: r.median >= 0.8 && !bad.length, limits });
     }
   }
+  if (o.has('fanout2')) {
+    // no DESIGN §9 target: information beside the one-hub figure of the same repetition
+    const skipped = o.get('fanout2')?.skipped;
+    if (skipped) rows.push({ scenario: 'fanout2', figure: `skipped: ${skipped}`, unit: '', stat: null, digits: 0 });
+    else {
+      const bad = failedChecks('fanout2');
+      add('fanout2', 'oneViewerMbps', '1 viewer on hub A (paired reference)', 'MB/s');
+      add('fanout2', 'oneHubMinViewerMbps', 'one hub: 20 viewers on hub A, min per viewer', 'MB/s');
+      add('fanout2', 'minViewerMbps', 'two hubs: 20 viewers on hub B, min per viewer', 'MB/s');
+      add('fanout2', 'aggregateMbps', 'two hubs: aggregate', 'MB/s');
+      add('fanout2', 'ratio', `two hubs ÷ one hub (min per viewer)${bad.length ? ` — checks failed: ${bad.join(', ')}` : ''}`, '×', 2);
+      add('fanout2', 'oneHub_msPerMB_hub', 'one hub: hub CPU per MB', 'ms', 1);
+      add('fanout2', 'msPerMB_hub', "two hubs: hub A (agent's) CPU per MB", 'ms', 1);
+      add('fanout2', 'msPerMB_hubB', "two hubs: hub B (viewers') CPU per MB", 'ms', 1);
+    }
+  }
   if (o.has('echo')) {
     add('echo', 'p50', 'echo round trip p50', 'ms', 2);
     add('echo', 'p95', 'echo round trip p95', 'ms', 2);
@@ -269,7 +288,7 @@ export function formatTable(rows: Row[]): string {
   const body = rows.map((r) => [
     r.scenario,
     r.figure,
-    r.stat ? fmt(r.stat.median, r.digits) : '–',
+    r.stat ? fmt(r.stat.median, r.digits) : '',
     r.stat && r.stat.n > 1 ? fmt(r.stat.min, r.digits) : '',
     r.stat && r.stat.n > 1 ? fmt(r.stat.max, r.digits) : '',
     r.unit,
@@ -296,7 +315,7 @@ export function formatMarkdown(rows: Row[]): string {
   const out = ['| scenario | figure | median | min | max | unit | target | status |', '| --- | --- | ---: | ---: | ---: | --- | --- | --- |'];
   for (const r of rows) {
     out.push(
-      `| ${r.scenario} | ${r.figure} | ${r.stat ? fmt(r.stat.median, r.digits) : '–'} | ${r.stat && r.stat.n > 1 ? fmt(r.stat.min, r.digits) : ''} | ${r.stat && r.stat.n > 1 ? fmt(r.stat.max, r.digits) : ''} | ${r.unit} | ${r.target ?? ''} | ${r.target ? (r.reached ? 'reached' : '**not reached**') : ''} |`,
+      `| ${r.scenario} | ${r.figure} | ${r.stat ? fmt(r.stat.median, r.digits) : ''} | ${r.stat && r.stat.n > 1 ? fmt(r.stat.min, r.digits) : ''} | ${r.stat && r.stat.n > 1 ? fmt(r.stat.max, r.digits) : ''} | ${r.unit} | ${r.target ?? ''} | ${r.target ? (r.reached ? 'reached' : '**not reached**') : ''} |`,
     );
   }
   const missed = rows.filter((r) => r.target && !r.reached);

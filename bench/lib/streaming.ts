@@ -4,7 +4,8 @@
  * pattern; `viewers` headless viewers join it first (plus `stalled` ones that stop reading);
  * the trigger fires; each viewer's figure is its bytes over the time from the trigger to its
  * last byte. Every byte is checked against the pattern and the last offset against the pty's
- * output size.
+ * output size. With `viewerHub` the viewers join through another hub of the same deployment
+ * (PostgreSQL + Redis) than the one the agent is connected to, so every chunk crosses Redis.
  */
 import type { BenchViewer } from './benchViewer.ts';
 import { BenchViewer as Viewer } from './benchViewer.ts';
@@ -23,6 +24,9 @@ export interface StreamOptions {
   stalled?: number;
   /** Keep sampling the hub's RSS this long after the last viewer finished (ms). */
   tailMs?: number;
+  /** Another hub process of the same deployment the viewers connect to (default: `cluster`'s hub,
+   * which the agent is connected to). Its CPU is counted as `hubB`. */
+  viewerHub?: Cluster;
   /** Runs while the output streams (e.g. an echo probe on another run); stopped at the end. */
   during?: () => { stop(): Promise<void> };
   log?: (msg: string) => void;
@@ -40,6 +44,8 @@ export interface StreamResult {
   seconds: number;
   cpu: Record<string, number>;
   hubRss: RssSampler;
+  /** The viewers' hub, when it is not the agent's. */
+  viewerHubRss: RssSampler | null;
   agentRss: RssSampler | null;
   stalledViewers: BenchViewer[];
   /** From the trigger to the last byte, on the clock of CPU profiles (µs). */
@@ -56,10 +62,12 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
   let ok = false;
   const hubRss = new RssSampler(cluster.hubPid, 250);
   const agentRss = cluster.agentPid ? new RssSampler(cluster.agentPid, 250) : null;
+  const viewerHub = opts.viewerHub ?? cluster;
+  const viewerHubRss = opts.viewerHub ? new RssSampler(opts.viewerHub.hubPid, 250) : null;
   try {
     await cluster.waitLive(run.id);
     const connect = async () => {
-      const v = await Viewer.connect(cluster.url, cluster.operatorToken);
+      const v = await Viewer.connect(viewerHub.url, viewerHub.operatorToken);
       const join = await v.join(run.id);
       const snap = join.panes.find((p) => p.paneId === 'task');
       if (!snap) throw new Error('the join answer has no task pane snapshot');
@@ -76,8 +84,9 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
       stalled.push(v);
     }
     probe = opts.during?.() ?? null;
-    const cpu = new CpuMeter({ hub: cluster.hubPid, agent: cluster.agentPid, bench: process.pid });
+    const cpu = new CpuMeter({ hub: cluster.hubPid, ...(opts.viewerHub ? { hubB: opts.viewerHub.hubPid } : {}), agent: cluster.agentPid, bench: process.pid });
     hubRss.start();
+    viewerHubRss?.start();
     agentRss?.start();
     const t0 = await trigger.fire();
     const w0 = monotonicUs();
@@ -96,6 +105,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
     probe = null;
     if (opts.tailMs) await new Promise((r) => setTimeout(r, opts.tailMs));
     hubRss.stop();
+    viewerHubRss?.stop();
     agentRss?.stop();
     const perViewer = viewers.map((v) => {
       const p = v.pane();
@@ -117,6 +127,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
       seconds,
       cpu: cpuUsed,
       hubRss,
+      viewerHubRss,
       agentRss,
       stalledViewers: stalled,
       window: [w0, w1],
@@ -124,6 +135,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
   } finally {
     if (probe) await probe.stop().catch(() => undefined);
     hubRss.stop();
+    viewerHubRss?.stop();
     agentRss?.stop();
     for (const v of viewers) v.close();
     // stalled viewers are the caller's to inspect and close (they are returned); close them on error

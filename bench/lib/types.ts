@@ -14,6 +14,9 @@ export interface RepResult {
   checks?: Record<string, boolean>;
   /** Kept in the JSON for reference. */
   info?: Record<string, unknown>;
+  /** Set when the scenario could not run here (e.g. a service it needs is unreachable): the
+   * report prints this instead of figures, and the remaining repetitions are not attempted. */
+  skipped?: string;
 }
 
 export interface Scenario {

@@ -11,7 +11,7 @@ import type { BenchContext, RepResult, Scenario } from '../lib/types.ts';
 /** CPU seconds each process spent, its share of a core while streaming, and its CPU cost per MB
  * of pty output (independent of what else the machine runs: 1000 ÷ ms-per-MB is the MB/s that
  * process could sustain on a core of its own). */
-function cpuMetrics(r: StreamResult): Record<string, number> {
+export function cpuMetrics(r: StreamResult): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, s] of Object.entries(r.cpu)) {
     out[`cpu_${name}`] = s;

@@ -31,7 +31,7 @@ export interface DatabaseOptions {
   queryTimeoutMs?: number;
 }
 
-export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 15_000) {
+export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 15_000, connectTimeoutMs = 5000) {
   return {
     entities: ENTITIES,
     clientUrl,
@@ -40,7 +40,7 @@ export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 
     pool: { min: 0, max: poolMax },
     // A database that stops answering (not only one that refuses) must turn into a quick 503,
     // never a request that hangs: bounded connect and query times, TCP keep-alive.
-    driverOptions: { connectionTimeoutMillis: 5000, query_timeout: queryTimeoutMs, keepAlive: true },
+    driverOptions: { connectionTimeoutMillis: connectTimeoutMs, query_timeout: queryTimeoutMs, keepAlive: true },
     migrations: {
       path: 'migrations',
       pathTs: 'migrations',
@@ -87,7 +87,11 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   }
   let orm: MikroORM;
   try {
-    orm = await MikroORM.init(ormOptions(url, opts.poolMax ?? (embedded ? 4 : 10), opts.queryTimeoutMs));
+    // The embedded store is in this process: it cannot be partitioned away, only busy (one
+    // backend, WASM), so it gets the patience a remote server does not.
+    orm = await MikroORM.init(
+      embedded ? ormOptions(url, opts.poolMax ?? 4, Math.max(opts.queryTimeoutMs ?? 0, 120_000), 120_000) : ormOptions(url, opts.poolMax ?? 10, opts.queryTimeoutMs),
+    );
     if (opts.migrate !== false) await migrate(orm, embedded ? null : url, opts.log);
   } catch (err) {
     await embedded?.close();
