@@ -90,6 +90,10 @@ export class BenchViewer {
     this.socket.on('pane:output', (runId, paneId, offset, data) => {
       if (runId === this.runId) this.pane(paneId).stream.push(offset, data as Uint8Array);
     });
+    // the hub held this viewer's output back (it fell more than the limit behind) and resyncs it
+    this.socket.on('pane:snapshot', (runId, snap) => {
+      if (runId === this.runId) this.pane(snap.paneId).applySnapshot(snap);
+    });
   }
 
   static async connect(url: string, token: string, grant?: string, timeoutMs = 20_000): Promise<BenchViewer> {

@@ -14,7 +14,7 @@ import type { AgentNamespace } from './types.ts';
 
 const CHECK_MS = 50;
 /** Queued output past which a viewer counts as stalled. */
-export const MAX_VIEWER_BACKLOG_BYTES = 4 * 1024 * 1024;
+export const MAX_VIEWER_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 interface EnginePacket {
   data?: string | Buffer | ArrayBuffer | Uint8Array;

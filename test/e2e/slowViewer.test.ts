@@ -1,6 +1,6 @@
 /**
  * A viewer that stops reading never slows the run or the other viewers, and the hub does not
- * buffer for it without bound: its output is held back past 4 MiB, and when it reads again it
+ * buffer for it without bound: its output is held back past 8 MiB, and when it reads again it
  * is resynced from a snapshot (DESIGN §5). Real hub, agent, pty and sockets; the stall is real
  * (the client's TCP socket stops reading).
  */
