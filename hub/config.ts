@@ -42,6 +42,7 @@ const schema = z.object({
   HANDOFF_REDIS_CHANNEL_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'expected 1-64 letters, digits or _.:-' }).default('handoff'),
   HANDOFF_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   HANDOFF_DATABASE_QUERY_TIMEOUT_MS: int(100, 3_600_000).default(15_000),
+  HANDOFF_VIEWER_BACKLOG_BYTES: int(64 * 1024, 1024 ** 3).default(32 * 1024 * 1024),
   HANDOFF_JWT_SECRET: z.string().min(32, { message: 'must be at least 32 characters' }).optional(),
   HANDOFF_ENCRYPTION_KEY: z
     .string()
@@ -75,6 +76,8 @@ export interface HubConfig {
   redisChannelPrefix: string;
   /** Longest a database statement may take: a database that stops answering becomes a 503, not a hang. */
   databaseQueryTimeoutMs: number;
+  /** Output queued for one viewer past which it is held back and later resynced from a snapshot. */
+  viewerBacklogBytes: number;
   /** How long a hub's graceful shutdown may take before it exits anyway. */
   shutdownTimeoutMs: number;
   jwtSecret: string | undefined;
@@ -130,6 +133,7 @@ export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     redisChannelPrefix: c.HANDOFF_REDIS_CHANNEL_PREFIX,
     shutdownTimeoutMs: c.HANDOFF_SHUTDOWN_TIMEOUT_MS,
     databaseQueryTimeoutMs: c.HANDOFF_DATABASE_QUERY_TIMEOUT_MS,
+    viewerBacklogBytes: c.HANDOFF_VIEWER_BACKLOG_BYTES,
     jwtSecret: c.HANDOFF_JWT_SECRET,
     encryptionKey: c.HANDOFF_ENCRYPTION_KEY ? (decodeKey(c.HANDOFF_ENCRYPTION_KEY) ?? undefined) : undefined,
     liveSession: {

@@ -101,7 +101,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, config, metrics, log });
   attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, metrics, log, rw });
   attachDomainFanout(ctx.events, agents, viewers, rw);
-  const slowViewers = new SlowViewerGuard(viewers, agents, metrics, log);
+  const slowViewers = new SlowViewerGuard(viewers, agents, metrics, log, config.viewerBacklogBytes);
   slowViewers.start();
 
   const lock = database.embedded ? null : new LeaderLock(config.databaseUrl as string, log);

@@ -13,8 +13,9 @@ import { requestSnapshots } from './viewerGateway.ts';
 import type { AgentNamespace } from './types.ts';
 
 const CHECK_MS = 50;
-/** Queued output past which a viewer counts as stalled. */
-export const MAX_VIEWER_BACKLOG_BYTES = 8 * 1024 * 1024;
+const RESYNC_ATTEMPTS = 5;
+/** Queued output past which a viewer counts as stalled (HANDOFF_VIEWER_BACKLOG_BYTES). */
+export const MAX_VIEWER_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 interface EnginePacket {
   data?: string | Buffer | ArrayBuffer | Uint8Array;
@@ -86,7 +87,18 @@ export class SlowViewerGuard {
       if (!socket.data.joined.has(runId)) continue;
       // Back in the room first, then the snapshot: nothing after its offset is missed.
       await socket.join(viewerOutputRoom(runId));
-      for (const snap of await requestSnapshots(this.agents, runId, null)) socket.emit('pane:snapshot', runId, snap);
+      void this.pushSnapshots(socket, runId, 1);
     }
+  }
+
+  /**
+   * The agent may be slow to answer (its mirror catching up after a burst): try again a few
+   * times, since with the run's output over no later chunk would reveal the gap to the viewer.
+   */
+  private async pushSnapshots(socket: ViewerSocket, runId: string, attempt: number): Promise<void> {
+    const snaps = await requestSnapshots(this.agents, runId, null);
+    if (!socket.connected || !socket.data.joined.has(runId)) return;
+    for (const snap of snaps) socket.emit('pane:snapshot', runId, snap);
+    if (!snaps.length && attempt < RESYNC_ATTEMPTS) setTimeout(() => void this.pushSnapshots(socket, runId, attempt + 1), 1000 * attempt).unref();
   }
 }

@@ -27,7 +27,9 @@ export interface ViewerGatewayDeps {
   rw: RwGate;
 }
 
-const SNAPSHOT_TIMEOUT_MS = 5000;
+// A consistent snapshot waits for the agent's mirror to parse everything before it, which can
+// take seconds right after a burst.
+const SNAPSHOT_TIMEOUT_MS = 30_000;
 const MAX_INPUT_FRAME = 64 * 1024;
 /** Input frames per viewer per second before frames are dropped (a paste is one frame). */
 const INPUT_FRAMES_PER_SECOND = 2000;
