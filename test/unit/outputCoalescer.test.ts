@@ -24,15 +24,32 @@ describe('agent/OutputCoalescer', () => {
     expect(c.offset).to.equal(5);
   });
 
-  it('the delay counts from the oldest pending byte (steady trickle still flushes)', async () => {
+  it('under sustained output the delay counts from the oldest pending byte (a steady trickle still flushes)', async () => {
     const { c, flushes } = collector({ maxDelayMs: 30 });
-    const t0 = Date.now();
+    c.push(Buffer.alloc(2000, 0x61)); // a big flush: the stream is busy, batching is on
+    await new Promise((r) => setImmediate(r));
+    expect(flushes).to.have.length(1);
+    c.push(Buffer.from('x')); // right after a big flush: batched, the 30 ms timer starts here
+    const t0 = performance.now();
     const iv = setInterval(() => c.push(Buffer.from('x')), 5);
-    while (flushes.length === 0 && Date.now() - t0 < 1000) await sleep(5);
+    while (flushes.length === 1 && performance.now() - t0 < 1000) await sleep(2);
     clearInterval(iv);
-    expect(flushes.length).to.equal(1);
-    expect(Date.now() - t0).to.be.lessThan(200);
+    const waited = performance.now() - t0;
+    // (once that small batch is out, output counts as interactive again: later bytes may follow at once)
+    expect(flushes.length).to.be.at.least(2);
+    expect(waited, 'held for the timer, not sent at once').to.be.at.least(25);
+    expect(waited, 'the trickle did not postpone it').to.be.lessThan(200);
     c.flush();
+  });
+
+  it('interactive output (after a quiet spell, or small flushes) goes out on the next turn, not after the timer', async () => {
+    const { c, flushes } = collector({ maxDelayMs: 1000 });
+    c.push(Buffer.from('e'));
+    await new Promise((r) => setImmediate(r));
+    expect(flushes.map((f) => f.chunk.toString())).to.deep.equal(['e']);
+    c.push(Buffer.from('c')); // the previous flush was small: still interactive
+    await new Promise((r) => setImmediate(r));
+    expect(flushes.map((f) => f.chunk.toString())).to.deep.equal(['e', 'c']);
   });
 
   it('flushes at once when maxBytes is reached, and tracks offsets', () => {
