@@ -99,7 +99,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   const viewers: ViewerNamespace = io.of(VIEWER_NAMESPACE);
   const rw = new RwGate(viewers, sessions, log, redis !== null);
   attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, config, metrics, log });
-  attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, metrics, log, rw });
+  attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, metrics, log, rw });
   attachDomainFanout(ctx.events, agents, viewers, rw);
   const slowViewers = new SlowViewerGuard(viewers, agents, metrics, log, config.viewerBacklogBytes);
   slowViewers.start();

@@ -7,7 +7,6 @@ import type { Ack, PaneSnapshot } from '../../common/protocol.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { TokenError } from '../auth/tokens.ts';
 import { invalidPayload, notFound, rateLimited, unavailable } from '../domain/errors.ts';
-import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { answer } from './acks.ts';
@@ -21,7 +20,6 @@ export interface ViewerGatewayDeps {
   viewers: ViewerNamespace;
   tokens: TokenService;
   runs: TaskRunService;
-  sessions: LiveSessionService;
   metrics: HubMetrics;
   log: Logger;
   rw: RwGate;
@@ -60,7 +58,7 @@ async function pushFullSnapshots(agents: AgentNamespace, socket: ViewerSocket, r
 }
 
 export function attachViewerGateway(deps: ViewerGatewayDeps): void {
-  const { agents, viewers, tokens, runs, sessions, metrics, log, rw } = deps;
+  const { agents, viewers, tokens, runs, metrics, log, rw } = deps;
 
   viewers.use((socket, next) => {
     const auth = socket.handshake.auth as { token?: unknown; grant?: unknown };
@@ -172,7 +170,6 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
     });
   });
 
-  void sessions;
 }
 
 /** Takes a token for a join / resync, or refuses it (notice + `rate_limited` error ack). */
