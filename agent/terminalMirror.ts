@@ -20,6 +20,7 @@
  */
 // Both packages are CommonJS without an "exports" map: under Node ESM only the default export
 // (module.exports) is reliable, so destructure it.
+import { isAscii } from 'node:buffer';
 import xtermHeadless from '@xterm/headless';
 import serializeAddon from '@xterm/addon-serialize';
 import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
@@ -259,7 +260,24 @@ export class BoundaryTracker {
   }
 
   feed(bytes: Uint8Array): void {
-    for (let i = 0; i < bytes.length; i++) this.feedByte(bytes[i] as number);
+    if (!isAscii(bytes)) {
+      for (let i = 0; i < bytes.length; i++) this.feedByte(bytes[i] as number);
+      return;
+    }
+    // Fast path for ASCII (the bulk of terminal output), with native scans instead of a JS loop
+    // per byte: ESC, CAN and SUB set the state whatever it was, and in ASCII nothing else leaves
+    // ground; so only the bytes from the last of them on matter, and only until ground.
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // memrchr, not a JS loop
+    const k = Math.max(buf.lastIndexOf(0x1b), buf.lastIndexOf(0x18), buf.lastIndexOf(0x1a));
+    let i = 0;
+    if (k >= 0) {
+      this.utf8Need = 0; // an ASCII byte before or at k ended any pending sequence
+      i = k;
+    } else if (this.atGround) return;
+    for (; i < bytes.length; i++) {
+      this.feedByte(bytes[i] as number);
+      if (this.atGround && i >= k) return;
+    }
   }
 
   /** Feeds bytes until ground is reached; returns how many were consumed (bytes.length if

@@ -247,6 +247,25 @@ describe('agent/BoundaryTracker', () => {
     expect(at('\x1bPq#0;2;0;0;0\x1b\\')).to.equal(true);
     expect(at('\x1b[12\x18')).to.equal(true); // CAN aborts
   });
+  it('reaches the same state whatever the chunking (the ASCII fast path agrees with byte-by-byte)', () => {
+    // a deterministic pseudo-random mix of text, sequences, strings, aborts and UTF-8
+    let seed = 42;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const pieces = ['text ', 'line\r\n', '\x1b[1;31m', '\x1b[', '0m', '\x1b]0;title', '\x07', '\x1bPq#0', '\x1b\\', '\x1b(B', '\x18', '\x1a', '\x1b', '7', '\xe2\x82\xac', '\xc2\x9b', '2J', 'x'];
+    for (let trial = 0; trial < 300; trial++) {
+      const stream = Buffer.from(Array.from({ length: 40 }, () => pieces[rnd(pieces.length)]).join(''), 'latin1');
+      const byByte = new BoundaryTracker();
+      const chunked = new BoundaryTracker();
+      let pos = 0;
+      while (pos < stream.length) {
+        const end = Math.min(stream.length, pos + 1 + rnd(12));
+        for (let i = pos; i < end; i++) byByte.feed(stream.subarray(i, i + 1));
+        chunked.feed(stream.subarray(pos, end));
+        expect(chunked.atGround, `trial ${trial} at ${end}: ${JSON.stringify(stream.subarray(0, end).toString('latin1'))}`).to.equal(byByte.atGround);
+        pos = end;
+      }
+    }
+  });
   it('recognises C1 controls encoded as UTF-8', () => {
     expect(at('\xc2\x9b')).to.equal(false); // C1 CSI
     expect(at('\xc2\x9b2J')).to.equal(true);
