@@ -4,6 +4,7 @@
  * tests call.
  */
 import type { TaskRunDto } from '../common/api.ts';
+import { FINAL_SCREEN_RETENTION_MS } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
 import { HubLink } from './hubLink.ts';
@@ -28,6 +29,19 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
   let closing = false;
   let claiming = false;
 
+  // Finished runs keep their final screens for a while: a viewer that fell behind during the
+  // last burst (or lost output to a reconnect) resyncs from them instead of being left short.
+  const retained = new Map<string, { exec: RunExecution; timer: NodeJS.Timeout }>();
+  const retain = (exec: RunExecution) => {
+    if (closing) return exec.release();
+    const timer = setTimeout(() => {
+      retained.delete(exec.runId);
+      exec.release();
+    }, FINAL_SCREEN_RETENTION_MS);
+    timer.unref();
+    retained.set(exec.runId, { exec, timer });
+  };
+
   const claim = async () => {
     if (claiming || closing) return;
     claiming = true;
@@ -39,6 +53,7 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
         runs.set(exec.runId, exec);
         const done = exec.execute().finally(() => {
           runs.delete(exec.runId);
+          retain(exec);
           void claim();
         });
         finished.set(exec.runId, done);
@@ -59,7 +74,7 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
   s.on('pane:input', (runId, paneId, data) => runs.get(runId)?.input(paneId, Buffer.from(data as Uint8Array)));
   s.on('pane:resize', (runId, paneId, cols, rows) => runs.get(runId)?.resize(paneId, cols, rows));
   s.on('run:snapshot', (runId, paneId, opts, ack) => {
-    const run = runs.get(runId);
+    const run = runs.get(runId) ?? retained.get(runId)?.exec;
     if (!run) return ack({ ok: false, error: { code: 'not_found', message: 'run not on this agent' } });
     run.snapshots(paneId, opts?.scrollback !== false).then(
       (data) => ack({ ok: true, data }),
@@ -69,6 +84,9 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
   s.on('run:control', (cmd) => runs.get(cmd.runId)?.onControl(cmd));
   s.on('run:message', (msg) => runs.get(msg.runId)?.onMessage(msg));
   s.on('run:cancel', (runId) => runs.get(runId)?.cancel());
+  s.on('run:flow', (runId, hubId, behind) => {
+    if (typeof hubId === 'string' && typeof behind === 'boolean') runs.get(runId)?.viewersBehind(hubId.slice(0, 64), behind);
+  });
   s.on('session:revoked', (runId, reason) => runs.get(runId)?.revokeLive(reason));
   s.on('session:enable', (runId) => void runs.get(runId)?.startLive());
 
@@ -100,6 +118,11 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
       if (opts.handBack) for (const r of runs.values()) r.handBack();
       else if (opts.cancelRuns) for (const r of runs.values()) r.cancel();
       await Promise.allSettled([...runs.keys()].map((id) => finished.get(id)));
+      for (const { exec, timer } of retained.values()) {
+        clearTimeout(timer);
+        exec.release();
+      }
+      retained.clear();
       link.close();
     },
   };

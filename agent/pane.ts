@@ -102,6 +102,11 @@ export class Pane {
     return this.streaming;
   }
 
+  /** A mirror is kept: snapshots can be taken (while live, and for a while after the run ended). */
+  get hasMirror(): boolean {
+    return this.mirror !== null;
+  }
+
   info(): PaneInfo {
     return { paneId: this.paneId, title: this.title, cols: this.cols, rows: this.rows, offset: this.coalescer.offset };
   }
@@ -118,9 +123,20 @@ export class Pane {
     this.coalescer.flush();
   }
 
+  /**
+   * The pane's process is over: flush, stop streaming, but keep the mirror (if any) so a viewer
+   * that fell behind at the very end can still get the final screen; dispose() frees it.
+   */
   close(): void {
     this.coalescer.flush();
     this.coalescer.close();
-    this.stopLive();
+    this.streaming = false;
+    this.input.resumeOutput();
+  }
+
+  dispose(): void {
+    this.close();
+    this.mirror?.dispose();
+    this.mirror = null;
   }
 }

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskRunDto } from '../common/api.ts';
 import type { Ack, AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
-import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../common/protocol.ts';
+import { DEFAULT_COLS, DEFAULT_ROWS, FLOW_HOLD_LAPSE_MS, OPERATOR_PANE, TASK_PANE } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
 import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
@@ -34,6 +34,10 @@ export class RunExecution {
   private cancelled = false;
   private handedBack = false;
   private finished = false;
+  private linkCongested = false;
+  /** hub id → the lapse timer of its hold on this run's output */
+  private readonly flowHolds = new Map<string, NodeJS.Timeout>();
+  private outputHeld = false;
   private cwd = '';
   private operatorShell: OperatorShell | null = null;
 
@@ -49,9 +53,40 @@ export class RunExecution {
     this.control = run.payload.liveControl ?? null;
   }
 
-  /** Back-pressure from the hub connection, applied to every pane of the run. */
+  /** Back-pressure from the hub connection (every run of the agent). */
   setCongested(on: boolean): void {
-    for (const p of this.panes.values()) if (p.isLive) p.setCongested(on);
+    this.linkCongested = on;
+    this.applyFlow();
+  }
+
+  /** Back-pressure from a hub whose viewers of this run are all behind; a hold lapses unless renewed. */
+  viewersBehind(hubId: string, behind: boolean): void {
+    const lapse = this.flowHolds.get(hubId);
+    if (lapse) clearTimeout(lapse);
+    this.flowHolds.delete(hubId);
+    if (behind && !this.finished) {
+      const t = setTimeout(() => {
+        this.flowHolds.delete(hubId);
+        this.applyFlow();
+      }, FLOW_HOLD_LAPSE_MS);
+      t.unref();
+      this.flowHolds.set(hubId, t);
+    }
+    this.applyFlow();
+  }
+
+  /** The ptys are read unless the hub link is congested or some hub holds this run's output. */
+  private applyFlow(): void {
+    const held = this.live && (this.linkCongested || this.flowHolds.size > 0);
+    if (held === this.outputHeld) return;
+    this.outputHeld = held;
+    for (const p of this.panes.values()) if (p.isLive) p.setCongested(held);
+  }
+
+  private clearFlowHolds(): void {
+    for (const t of this.flowHolds.values()) clearTimeout(t);
+    this.flowHolds.clear();
+    this.applyFlow();
   }
 
   state(): AgentRunState {
@@ -93,6 +128,7 @@ export class RunExecution {
     }
     if (this.cancelled) result = { status: 'cancelled', exitCode: null };
     this.finished = true;
+    this.clearFlowHolds();
     await this.closeOperatorPane();
     for (const p of this.panes.values()) p.close();
     await this.recorder.close();
@@ -133,6 +169,7 @@ export class RunExecution {
     pane.startMirror();
     if (this.live) {
       pane.startLive();
+      if (this.outputHeld) pane.setCongested(true);
       if (this.link.isReady) this.link.socket.emit('pane:open', this.runId, pane.info());
     }
   }
@@ -144,7 +181,7 @@ export class RunExecution {
     const pane = this.panes.get(OPERATOR_PANE);
     if (pane) {
       pane.inject('\r\n[operator shell closed]\r\n');
-      pane.close();
+      pane.dispose();
       this.panes.delete(OPERATOR_PANE);
     }
   }
@@ -174,6 +211,7 @@ export class RunExecution {
       if (this.config.faults.has('live_layer')) throw new Error('live layer failed to start (injected fault)');
       for (const p of this.panes.values()) p.startLive();
       this.live = true;
+      this.applyFlow();
       for (const p of this.panes.values()) if (this.link.isReady) this.link.socket.emit('pane:open', this.runId, p.info());
     } catch (err) {
       for (const p of this.panes.values()) p.stopLive();
@@ -197,13 +235,20 @@ export class RunExecution {
     if (!this.live) return;
     this.live = false;
     for (const p of this.panes.values()) p.stopLive();
+    this.clearFlowHolds();
     this.link.dropBacklog(this.runId);
     this.log(`run ${this.runId}: live session revoked (${reason}); continuing headless`);
   }
 
+  /** Live panes' snapshots; once the run is over, the final screens (until release()). */
   async snapshots(paneId: string | null, scrollback = true): Promise<PaneSnapshot[]> {
     const panes = paneId ? [this.panes.get(paneId)].filter((p): p is Pane => !!p) : [...this.panes.values()];
-    return Promise.all(panes.filter((p) => p.isLive).map((p) => p.snapshot(scrollback)));
+    return Promise.all(panes.filter((p) => p.hasMirror && (p.isLive || this.finished)).map((p) => p.snapshot(scrollback)));
+  }
+
+  /** Frees what was kept for final snapshots (the mirrors' workers). */
+  release(): void {
+    for (const p of this.panes.values()) p.dispose();
   }
 
   input(paneId: string, data: Buffer): void {

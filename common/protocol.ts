@@ -18,6 +18,11 @@ export const DEFAULT_COLS = 120;
 export const DEFAULT_ROWS = 40;
 export const TASK_PANE = 'task';
 export const OPERATOR_PANE = 'operator';
+/** How long after a run ends its agent still answers `run:snapshot` with the final screens (a
+ * viewer that fell behind at the end resyncs from them); the hub routes requests there as long. */
+export const FINAL_SCREEN_RETENTION_MS = 30_000;
+/** A hub's `run:flow` hold lapses on the agent unless renewed within this (hubs renew every second). */
+export const FLOW_HOLD_LAPSE_MS = 3000;
 
 export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };
 export type AckFn<T> = (reply: Ack<T>) => void;
@@ -140,6 +145,9 @@ export interface HubToAgentEvents {
   'run:message': (message: OperatorMessage) => void;
   'run:cancel': (runId: string) => void;
   'session:revoked': (runId: string, reason: string) => void;
+  /** Every viewer of the run on hub `hubId` is behind (true: stop reading the pty; renewed while
+   * it lasts, lapses after FLOW_HOLD_LAPSE_MS) or caught up (false). */
+  'run:flow': (runId: string, hubId: string, viewersBehind: boolean) => void;
 }
 
 export interface ViewerToHubEvents {

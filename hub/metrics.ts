@@ -17,6 +17,7 @@ export class HubMetrics {
   readonly outputChunks = new Counter({ name: 'handoff_output_chunks_total', help: 'Terminal output chunks relayed from agents', registers: [this.registry] });
   readonly inputDropped = new Counter({ name: 'handoff_input_dropped_total', help: 'Viewer input frames dropped (no valid RW grant)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly slowViewers = new Counter({ name: 'handoff_slow_viewers_total', help: 'Viewers taken off the live output because they stopped draining (resynced later)', registers: [this.registry] });
+  readonly outputHolds = new Counter({ name: 'handoff_output_holds_total', help: 'Times an agent was asked to hold (or keep holding) a run\'s output because every viewer of it on this hub was behind', registers: [this.registry] });
   readonly sweeps = new Counter({ name: 'handoff_sweeper_actions_total', help: 'Changes made by the sweepers', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly isLeader = new Gauge({ name: 'handoff_sweeper_leader', help: '1 when this hub runs the sweepers', registers: [this.registry] });
 

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, SessionReport } from '../../common/protocol.ts';
-import { PROTOCOL_VERSION } from '../../common/protocol.ts';
+import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION } from '../../common/protocol.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
@@ -64,6 +64,14 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     const disown = (runId: string) => {
       socket.data.runs.delete(runId);
       void socket.leave(agentRunRoom(runId));
+    };
+    // A completed run's agent keeps its final screens for a while: snapshot requests (a viewer
+    // resyncing after falling behind at the end) still reach it, nothing else does anything.
+    const disownAfterRetention = (runId: string) => {
+      socket.data.runs.delete(runId);
+      setTimeout(() => {
+        if (!socket.data.runs.has(runId)) void socket.leave(agentRunRoom(runId));
+      }, FINAL_SCREEN_RETENTION_MS).unref();
     };
 
     socket.on('agent:hello', (hello: AgentHello, ack) =>
@@ -144,7 +152,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
         if (!['succeeded', 'failed', 'cancelled'].includes(completion.status)) throw badInputError('status must be succeeded, failed or cancelled');
         const exitCode = typeof completion.exitCode === 'number' && Number.isInteger(completion.exitCode) ? completion.exitCode : null;
         const run = await runs.complete(workerId, completion.runId, { status: completion.status, exitCode });
-        disown(completion.runId);
+        disownAfterRetention(completion.runId);
         return { run };
       }),
     );

@@ -80,4 +80,30 @@ describe('slow viewer isolation (e2e)', function () {
     expect(lines.at(-2)).to.equal('4000000');
     await waitForRunStatus(hub, run.id, ['succeeded']);
   });
+
+  it('gives a viewer that drains only after the run ended the final screen (the agent keeps it for a while)', async () => {
+    // no pause at the end: the run is over long before the stalled viewer reads again
+    const run = await createRun(hub, ['sleep 1; seq -w 1 2000000; echo END-OF-RUN']);
+    const total = 2_000_000 * 9 + 'END-OF-RUN\r\n'.length;
+    await waitForSessionStatus(hub, run.id, ['ready']);
+    const stalled = await TestViewer.connect(hub.url, hub.token('viewer'));
+    viewers.push(stalled);
+    await stalled.join(run.id);
+    tcpOf(stalled).pause();
+    await waitForRunStatus(hub, run.id, ['succeeded'], 60_000);
+    await sleep(300);
+
+    const seen = stalled.events.length;
+    tcpOf(stalled).resume();
+    const pushed = await waitUntil('a pushed snapshot of the final screen', () => stalled.events.slice(seen).find((e) => e.name === 'pane:snapshot'), 20_000);
+    expect((pushed.args[1] as { offset: number }).offset, 'the snapshot covers the whole run').to.equal(total);
+    await stalled.pane(TASK_PANE).parsed();
+    const lines = (await stalled.pane(TASK_PANE).screenLines()).filter(Boolean);
+    expect(lines.at(-1)).to.equal('END-OF-RUN');
+    expect(lines.at(-2)).to.equal('2000000');
+    // and an explicit resync of the finished run answers the same final screen
+    const reply = await stalled.socket.timeout(10_000).emitWithAck('pane:resync', run.id, TASK_PANE);
+    expect(reply.ok, JSON.stringify(reply).slice(0, 200)).to.equal(true);
+    if (reply.ok) expect(reply.data.offset).to.equal(total);
+  });
 });
