@@ -8,6 +8,8 @@ import { parentPort } from 'node:worker_threads';
 import { TerminalMirror } from './terminalMirror.ts';
 import type { MirrorReply, MirrorRequest } from './threadedMirror.ts';
 
+const PROGRESS_MS = 50;
+
 // Lower this thread's priority: when the CPU is short, reading the pty and relaying to the hub
 // go first, and the mirror catches up afterwards (Linux: a thread id is a schedulable task).
 try {
@@ -20,6 +22,18 @@ try {
 const mirrors = new Map<number, TerminalMirror>();
 const port = parentPort;
 if (!port) throw new Error('mirrorWorker must run in a worker thread');
+
+// Parsing progress back to the agent's main thread, which bounds how far a mirror may fall
+// behind the pty (ThreadedMirror): a few messages a second, only for mirrors that moved.
+const reported = new Map<number, number>();
+setInterval(() => {
+  for (const [id, mirror] of mirrors) {
+    const offset = mirror.parsedOffset;
+    if (reported.get(id) === offset) continue;
+    reported.set(id, offset);
+    port.postMessage({ kind: 'progress', id, offset } satisfies MirrorReply);
+  }
+}, PROGRESS_MS).unref();
 
 port.on('message', (msg: MirrorRequest) => {
   switch (msg.kind) {
@@ -47,6 +61,7 @@ port.on('message', (msg: MirrorRequest) => {
     case 'dispose':
       mirrors.get(msg.id)?.dispose();
       mirrors.delete(msg.id);
+      reported.delete(msg.id);
       break;
   }
 });

@@ -25,6 +25,9 @@ export class Pane {
   private readonly coalescer: OutputCoalescer;
   private mirror: ThreadedMirror | null = null;
   private streaming = false;
+  private heldByRun = false;
+  private heldByMirror = false;
+  private held = false;
   private cols: number;
   private rows: number;
 
@@ -62,10 +65,28 @@ export class Pane {
     this.input.write(data);
   }
 
-  /** Back-pressure: the hub connection is congested (true) or drained (false). */
+  /** Back-pressure from the run (hub connection congested, or viewers behind): true holds the pty. */
   setCongested(on: boolean): void {
-    if (on) this.input.pauseOutput();
+    this.heldByRun = on;
+    this.applyHold();
+  }
+
+  /** The pty is read unless the run holds it or the mirror is too far behind. */
+  private applyHold(): void {
+    const held = this.heldByRun || this.heldByMirror;
+    if (held === this.held) return;
+    this.held = held;
+    if (held) this.input.pauseOutput();
     else this.input.resumeOutput();
+  }
+
+  private newMirror(): ThreadedMirror {
+    const m = new ThreadedMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
+    m.onBehind((behind) => {
+      this.heldByMirror = behind;
+      this.applyHold();
+    });
+    return m;
   }
 
   resize(cols: number, rows: number): void {
@@ -82,20 +103,21 @@ export class Pane {
   /** Brings the live layer up for this pane: mirror from the current offset, streaming on. */
   startLive(): void {
     this.coalescer.flush();
-    if (!this.mirror) this.mirror = new ThreadedMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
+    this.mirror ??= this.newMirror();
     this.streaming = true;
   }
 
   /** Keeps a mirror from the first byte without streaming yet (so a later join sees everything). */
   startMirror(): void {
-    if (!this.mirror) this.mirror = new ThreadedMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
+    this.mirror ??= this.newMirror();
   }
 
   stopLive(): void {
     this.streaming = false;
-    this.input.resumeOutput(); // headless output is never held back
     this.mirror?.dispose();
     this.mirror = null;
+    this.heldByRun = false; // headless output is never held back
+    this.applyHold();
   }
 
   get isLive(): boolean {
@@ -131,7 +153,8 @@ export class Pane {
     this.coalescer.flush();
     this.coalescer.close();
     this.streaming = false;
-    this.input.resumeOutput();
+    this.heldByRun = false;
+    this.applyHold();
   }
 
   dispose(): void {

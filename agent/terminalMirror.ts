@@ -87,6 +87,11 @@ export class TerminalMirror {
     return this.term.rows;
   }
 
+  /** Offset up to which xterm has parsed the output. */
+  get parsedOffset(): number {
+    return this.startOffset + this.parsedBytes;
+  }
+
   /** Bytes written so far (handed to xterm or queued). */
   get totalBytes(): number {
     let n = this.handedBytes;
