@@ -202,6 +202,13 @@ export class Cluster {
     return { status: res.status, body: parsed as T };
   }
 
+  /** A counter or gauge of the hub's /metrics (0 when absent). */
+  async metric(name: string): Promise<number> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line ? Number(line.slice(name.length + 1)) : 0;
+  }
+
   async createRun(steps: string[]): Promise<TaskRunDto> {
     const res = await this.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', { steps, liveSession: true });
     if (res.status !== 201) throw new Error(`creating a run failed: ${res.status} ${JSON.stringify(res.body)}`);

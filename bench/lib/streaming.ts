@@ -41,6 +41,11 @@ export interface StreamResult {
   /** All reading viewers' bytes over the time until the last one finished. */
   aggregateMbps: number;
   exact: boolean;
+  /** Reading viewers the hub took off the stream and resynced from a snapshot (they fell more
+   * than HANDOFF_VIEWER_BACKLOG_BYTES behind). */
+  resynced: number;
+  /** Times the hub asked the agent to hold the run's output (every viewer behind), renewals included. */
+  holds: number;
   seconds: number;
   cpu: Record<string, number>;
   hubRss: RssSampler;
@@ -88,6 +93,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
     hubRss.start();
     viewerHubRss?.start();
     agentRss?.start();
+    const holdsBefore = await viewerHub.metric('handoff_output_holds_total');
     const t0 = await trigger.fire();
     const w0 = monotonicUs();
     const timeoutMs = 60_000 + (opts.bytes / MB) * 1000 * Math.max(1, opts.viewers / 2);
@@ -100,6 +106,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
       throw new Error(`${err.message} (viewers at ${where})`);
     });
     const cpuUsed = cpu.stop();
+    const holds = (await viewerHub.metric('handoff_output_holds_total')) - holdsBefore;
     const w1 = monotonicUs();
     if (probe) await probe.stop();
     probe = null;
@@ -126,6 +133,8 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
       maxMbps: max(perViewer.map((v) => v.mbps)),
       aggregateMbps: perViewer.reduce((s, v) => s + v.bytes, 0) / MB / seconds,
       exact: perViewer.every((v) => v.exact),
+      resynced: perViewer.filter((v) => v.gaps > 0).length,
+      holds,
       seconds,
       cpu: cpuUsed,
       hubRss,

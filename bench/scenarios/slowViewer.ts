@@ -57,11 +57,14 @@ export const slowViewer: Scenario = {
       let stalledGaps = 0;
       let stalledBytesWhileStalled = 0;
       let stalledBytesAfterResume = 0;
+      let stalledResyncs = 0;
+      let stalledCaughtUp = false;
       if (stalled) {
         stalledBytesWhileStalled = stalled.pane().liveBytes;
         stalled.unstall();
-        // let it drain what the hub kept for it: everything (buffered without bound), a gap and a
-        // resync (dropped back to a snapshot), or a disconnect
+        // let it drain what was kept for it (the hub's bounded queue, and what the kernel's
+        // socket buffers hold: tens of MB on loopback), then see how it caught up: a snapshot
+        // pushed by the hub (it was taken off the stream), a gap, or a disconnect
         let last = -1;
         for (let waited = 0; waited < 30_000 && stalled.pane().liveBytes !== last; waited += 2000) {
           last = stalled.pane().liveBytes;
@@ -70,6 +73,9 @@ export const slowViewer: Scenario = {
         stalledConnected = stalled.socket.connected;
         stalledGaps = stalled.pane().gaps;
         stalledBytesAfterResume = stalled.pane().liveBytes;
+        // snapshots after the join's: the hub took it off the stream and resynced it
+        stalledResyncs = stalled.pane().snapshots.length - 1;
+        stalledCaughtUp = stalled.pane().stream.synced && stalled.pane().pos === b.r.ptyBytes;
         stalled.close();
       }
       await probeRun.close();
@@ -78,7 +84,7 @@ export const slowViewer: Scenario = {
       const flat = growth <= FLAT_TOLERANCE;
       ctx.log(
         `slow viewer: others ${a.r.minMbps.toFixed(1)} → ${b.r.minMbps.toFixed(1)} MB/s (ratio ${ratio.toFixed(2)}), probe p99 ${a.lat.p99.toFixed(1)} → ${b.lat.p99.toFixed(1)} ms, ` +
-          `hub RSS max ${(b.r.hubRss.max / MiB).toFixed(0)} MiB, +${(growth / MiB).toFixed(0)} MiB after 1 s (flat=${flat}), stalled viewer: ${(stalledBytesWhileStalled / MB).toFixed(1)} MB read while stalled, ${(stalledBytesAfterResume / MB).toFixed(1)} MB after resuming (${stalledGaps} gaps, connected=${stalledConnected})`,
+          `hub RSS max ${(b.r.hubRss.max / MiB).toFixed(0)} MiB, +${(growth / MiB).toFixed(0)} MiB after 1 s (flat=${flat}), stalled viewer: ${(stalledBytesWhileStalled / MB).toFixed(1)} MB read while stalled, ${(stalledBytesAfterResume / MB).toFixed(1)} MB after resuming, then ${stalledResyncs} resync(s) from a snapshot, ${stalledCaughtUp ? 'ending at the last byte' : 'NOT at the last byte'} (${stalledGaps} gaps, connected=${stalledConnected})`,
       );
       return {
         metrics: {
@@ -92,6 +98,7 @@ export const slowViewer: Scenario = {
           hubRssMaxMiB: b.r.hubRss.max / MiB,
           stalledMBWhileStalled: stalledBytesWhileStalled / MB,
           stalledMBAfterResume: stalledBytesAfterResume / MB,
+          stalledResyncs,
           hubRssMaxWithoutMiB: a.r.hubRss.max / MiB,
           hubRssGrowthAfter1sMiB: growth / MiB,
           hubRssAtStartMiB: hubBefore / MiB,
@@ -104,6 +111,8 @@ export const slowViewer: Scenario = {
           stalledBytesWhileStalled,
           stalledBytesAfterResume: stalledBytesAfterResume,
           stalledGaps,
+          stalledResyncs,
+          stalledCaughtUp,
           hubRssSamplesMiB: b.r.hubRss.samples.map((s) => [Math.round(s.t), Math.round(s.rss / MiB)]),
           cpuWithout: a.r.cpu,
           cpuWith: b.r.cpu,

@@ -29,11 +29,12 @@ export const throughput: Scenario = {
     const cluster = await ctx.cluster();
     const bytes = ctx.quick ? 10 * MB : 100 * MB;
     const r = await streamRun(cluster, { bytes, viewers: 1 });
-    ctx.log(`throughput: ${r.minMbps.toFixed(1)} MB/s (${r.seconds.toFixed(2)} s, exact=${r.exact}) cpu ${fmtCpu(r)}`);
+    ctx.log(`throughput: ${r.minMbps.toFixed(1)} MB/s (${r.seconds.toFixed(2)} s, exact=${r.exact}, holds ${r.holds}) cpu ${fmtCpu(r)}`);
     return {
       metrics: {
         mbps: r.minMbps,
         seconds: r.seconds,
+        holds: r.holds,
         agentRssMaxMiB: (r.agentRss?.max ?? Number.NaN) / MiB,
         hubRssMaxMiB: r.hubRss.max / MiB,
         ...cpuMetrics(r),
@@ -56,7 +57,7 @@ export const fanout: Scenario = {
     const ratio = many.minMbps / one.minMbps;
     ctx.log(
       `fan-out: one viewer ${one.minMbps.toFixed(1)} MB/s; ${viewers} viewers: min ${many.minMbps.toFixed(1)}, max ${many.maxMbps.toFixed(1)}, ` +
-        `aggregate ${many.aggregateMbps.toFixed(1)} MB/s (ratio ${ratio.toFixed(2)}, exact=${many.exact && one.exact}) cpu ${fmtCpu(many)}`,
+        `aggregate ${many.aggregateMbps.toFixed(1)} MB/s (ratio ${ratio.toFixed(2)}, exact=${many.exact && one.exact}, resynced ${many.resynced}, holds ${many.holds}) cpu ${fmtCpu(many)}`,
     );
     return {
       metrics: {
@@ -65,6 +66,8 @@ export const fanout: Scenario = {
         maxViewerMbps: many.maxMbps,
         aggregateMbps: many.aggregateMbps,
         ratio,
+        resynced: many.resynced,
+        holds: many.holds,
         seconds: many.seconds,
         hubRssMaxMiB: many.hubRss.max / MiB,
         ...cpuMetrics(many),
