@@ -23,6 +23,11 @@ function tcpOf(v: TestViewer): NetSocket {
 /** A small limit, so a few MB of output show the mechanism (the default is 32 MiB). */
 const BACKLOG = 4 * 1024 * 1024;
 
+async function slowViewerCount(url: string): Promise<number> {
+  const m = (await (await fetch(`${url}/metrics`)).text()).match(/^handoff_slow_viewers_total (\d+)/m);
+  return Number(m?.[1] ?? 0);
+}
+
 describe('slow viewer isolation (e2e)', function () {
   this.timeout(90_000);
   let hub: TestHub;
@@ -67,8 +72,7 @@ describe('slow viewer isolation (e2e)', function () {
     expect(healthyPane.liveOutput().subarray(-30).toString()).to.include('4000000\r\nEND-OF-RUN\r\n');
     // The guard checks every 50 ms: what queues up between two checks is the only slack.
     expect(maxQueued, 'hub-side queue of the stalled viewer').to.be.below(BACKLOG * 4);
-    const slow = (await (await fetch(`${hub.url}/metrics`)).text()).match(/^handoff_slow_viewers_total (\d+)/m);
-    expect(Number(slow?.[1])).to.be.at.least(1);
+    expect(await slowViewerCount(hub.url)).to.be.at.least(1);
 
     // It reads again: it is handed a fresh snapshot and ends with the same screen.
     tcpOf(stalled).resume();
@@ -83,8 +87,10 @@ describe('slow viewer isolation (e2e)', function () {
 
   it('gives a viewer that drains only after the run ended the final screen (the agent keeps it for a while)', async () => {
     // no pause at the end: the run is over long before the stalled viewer reads again
-    const run = await createRun(hub, ['sleep 1; seq -w 1 2000000; echo END-OF-RUN']);
-    const total = 2_000_000 * 9 + 'END-OF-RUN\r\n'.length;
+    // as much output as the first test: enough to fill the kernel's socket buffers and pass the bound
+    const run = await createRun(hub, ['sleep 1; seq -w 1 4000000; echo END-OF-RUN']);
+    const total = 4_000_000 * 9 + 'END-OF-RUN\r\n'.length;
+    const slowBefore = await slowViewerCount(hub.url);
     await waitForSessionStatus(hub, run.id, ['ready']);
     const stalled = await TestViewer.connect(hub.url, hub.token('viewer'));
     viewers.push(stalled);
@@ -92,6 +98,7 @@ describe('slow viewer isolation (e2e)', function () {
     tcpOf(stalled).pause();
     await waitForRunStatus(hub, run.id, ['succeeded'], 60_000);
     await sleep(300);
+    expect(await slowViewerCount(hub.url), 'the hub took the stalled viewer off the stream').to.be.above(slowBefore);
 
     const seen = stalled.events.length;
     tcpOf(stalled).resume();
@@ -100,7 +107,7 @@ describe('slow viewer isolation (e2e)', function () {
     await stalled.pane(TASK_PANE).parsed();
     const lines = (await stalled.pane(TASK_PANE).screenLines()).filter(Boolean);
     expect(lines.at(-1)).to.equal('END-OF-RUN');
-    expect(lines.at(-2)).to.equal('2000000');
+    expect(lines.at(-2)).to.equal('4000000');
     // and an explicit resync of the finished run answers the same final screen
     const reply = await stalled.socket.timeout(10_000).emitWithAck('pane:resync', run.id, TASK_PANE);
     expect(reply.ok, JSON.stringify(reply).slice(0, 200)).to.equal(true);
