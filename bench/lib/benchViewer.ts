@@ -129,14 +129,28 @@ export class BenchViewer {
     return ack.data;
   }
 
+  /**
+   * Asks for snapshots until the pane is in sync again: a snapshot whose replay hits another gap
+   * signals it while this is still running (the signal is not repeated), and a request can fail
+   * or time out while the agent is busy.
+   */
   private async resync(paneId: string): Promise<void> {
     if (!this.runId || this.resyncing) return;
     this.resyncing = true;
+    const pane = this.pane(paneId);
     try {
-      const reply: Ack<PaneSnapshot> = await this.socket.timeout(20_000).emitWithAck('pane:resync', this.runId, paneId);
-      if (reply.ok) this.pane(paneId).applySnapshot(reply.data);
-    } catch {
-      /* counted as a gap already */
+      for (let attempt = 1; attempt <= 10 && !pane.stream.synced && this.socket.connected; attempt++) {
+        try {
+          const reply: Ack<PaneSnapshot> = await this.socket.timeout(20_000).emitWithAck('pane:resync', this.runId, paneId);
+          if (reply.ok) {
+            pane.applySnapshot(reply.data);
+            continue;
+          }
+        } catch {
+          /* timed out: ask again */
+        }
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
     } finally {
       this.resyncing = false;
     }

@@ -281,7 +281,9 @@ export class TestViewer {
           const snap = snaps.find((s) => s.paneId === paneId);
           if (snap) {
             this.pane(paneId).applySnapshot(snap);
-            return;
+            // its replay may have hit another gap, signalled while this runs: then ask again
+            if (this.pane(paneId).stream.synced) return;
+            continue;
           }
         }
         await sleep(100);
