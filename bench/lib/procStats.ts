@@ -93,6 +93,11 @@ export class RssSampler {
     return Math.max(...this.samples.map((s) => s.rss));
   }
 
+  /** RSS growth from the moment `at` (performance.now()) on: max of the later samples minus the first of them. */
+  growthSince(at: number): number {
+    return this.growthAfter(at - this.t0);
+  }
+
   /** RSS growth after `afterMs` (max of the later samples minus the sample at afterMs). */
   growthAfter(afterMs: number): number {
     const later = this.samples.filter((s) => s.t >= afterMs);

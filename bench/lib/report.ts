@@ -258,7 +258,7 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
     const growth = stat(o, 'slow', 'hubRssGrowthAfter1sMiB');
     if (r) {
       const limits: string[] = [];
-      if (growth && growth.median > 32) limits.push(`hub RSS +${growth.median.toFixed(0)} MiB after the first second with the stalled viewer`);
+      if (growth && growth.median > 32) limits.push(`hub RSS +${growth.median.toFixed(0)} MiB after the first second of output with the stalled viewer`);
       const p99a = stat(o, 'slow', 'probeP99Without');
       const p99b = stat(o, 'slow', 'probeP99With');
       if (p99a && p99b) limits.push(`echo probe on another run, p99: ${p99a.median.toFixed(1)} ms without, ${p99b.median.toFixed(1)} ms with the stalled viewer`);
@@ -272,7 +272,7 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
       const flat = o.get('slow')?.checks.flat ?? false;
       target({
         scenario: 'slow',
-        figure: 'hub RSS growth after the first second',
+        figure: 'hub RSS growth after the first second of output',
         unit: 'MiB',
         stat: growth,
         digits: 0,

@@ -47,6 +47,8 @@ export interface StreamResult {
   /** Times the hub asked the agent to hold the run's output (every viewer behind), renewals included. */
   holds: number;
   seconds: number;
+  /** When the first byte reached a viewer (performance.now()). */
+  firstByteAt: number;
   cpu: Record<string, number>;
   hubRss: RssSampler;
   /** The viewers' hub, when it is not the agent's. */
@@ -134,6 +136,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
       aggregateMbps: perViewer.reduce((s, v) => s + v.bytes, 0) / MB / seconds,
       exact: perViewer.every((v) => v.exact),
       resynced: perViewer.filter((v) => v.gaps > 0).length,
+      firstByteAt: min(viewers.map((v) => v.pane().firstByteAt)),
       holds,
       seconds,
       cpu: cpuUsed,
