@@ -170,7 +170,7 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
       const resynced = stat(o, 'fanout', 'resynced');
       if (resynced && resynced.max > 0)
         limits.push(
-          `in ${o.get('fanout')?.reps.filter((x) => (x.metrics.resynced ?? 0) > 0).length} repetition(s) up to ${resynced.max} of the 20 viewers fell more than the hub's bound (HANDOFF_VIEWER_BACKLOG_BYTES) behind the others and were resynced from a snapshot (not byte-exact): the hub holds the run only while every viewer is behind, and the one process reading all 20 sockets serves them unevenly`,
+          `in ${o.get('fanout')?.reps.filter((x) => (x.metrics.resynced ?? 0) > 0).length} repetition(s) up to ${resynced.max} of the 20 viewers fell more than the hub's bound (HANDOFF_VIEWER_BACKLOG_BYTES) behind the others and were resynced from a snapshot (not byte-exact) while the others' queues were small: the hub holds the run only while every viewer is behind (DESIGN §5 isolates a slow one instead), and the hub-side queue of equally fed viewers differs with how much each connection's kernel buffers absorb (loopback autotunes them per connection, up to tens of MB)`,
         );
       if (bad.length) limits.unshift(`checks failed: ${bad.join(', ')}`);
       target({ scenario: 'fanout', figure: 'min per viewer ÷ 1 viewer', unit: '×', stat: r, digits: 2, target: '≥ 0.80', reached: r.median >= 0.8 && !bad.length, limits });
