@@ -67,9 +67,13 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     };
     // A completed run's agent keeps its final screens for a while: snapshot requests (a viewer
     // resyncing after falling behind at the end) still reach it, nothing else does anything.
+    // Marked from the moment its completion arrives: a heartbeat answered meanwhile lists the
+    // run as abandoned (it is no longer running), which must not take the agent out early.
+    const completing = new Set<string>();
     const disownAfterRetention = (runId: string) => {
       socket.data.runs.delete(runId);
       setTimeout(() => {
+        completing.delete(runId);
         if (!socket.data.runs.has(runId)) void socket.leave(agentRunRoom(runId));
       }, FINAL_SCREEN_RETENTION_MS).unref();
     };
@@ -118,7 +122,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       answer(ack, log, async () => {
         const ids = Array.isArray(states) ? states.filter((s) => isObject(s) && isRunId(s.runId)).map((s) => s.runId) : [];
         const beat = await runs.heartbeat(workerId, ids);
-        for (const id of beat.abandon) disown(id);
+        for (const id of beat.abandon) if (!completing.has(id)) disown(id);
         return beat;
       }),
     );
@@ -151,9 +155,15 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
         if (!isObject(completion) || !isRunId(completion.runId)) throw badInputError('completion needs a runId');
         if (!['succeeded', 'failed', 'cancelled'].includes(completion.status)) throw badInputError('status must be succeeded, failed or cancelled');
         const exitCode = typeof completion.exitCode === 'number' && Number.isInteger(completion.exitCode) ? completion.exitCode : null;
-        const run = await runs.complete(workerId, completion.runId, { status: completion.status, exitCode });
-        disownAfterRetention(completion.runId);
-        return { run };
+        completing.add(completion.runId);
+        try {
+          const run = await runs.complete(workerId, completion.runId, { status: completion.status, exitCode });
+          disownAfterRetention(completion.runId);
+          return { run };
+        } catch (err) {
+          completing.delete(completion.runId);
+          throw err;
+        }
       }),
     );
 
