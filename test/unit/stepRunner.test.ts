@@ -254,7 +254,8 @@ describe('agent/StepRunner (real pty)', function () {
 
   it('kills background leftovers of a finished run and removes its control dir', async () => {
     const m = uniqueMarker();
-    const h = harness({ controlDirParent: tmp, steps: [`nohup sleep ${m} >/dev/null 2>&1 &`, 'true'] });
+    // the last step lasts long enough to look at the control dir while the run is still on
+    const h = harness({ controlDirParent: tmp, steps: [`nohup sleep ${m} >/dev/null 2>&1 &`, 'sleep 1'] });
     const done = h.runner.start();
     await waitFor(() => h.started.length >= 1);
     expect(fs.readdirSync(tmp)).to.have.length(1); // the control dir exists during the run
