@@ -6,15 +6,20 @@ import xtermHeadless from '@xterm/headless';
 
 const { Terminal } = xtermHeadless;
 
+/** Every line of the active buffer (scrollback + screen), trailing blanks of each trimmed. */
+function bufferLines(term: InstanceType<typeof Terminal>): string[] {
+  const buf = term.buffer.active;
+  const out: string[] = [];
+  for (let i = 0; i < buf.length; i++) out.push(buf.getLine(i)?.translateToString(true) ?? '');
+  return out;
+}
+
 /** Lines of the buffer (scrollback + screen, trailing blanks trimmed) after writing `chunks`. */
 export async function screenLinesOf(chunks: Array<string | Uint8Array>, cols: number, rows: number, scrollback = 10_000): Promise<string[]> {
   const term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
   try {
     for (const c of chunks) await new Promise<void>((r) => term.write(c, r));
-    const buf = term.buffer.active;
-    const out: string[] = [];
-    for (let i = 0; i < buf.length; i++) out.push(buf.getLine(i)?.translateToString(true) ?? '');
-    return out;
+    return bufferLines(term);
   } finally {
     term.dispose();
   }
@@ -34,10 +39,7 @@ export async function screenLinesOfCast(cast: string): Promise<string[]> {
         if (c && r) term.resize(c, r);
       }
     }
-    const buf = term.buffer.active;
-    const out: string[] = [];
-    for (let i = 0; i < buf.length; i++) out.push(buf.getLine(i)?.translateToString(true) ?? '');
-    return out;
+    return bufferLines(term);
   } finally {
     term.dispose();
   }
