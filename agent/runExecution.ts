@@ -1,6 +1,6 @@
 /**
  * One claimed task run on the agent: its artifact folder, the task pane (steps in node-pty),
- * the live session's lifecycle, controls, operator messages and the result (DESIGN §6).
+ * the live session's lifecycle, controls, operator messages and the result (architecture §6).
  * The run never depends on the live layer: if that fails or is revoked, the steps go on headless.
  */
 import { mkdir } from 'node:fs/promises';

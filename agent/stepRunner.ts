@@ -1,5 +1,5 @@
 /**
- * Runs a task run's steps, in order, inside ONE node-pty pseudo-terminal (DESIGN §6).
+ * Runs a task run's steps, in order, inside ONE node-pty pseudo-terminal (architecture §6).
  *
  * A tiny bash driver runs in the pty and executes one step per `run <i>` line it reads from a
  * private FIFO (`go`); before/after each step it reports `S <i>` / `E <i> <rc>` on a second

@@ -1,5 +1,5 @@
 /**
- * Agent-side mirror of a pane's screen (DESIGN §5, late join): every flushed output chunk is
+ * Agent-side mirror of a pane's screen (architecture §5, late join): every flushed output chunk is
  * also written into an @xterm/headless terminal, and snapshot() serializes screen + scrollback
  * with @xterm/addon-serialize, tagged with the exact byte offset it reflects.
  *

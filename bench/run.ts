@@ -1,5 +1,5 @@
 /**
- * `npm run bench` — the performance suite of issue #6 against the targets of DESIGN §9.
+ * `npm run bench` — the performance suite of issue #6 against the targets of architecture §9.
  *
  *   npm run bench                          all scenarios, 3 repetitions, full sizes, with profiles
  *   npm run bench -- --quick               1 small repetition of each (no profiles)
@@ -10,7 +10,7 @@
  * and an agent run as their own processes (fanout2: two hubs on a fresh PostgreSQL database and
  * Redis, skipped when those are unreachable); viewers live in this process (or, for the idle-scale
  * scenario, in child processes). Prints a table (median with min and max of the repetitions,
- * each DESIGN §9 target beside its figure) and writes it as JSON to bench/results/latest.json
+ * each architecture §9 target beside its figure) and writes it as JSON to bench/results/latest.json
  * plus a timestamped copy.
  */
 import { cpus } from 'node:os';

@@ -1,4 +1,4 @@
-/** `handoff attach RUN_ID [--rw] [--grant TOKEN]`: this terminal becomes a viewer of the run (DESIGN §8a). */
+/** `handoff attach RUN_ID [--rw] [--grant TOKEN]`: this terminal becomes a viewer of the run (architecture §8a). */
 import { parseArgs } from 'node:util';
 import { clientEnv, HubClient, HubError } from './hubClient.ts';
 import { attachTerminal } from './terminalAttach.ts';

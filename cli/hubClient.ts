@@ -9,7 +9,7 @@ export interface ClientEnv {
   token: string;
 }
 
-/** HANDOFF_HUB_URL (default http://127.0.0.1:8080) and HANDOFF_TOKEN (required) of the CLI clients (DESIGN §8). */
+/** HANDOFF_HUB_URL (default http://127.0.0.1:8080) and HANDOFF_TOKEN (required) of the CLI clients (architecture §8). */
 export function clientEnv(env: NodeJS.ProcessEnv = process.env): ClientEnv {
   const token = env.HANDOFF_TOKEN?.trim();
   if (!token) throw new UsageError('HANDOFF_TOKEN is not set: export an operator or viewer token (mint one with `handoff token --role operator --sub NAME`)');

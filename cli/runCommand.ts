@@ -1,4 +1,4 @@
-/** `handoff run [--rw] -- CMD…`: creates a task run of one shell command and attaches to it (DESIGN §8a). */
+/** `handoff run [--rw] -- CMD…`: creates a task run of one shell command and attaches to it (architecture §8a). */
 import { parseArgs } from 'node:util';
 import type { TaskRunDto } from '../common/api.ts';
 import { obtainGrant } from './attachCommand.ts';

@@ -1,5 +1,5 @@
 /**
- * This terminal as a viewer of a run's task pane (DESIGN §5, §8a): joins the '/viewer'
+ * This terminal as a viewer of a run's task pane (architecture §5, §8a): joins the '/viewer'
  * namespace, paints the late-join snapshot and then the live output through PaneStream (gap →
  * resync), forwards keystrokes only under a live RW grant, and detaches on Ctrl-].
  * Status (grant time left, operator messages, notices) goes to the title bar and a one-line

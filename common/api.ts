@@ -1,4 +1,4 @@
-/** JSON shapes of the REST API (DESIGN §4), shared by hub, agent, CLI and dashboard. */
+/** JSON shapes of the REST API (architecture §4), shared by hub, agent, CLI and dashboard. */
 import type { ControlAction, LiveControl, SessionProvider, SessionStatus, TaskRunStatus } from './statuses.ts';
 
 export interface TaskRunDto {

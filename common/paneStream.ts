@@ -1,5 +1,5 @@
 /**
- * Viewer-side assembler of a pane's output (DESIGN §5: lossless output, late join): turns a
+ * Viewer-side assembler of a pane's output (architecture §5: lossless output, late join): turns a
  * snapshot plus offset-tagged chunks into a gap-free, duplicate-free byte stream for a
  * terminal. Runs in the browser too: no Node-only imports, Uint8Array (never Buffer).
  *

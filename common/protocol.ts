@@ -1,5 +1,5 @@
 /**
- * The real-time protocol (DESIGN §5), version 1: Socket.IO namespaces and typed event maps
+ * The real-time protocol (architecture §5), version 1: Socket.IO namespaces and typed event maps
  * shared by hub, agent, CLI and browser. Documented for other implementers in docs/protocol.md.
  *
  * Hot-path events (`pane:output`, `pane:input`) use positional arguments with a binary payload

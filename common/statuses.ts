@@ -1,4 +1,4 @@
-/** Status vocabularies shared by hub, agent and browser (DESIGN §3). */
+/** Status vocabularies shared by hub, agent and browser (architecture §3). */
 
 export const TASK_RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type TaskRunStatus = (typeof TASK_RUN_STATUSES)[number];

@@ -5,7 +5,7 @@ export class Migration20261126113722_audit_append_only extends Migration {
   override name = 'Migration20261126113722_audit_append_only';
 
   override up(): void | Promise<void> {
-    // The audit trail is append-only (DESIGN §3): the database itself refuses to change it.
+    // The audit trail is append-only (architecture §3): the database itself refuses to change it.
     this.addSql(`create or replace function handoff_refuse_audit_change() returns trigger language plpgsql as $$
 begin
   raise exception 'task_run_control_event is append-only (% refused)', tg_op using errcode = 'insufficient_privilege';

@@ -1,6 +1,6 @@
 /**
  * Turns the scenarios' repetitions into the report: median / min / max of every figure, the
- * DESIGN §9 targets (ratios taken within this bench run), a "what limits it" line for each
+ * architecture §9 targets (ratios taken within this bench run), a "what limits it" line for each
  * target not reached (backed by the CPU accounting and, when taken, the CPU profiles), and the
  * printed table.
  */
@@ -170,14 +170,14 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
       const resynced = stat(o, 'fanout', 'resynced');
       if (resynced && resynced.max > 0)
         limits.push(
-          `in ${o.get('fanout')?.reps.filter((x) => (x.metrics.resynced ?? 0) > 0).length} repetition(s) up to ${resynced.max} of the 20 viewers fell more than the hub's bound (HANDOFF_VIEWER_BACKLOG_BYTES) behind the others and were resynced from a snapshot (not byte-exact) while the others' queues were small: the hub holds the run only while every viewer is behind (DESIGN §5 isolates a slow one instead), and the hub-side queue of equally fed viewers differs with how much each connection's kernel buffers absorb (loopback autotunes them per connection, up to tens of MB)`,
+          `in ${o.get('fanout')?.reps.filter((x) => (x.metrics.resynced ?? 0) > 0).length} repetition(s) up to ${resynced.max} of the 20 viewers fell more than the hub's bound (HANDOFF_VIEWER_BACKLOG_BYTES) behind the others and were resynced from a snapshot (not byte-exact) while the others' queues were small: the hub holds the run only while every viewer is behind (architecture §5 isolates a slow one instead), and the hub-side queue of equally fed viewers differs with how much each connection's kernel buffers absorb (loopback autotunes them per connection, up to tens of MB)`,
         );
       if (bad.length) limits.unshift(`checks failed: ${bad.join(', ')}`);
       target({ scenario: 'fanout', figure: 'min per viewer ÷ 1 viewer', unit: '×', stat: r, digits: 2, target: '≥ 0.80', reached: r.median >= 0.8 && !bad.length, limits });
     }
   }
   if (o.has('fanout2')) {
-    // no DESIGN §9 target: information beside the one-hub figure of the same repetition
+    // no architecture §9 target: information beside the one-hub figure of the same repetition
     const skipped = o.get('fanout2')?.skipped;
     if (skipped) rows.push({ scenario: 'fanout2', figure: `skipped: ${skipped}`, unit: '', stat: null, digits: 0 });
     else {

@@ -8,7 +8,7 @@
  * Each repetition also measures, on the same deployment, one viewer on hub A and the one-hub
  * fan-out (the 20 viewers on hub A), so "two hubs ÷ one hub" is paired within the repetition and
  * isolates the Redis hop (both figures pay for PostgreSQL and the Redis adapter alike). The order
- * of the two fan-outs alternates between repetitions. No DESIGN §9 target: information only.
+ * of the two fan-outs alternates between repetitions. No architecture §9 target: information only.
  *
  * Needs PostgreSQL (postgresql://postgres@127.0.0.1:5432/postgres, or the server of
  * HANDOFF_BENCH_DATABASE_URL, where a database `handoff_bench_<random>` is created) and Redis ≥ 7

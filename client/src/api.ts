@@ -1,5 +1,5 @@
 /**
- * The hub's REST API (DESIGN §4) with the tab's token. A failure is an ApiError carrying the
+ * The hub's REST API (architecture §4) with the tab's token. A failure is an ApiError carrying the
  * hub's own message; a 401 also signs the tab out and goes back to sign-in saying why.
  */
 import type { ApiErrorBody, ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';

@@ -1,5 +1,5 @@
 /**
- * The viewer socket (DESIGN §5, docs/protocol.md): namespace /viewer on /socket.io, websocket
+ * The viewer socket (architecture §5, docs/protocol.md): namespace /viewer on /socket.io, websocket
  * only, authenticated with the tab's token (plus an RW grant token when the tab holds one).
  */
 import { io } from 'socket.io-client';

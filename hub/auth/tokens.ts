@@ -1,5 +1,5 @@
 /**
- * The three kinds of bearer token (DESIGN §7), all HS256 with the configured secret. Each kind
+ * The three kinds of bearer token (architecture §7), all HS256 with the configured secret. Each kind
  * has its own audience, so a token of one kind is never accepted as another.
  */
 import { randomUUID } from 'node:crypto';

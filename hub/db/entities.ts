@@ -1,5 +1,5 @@
 /**
- * The persisted model (DESIGN §3). Plain data: the rules that change it live in hub/domain.
+ * The persisted model (architecture §3). Plain data: the rules that change it live in hub/domain.
  */
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p } from '@mikro-orm/core';

@@ -1,4 +1,4 @@
-/** Who did something: recorded on every control event (DESIGN §3). */
+/** Who did something: recorded on every control event (architecture §3). */
 import type { OperatorRole } from '../../common/statuses.ts';
 
 export type Actor =

@@ -1,4 +1,4 @@
-/** Domain errors in the one error shape of the API: `{ error: { code, message, details? } }` (DESIGN §4); the socket layer acks the same code and message. */
+/** Domain errors in the one error shape of the API: `{ error: { code, message, details? } }` (architecture §4); the socket layer acks the same code and message. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,

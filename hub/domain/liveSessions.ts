@@ -1,4 +1,4 @@
-/** Live sessions: enable, report, heartbeat, grant / revoke write, revoke, TTL (DESIGN §3, §4, §7). */
+/** Live sessions: enable, report, heartbeat, grant / revoke write, revoke, TTL (architecture §3, §4, §7). */
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { GrantWriteResult, LiveSessionDto } from '../../common/api.ts';

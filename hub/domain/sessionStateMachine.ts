@@ -1,5 +1,5 @@
 /**
- * The live session state machine (DESIGN §3), the one place that says which status may follow
+ * The live session state machine (architecture §3), the one place that says which status may follow
  * which. disabled → starting → ready → (revoked | ended | error); starting → error; terminal
  * states never change. A report of the status a session already has is an idempotent no-op.
  */

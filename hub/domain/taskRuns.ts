@@ -1,4 +1,4 @@
-/** Task runs: create, list, claim, complete, cancel, control, operator messages (DESIGN §3, §4). */
+/** Task runs: create, list, claim, complete, cancel, control, operator messages (architecture §3, §4). */
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';

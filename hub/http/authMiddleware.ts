@@ -1,4 +1,4 @@
-/** Bearer-token checks for the REST API: operator roles and worker identity (DESIGN §7). */
+/** Bearer-token checks for the REST API: operator roles and worker identity (architecture §7). */
 import type { NextFunction, Request, Response } from 'express';
 import type { OperatorRole } from '../../common/statuses.ts';
 import type { OperatorClaims, TokenService, WorkerClaims } from '../auth/tokens.ts';

@@ -1,5 +1,5 @@
 /**
- * Several hubs, one deployment (DESIGN §5): Socket.IO's sharded Redis adapter (Redis ≥ 7
+ * Several hubs, one deployment (architecture §5): Socket.IO's sharded Redis adapter (Redis ≥ 7
  * sharded pub/sub). Chosen over the streams adapter because in "dynamic" mode each room has
  * its own channel, so a run's output reaches only the hubs that have viewers of that run,
  * instead of every hub reading every chunk from one stream; what the streams adapter adds

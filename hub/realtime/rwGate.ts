@@ -1,5 +1,5 @@
 /**
- * RW enforcement for viewer sockets (DESIGN §5, §7). A grant is checked against the database
+ * RW enforcement for viewer sockets (architecture §5, §7). A grant is checked against the database
  * once, when the viewer joins; the verdict is then cached until the grant's expiry instant and
  * dropped at once when the session's rwGeneration moves (revoke-write) or the session ends.
  * Each input frame costs a Map lookup and a clock read.

@@ -1,5 +1,5 @@
 /**
- * Viewers that fall behind (DESIGN §5: slow consumers are isolated). A check every CHECK_MS over
+ * Viewers that fall behind (architecture §5: slow consumers are isolated). A check every CHECK_MS over
  * this hub's viewer sockets, never on the relay's hot path, looks at what each socket has queued:
  *
  * - past the bound (HANDOFF_VIEWER_BACKLOG_BYTES) a viewer is taken out of its runs' output

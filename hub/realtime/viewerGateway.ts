@@ -1,6 +1,6 @@
 /**
  * The viewers' namespace: operator-token handshake, join with late-join snapshot, RO by default,
- * RW only under a live-checked grant (DESIGN §5, §7).
+ * RW only under a live-checked grant (architecture §5, §7).
  */
 import type { Logger } from 'pino';
 import type { Ack, PaneSnapshot } from '../../common/protocol.ts';

@@ -1,5 +1,5 @@
 /**
- * Exactly one hub runs the sweepers (DESIGN §5): whoever holds a PostgreSQL session-level
+ * Exactly one hub runs the sweepers (architecture §5): whoever holds a PostgreSQL session-level
  * advisory lock on a dedicated connection. When that hub dies its connection closes, the lock is
  * released, and another hub's next attempt takes it over.
  */

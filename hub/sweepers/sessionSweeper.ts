@@ -1,4 +1,4 @@
-/** Periodic once-per-deployment work: session TTL, RW grant expiry, lost workers (DESIGN §10). */
+/** Periodic once-per-deployment work: session TTL, RW grant expiry, lost workers (architecture §10). */
 import type { Logger } from 'pino';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';

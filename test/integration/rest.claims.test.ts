@@ -1,4 +1,4 @@
-/** Claims are atomic (DESIGN §4, §6): many workers claiming at once never get the same run. */
+/** Claims are atomic (architecture §4, §6): many workers claiming at once never get the same run. */
 import { expect } from 'chai';
 import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
 import type { TestHub } from '../support/testHub.ts';

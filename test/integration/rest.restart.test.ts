@@ -1,5 +1,5 @@
 /**
- * The embedded store keeps its data across a hub restart (DESIGN §8: the data folder holds the
+ * The embedded store keeps its data across a hub restart (architecture §8: the data folder holds the
  * embedded database), and so do the development secrets generated into it.
  */
 import { expect } from 'chai';

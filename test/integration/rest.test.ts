@@ -1,5 +1,5 @@
 /**
- * The REST contract (DESIGN §3, §4, §7, §10) through HTTP, on real PostgreSQL and on the embedded
+ * The REST contract (architecture §3, §4, §7, §10) through HTTP, on real PostgreSQL and on the embedded
  * store: every endpoint, every error code, the worker flow, RW secrecy, the append-only audit trail,
  * health / metrics / OpenAPI.
  */

@@ -1,4 +1,4 @@
-/** The live session state machine (DESIGN §3): every allowed and every refused transition. */
+/** The live session state machine (architecture §3): every allowed and every refused transition. */
 import { expect } from 'chai';
 import type { SessionStatus } from '../../common/statuses.ts';
 import { SESSION_STATUSES } from '../../common/statuses.ts';

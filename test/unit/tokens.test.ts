@@ -1,4 +1,4 @@
-/** Tokens (DESIGN §7): each kind only as itself, expiry, signature, `alg: none`, another secret. */
+/** Tokens (architecture §7): each kind only as itself, expiry, signature, `alg: none`, another secret. */
 import { expect } from 'chai';
 import { createHmac, randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';

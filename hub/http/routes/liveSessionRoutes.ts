@@ -1,4 +1,4 @@
-/** /api/task-runs/{id}/live-session…: the live handoff contract (DESIGN §4, kept as specified). */
+/** /api/task-runs/{id}/live-session…: the live handoff contract (architecture §4, kept as specified). */
 import { Router } from 'express';
 import type { OperatorClaims, TokenService } from '../../auth/tokens.ts';
 import type { LiveSessionService } from '../../domain/liveSessions.ts';
