@@ -1,8 +1,8 @@
-/** Agent configuration from the environment (DESIGN §8), validated with errors naming the variable. */
+/** Agent configuration from the environment (architecture §8), validated with errors naming the variable. */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../hub/config.ts';
+import { ConfigError } from '../common/configError.ts';
 
 export interface AgentConfig {
   hubUrl: string;

@@ -1,5 +1,5 @@
-/** `handoff` — one executable for the hub, the agent and the operator's tools (DESIGN §8a). */
-import { ConfigError } from '../hub/config.ts';
+/** `handoff` — one executable for the hub, the agent and the operator's tools (architecture §8a). */
+import { ConfigError } from '../common/configError.ts';
 
 const USAGE = `usage: handoff <command> [options]
 

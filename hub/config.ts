@@ -1,16 +1,10 @@
 /**
- * Hub configuration (DESIGN §8): read from the environment once, validated, with errors that
+ * Hub configuration (architecture §8): read from the environment once, validated, with errors that
  * name the variable. Secrets are resolved separately (see secrets.ts) because that may touch disk.
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-  }
-}
+import { ConfigError } from '../common/configError.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'expected true or false' })

@@ -24,11 +24,11 @@ import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
+import { sleep } from '../support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -308,7 +308,7 @@ describe('operator dashboard (browser, postgres)', function () {
     // the API's minimum grant is a minute: mint a 4-second one with the hub's own key
     const { token } = hub.hub.ctx.tokens.mintGrant({ runId: run.id, sessionId: session.id, grantee: 'operator-user', generation: session.rwGeneration, expiresAt: Date.now() + 4000 });
     const t0 = Date.now();
-    await page.evaluate((t) => window.__handoffUseGrant?.(t), token);
+    await page.evaluate((t) => (window as unknown as { __handoffUseGrant?: (grant: string) => void }).__handoffUseGrant?.(t), token);
     await waitFor('the RW badge', async () => /you are typing into a live run — 0:0[1-4] left/.test((await badge(page).textContent()) ?? ''));
     await waitFor('the grant to end on the page', async () => (await badge(page).textContent()) === 'read-only', 8000, 50);
     expect(Date.now() - t0).to.be.greaterThan(2000);

@@ -1,7 +1,8 @@
-/** Hub configuration (DESIGN §8): defaults, and clear refusals that name the variable. */
+/** Hub configuration (architecture §8): defaults, and clear refusals that name the variable. */
 import { expect } from 'chai';
 import { resolve } from 'node:path';
-import { ConfigError, loadHubConfig } from '../../hub/config.ts';
+import { ConfigError } from '../../common/configError.ts';
+import { loadHubConfig } from '../../hub/config.ts';
 
 const SECRET = 'a-secret-that-is-long-enough-0123456789';
 const HEX_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
