@@ -34,7 +34,7 @@ import {
   waitSessionAt,
   workerToken,
 } from '../support/processes.ts';
-import { sleep, waitUntil } from '../support/testAgent.ts';
+import { sleep, waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
 

@@ -15,13 +15,13 @@ import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
+import { sleep } from '../support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const HANDOFF = join(ROOT, 'bin/handoff.js');
 const NODE = process.execPath;
 const PATH = `${dirname(NODE)}:${process.env.PATH ?? ''}`;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {

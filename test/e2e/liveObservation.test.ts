@@ -19,7 +19,8 @@ import { TASK_PANE } from '../../common/protocol.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import type { TestAgent } from '../support/testAgent.ts';
-import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus, waitUntil } from '../support/testAgent.ts';
+import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
+import { waitUntil } from '../support/wait.ts';
 import type { ViewerOptions, ViewerPane } from '../support/viewerClient.ts';
 import { TestViewer } from '../support/viewerClient.ts';
 

@@ -1,7 +1,7 @@
 /**
  * A viewer that stops reading never slows the run or the other viewers, and the hub does not
  * buffer for it without bound: its output is held back past a bound (HANDOFF_VIEWER_BACKLOG_BYTES), and when it reads again it
- * is resynced from a snapshot (DESIGN §5). Real hub, agent, pty and sockets; the stall is real
+ * is resynced from a snapshot (architecture §5). Real hub, agent, pty and sockets; the stall is real
  * (the client's TCP socket stops reading).
  */
 import type { Socket as NetSocket } from 'node:net';
@@ -9,7 +9,8 @@ import { expect } from 'chai';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { queuedBytes } from '../../hub/realtime/slowViewerGuard.ts';
 import type { TestAgent } from '../support/testAgent.ts';
-import { createRun, sleep, startTestAgent, waitForRunStatus, waitForSessionStatus, waitUntil } from '../support/testAgent.ts';
+import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
+import { sleep, waitUntil } from '../support/wait.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { TestViewer } from '../support/viewerClient.ts';

@@ -26,7 +26,7 @@ import {
   waitRunAt,
   waitSessionAt,
 } from '../support/processes.ts';
-import { waitUntil } from '../support/testAgent.ts';
+import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';

@@ -16,7 +16,7 @@ import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
 import type { AgentProcess, HubProcess } from '../support/processes.ts';
 import { connectSocket, createRunAt, operatorToken, workerToken, removeDir, rest, sleep, spawnAgent, spawnHub, TcpProxy, waitRunAt, waitSessionAt } from '../support/processes.ts';
-import { waitUntil } from '../support/testAgent.ts';
+import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';

@@ -32,7 +32,7 @@ import {
   waitSessionAt,
 } from '../support/processes.ts';
 import { screenLinesOfCast, trimTrailingEmpty } from '../support/screens.ts';
-import { waitUntil } from '../support/testAgent.ts';
+import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';

@@ -16,7 +16,7 @@ import { assertLifecycleIntegrity } from '../support/integrity.ts';
 import type { AgentProcess, HubProcess } from '../support/processes.ts';
 import { createRunAt, operatorToken, removeDir, sleep, spawnAgent, spawnHub, TcpProxy, waitRunAt, waitSessionAt } from '../support/processes.ts';
 import { screenLinesOfCast, trimTrailingEmpty } from '../support/screens.ts';
-import { waitUntil } from '../support/testAgent.ts';
+import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';

@@ -16,7 +16,7 @@ import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import { TokenService } from '../../hub/auth/tokens.ts';
 import type { HubProcess } from '../support/processes.ts';
 import { removeDir, spawnHub } from '../support/processes.ts';
-import { waitUntil } from '../support/testAgent.ts';
+import { waitUntil } from '../support/wait.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { TEST_JWT_SECRET } from '../support/testHub.ts';

@@ -1,5 +1,5 @@
 /**
- * The sweepers (DESIGN §10) with short TTLs: session TTL → revoked (ttl_expired); RW grant past
+ * The sweepers (architecture §10) with short TTLs: session TTL → revoked (ttl_expired); RW grant past
  * rwGrantedUntil → rw_expired; no heartbeat past the grace → session error (worker_lost) and the
  * run failed, or queued again with HANDOFF_WORKER_LOST_POLICY=requeue.
  */
@@ -7,8 +7,8 @@ import { expect } from 'chai';
 import type { ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { STORES, startTestHub } from '../support/testHub.ts';
+import { sleep } from '../support/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `check` answers a value (bounded wait). */
 async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {

@@ -16,7 +16,7 @@ import type { Socket } from 'socket.io-client';
 import { TokenService } from '../../hub/auth/tokens.ts';
 import type { OperatorRole } from '../../common/statuses.ts';
 import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './testHub.ts';
-import { sleep, waitUntil } from './testAgent.ts';
+import { sleep, waitUntil } from './wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'handoff.js');

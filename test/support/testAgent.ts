@@ -12,6 +12,7 @@ import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from './testHub.ts';
+import { waitUntil } from './wait.ts';
 
 export interface TestAgent {
   agent: RunningAgent;
@@ -28,21 +29,6 @@ export interface TestAgentOptions {
   workerId?: string;
   /** Extra agent environment (e.g. HANDOFF_AGENT_FAULTS). */
   env?: Record<string, string>;
-}
-
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitUntil<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 export function startTestAgent(hub: TestHub, opts: TestAgentOptions = {}): TestAgent {

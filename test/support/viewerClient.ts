@@ -16,7 +16,7 @@ import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serializ
 import type { Ack, HubToViewerEvents, PaneInfo, PaneSnapshot, RwState, ViewerJoinReply, ViewerToHubEvents } from '../../common/protocol.ts';
 import { SOCKET_PATH, VIEWER_NAMESPACE } from '../../common/protocol.ts';
 import { PaneStream } from '../../common/paneStream.ts';
-import { sleep, waitUntil } from './testAgent.ts';
+import { sleep, waitUntil } from './wait.ts';
 
 const { Terminal } = xtermHeadless;
 const { SerializeAddon } = serializeAddon;

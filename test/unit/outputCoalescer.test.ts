@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { OutputCoalescer } from '../../agent/outputCoalescer.ts';
+import { sleep } from '../support/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function collector(opts: { maxBytes?: number; maxDelayMs?: number; startOffset?: number } = {}) {
   const flushes: Array<{ chunk: Buffer; offset: number }> = [];

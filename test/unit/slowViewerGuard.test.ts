@@ -13,6 +13,7 @@ import type { HubMetrics } from '../../hub/metrics.ts';
 import { viewerOutputRoom } from '../../hub/realtime/rooms.ts';
 import { queuedBytes, SlowViewerGuard } from '../../hub/realtime/slowViewerGuard.ts';
 import type { AgentNamespace, ViewerNamespace, ViewerSocket } from '../../hub/realtime/types.ts';
+import { sleep } from '../support/wait.ts';
 
 const MiB = 1024 * 1024;
 const BOUND = 32 * MiB; // holds above a quarter of it, releases under a sixteenth
@@ -62,7 +63,6 @@ function harness(...sockets: FakeSocket[]) {
   return { flows, check, detached: () => detached };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('hub/SlowViewerGuard', () => {
   it('counts the engine queue and the bytes the websocket has not handed to the kernel', () => {

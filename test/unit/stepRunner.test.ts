@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { StepRunner } from '../../agent/stepRunner.ts';
 import type { StepRunnerOptions } from '../../agent/stepRunner.ts';
+import { sleep } from '../support/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** pids of live processes whose command line contains `marker` (never pgrep itself). */
 function pgrep(marker: string): number[] {
