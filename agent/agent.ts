@@ -3,10 +3,9 @@
  * commands to the run they concern, heartbeats. `startAgent` is what `handoff agent` and the
  * tests call.
  */
-import type { TaskRunDto } from '../common/api.ts';
 import { FINAL_SCREEN_RETENTION_MS } from '../common/protocol.ts';
-import type { LiveControl } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
+import { FlowGate } from './flowGate.ts';
 import { HubLink } from './hubLink.ts';
 import { RunExecution } from './runExecution.ts';
 import type { StepRunResult } from './stepRunner.ts';
@@ -25,7 +24,7 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
   const runs = new Map<string, RunExecution>();
   const finished = new Map<string, Promise<StepRunResult>>();
   const link = new HubLink(config, () => [...runs.values()].map((r) => r.state()), log);
-  const s = link.socket;
+  const gate = new FlowGate(() => link.queuedBytes());
   let closing = false;
   let claiming = false;
 
@@ -47,9 +46,9 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
     claiming = true;
     try {
       while (!closing && link.isReady && runs.size < config.capacity) {
-        const ack = await link.request<{ taskRun: TaskRunDto | null }>((sock) => sock.timeout(10_000).emitWithAck('run:claim'));
-        if (!ack.ok || !ack.data.taskRun) break;
-        const exec = new RunExecution(ack.data.taskRun, config, link, log);
+        const taskRun = await link.claim();
+        if (!taskRun) break;
+        const exec = new RunExecution(taskRun, config, link, gate, log);
         runs.set(exec.runId, exec);
         const done = exec.execute().finally(() => {
           runs.delete(exec.runId);
@@ -63,17 +62,14 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
     }
   };
 
-  link.onFlowChange((congested) => {
-    for (const r of runs.values()) r.setCongested(congested);
-  });
   link.onReady((reply) => {
     for (const id of reply.abandon) runs.get(id)?.cancel();
     void claim();
   });
-  s.on('run:available', () => void claim());
-  s.on('pane:input', (runId, paneId, data) => runs.get(runId)?.input(paneId, Buffer.from(data as Uint8Array)));
-  s.on('pane:resize', (runId, paneId, cols, rows) => runs.get(runId)?.resize(paneId, cols, rows));
-  s.on('run:snapshot', (runId, paneId, opts, ack) => {
+  link.on('run:available', () => void claim());
+  link.on('pane:input', (runId, paneId, data) => runs.get(runId)?.input(paneId, Buffer.from(data as Uint8Array)));
+  link.on('pane:resize', (runId, paneId, cols, rows) => runs.get(runId)?.resize(paneId, cols, rows));
+  link.on('run:snapshot', (runId, paneId, opts, ack) => {
     const run = runs.get(runId) ?? retained.get(runId)?.exec;
     if (!run) return ack({ ok: false, error: { code: 'not_found', message: 'run not on this agent' } });
     run.snapshots(paneId, opts?.scrollback !== false).then(
@@ -81,26 +77,22 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
       (err: Error) => ack({ ok: false, error: { code: 'unavailable', message: err.message } }),
     );
   });
-  s.on('run:control', (cmd) => runs.get(cmd.runId)?.onControl(cmd));
-  s.on('run:message', (msg) => runs.get(msg.runId)?.onMessage(msg));
-  s.on('run:cancel', (runId) => runs.get(runId)?.cancel());
-  s.on('run:flow', (runId, hubId, behind) => {
+  link.on('run:control', (cmd) => runs.get(cmd.runId)?.onControl(cmd));
+  link.on('run:message', (msg) => runs.get(msg.runId)?.onMessage(msg));
+  link.on('run:cancel', (runId) => runs.get(runId)?.cancel());
+  link.on('run:flow', (runId, hubId, behind) => {
     if (typeof hubId === 'string' && typeof behind === 'boolean') runs.get(runId)?.viewersBehind(hubId.slice(0, 64), behind);
   });
-  s.on('session:revoked', (runId, reason) => runs.get(runId)?.revokeLive(reason));
-  s.on('session:enable', (runId) => void runs.get(runId)?.startLive());
+  link.on('session:revoked', (runId, reason) => runs.get(runId)?.revokeLive(reason));
+  link.on('session:enable', (runId) => void runs.get(runId)?.startLive());
 
   const heartbeat = setInterval(() => {
     if (!link.isReady || runs.size === 0) return;
-    const states = [...runs.values()].map((r) => r.state());
-    s.timeout(config.heartbeatSeconds * 1000)
-      .emitWithAck('run:heartbeat', states)
-      .then((ack) => {
-        if (!ack.ok) return;
-        for (const id of ack.data.abandon) runs.get(id)?.cancel();
-        for (const [id, lc] of Object.entries(ack.data.controls ?? {})) runs.get(id)?.reconcileControl(lc as LiveControl);
-      })
-      .catch(() => undefined);
+    void link.heartbeat([...runs.values()].map((r) => r.state())).then((beat) => {
+      if (!beat) return;
+      for (const id of beat.abandon) runs.get(id)?.cancel();
+      for (const [id, lc] of Object.entries(beat.controls ?? {})) runs.get(id)?.reconcileControl(lc);
+    });
   }, config.heartbeatSeconds * 1000);
   // A back-stop for a missed run:available.
   const poll = setInterval(() => void claim(), Math.max(2000, config.heartbeatSeconds * 1000));

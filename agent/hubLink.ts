@@ -1,15 +1,19 @@
 /**
- * The agent's persistent socket to the hub: reconnects forever with back-off, says hello on
- * every (re)connect, and never lets Socket.IO buffer output without bound while the hub is
- * away: output goes to a bounded per-pane backlog instead and is sent after the hello.
+ * The agent's whole protocol face towards the hub (docs/protocol.md): one persistent socket
+ * that reconnects forever with back-off and says hello on every (re)connect, a typed method per
+ * request the agent makes, typed subscriptions to the hub's commands, and the recording upload.
+ * Nothing else in the agent touches the socket. While the hub is away, output goes to a bounded
+ * per-pane backlog (never Socket.IO's unbounded buffer) and is sent after the next hello.
  */
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
-import type { Ack, AgentRunState, AgentToHubEvents, HelloReply, HubToAgentEvents } from '../common/protocol.ts';
+import type { LiveSessionDto, TaskRunDto } from '../common/api.ts';
+import type { Ack, AgentRunState, AgentToHubEvents, HelloReply, HubToAgentEvents, PaneInfo, RunCompletion, SessionReport } from '../common/protocol.ts';
 import { AGENT_NAMESPACE, PROTOCOL_VERSION, SOCKET_PATH } from '../common/protocol.ts';
+import type { LiveControl } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
 
-export type AgentSocket = Socket<HubToAgentEvents, AgentToHubEvents>;
+type AgentSocket = Socket<HubToAgentEvents, AgentToHubEvents>;
 
 interface Backlog {
   runId: string;
@@ -18,16 +22,15 @@ interface Backlog {
   bytes: number;
 }
 
-/** Output queued towards the hub past which the agent stops reading its ptys, and where it resumes. */
-const HIGH_WATER = 4 * 1024 * 1024;
-const LOW_WATER = 1024 * 1024;
+export type HeartbeatReply = { abandon: string[]; controls: Record<string, LiveControl> };
+
+const REQUEST_TIMEOUT_MS = 10_000;
 
 export class HubLink {
-  readonly socket: AgentSocket;
-  private congested = false;
-  private readonly flowFns: Array<(congested: boolean) => void> = [];
+  private readonly socket: AgentSocket;
   private readonly backlogs = new Map<string, Backlog>();
   private ready = false;
+  private closing = false;
   private readonly onReadyFns: Array<(reply: HelloReply) => void> = [];
   private readonly log: (msg: string) => void;
 
@@ -71,9 +74,14 @@ export class HubLink {
     this.onReadyFns.push(fn);
   }
 
+  /** Subscribes to one of the hub's commands (docs/protocol.md, hub → agent). */
+  on<E extends keyof HubToAgentEvents>(event: E, fn: HubToAgentEvents[E]): void {
+    (this.socket.on as (e: E, f: HubToAgentEvents[E]) => void)(event, fn);
+  }
+
   private async hello(): Promise<void> {
     try {
-      const reply: Ack<HelloReply> = await this.socket.timeout(10_000).emitWithAck('agent:hello', {
+      const reply: Ack<HelloReply> = await this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('agent:hello', {
         protocol: PROTOCOL_VERSION,
         workerId: this.config.workerId,
         hostname: this.config.hostname,
@@ -93,38 +101,68 @@ export class HubLink {
     }
   }
 
-  /**
-   * Back-pressure: called with true when the hub connection has more than HIGH_WATER bytes
-   * waiting (the ptys should stop being read), and with false once it is under LOW_WATER.
-   */
-  onFlowChange(fn: (congested: boolean) => void): void {
-    this.flowFns.push(fn);
+  /** Claims the oldest queued run for this worker; null when there is none (or the hub is away). */
+  async claim(): Promise<TaskRunDto | null> {
+    const ack = await this.request<{ taskRun: TaskRunDto | null }>((s) => s.timeout(REQUEST_TIMEOUT_MS).emitWithAck('run:claim'));
+    return ack.ok ? ack.data.taskRun : null;
   }
 
-  /** Bytes handed to the websocket but not yet written to the network. */
-  private bufferedAmount(): number {
+  /** The live session's status (starting, ready with attach info, error…); retried for 30 s across drops. */
+  report(report: SessionReport): Promise<Ack<{ session: LiveSessionDto }>> {
+    return this.request((s) => s.timeout(REQUEST_TIMEOUT_MS).emitWithAck('session:report', report), { retryUntil: Date.now() + 30_000 });
+  }
+
+  /** The run's heartbeat; null when unanswered (hub away or slow: the next beat tries again). */
+  async heartbeat(states: AgentRunState[]): Promise<HeartbeatReply | null> {
+    if (!this.isReady) return null;
+    try {
+      const ack = await this.socket.timeout(this.config.heartbeatSeconds * 1000).emitWithAck('run:heartbeat', states);
+      return ack.ok ? ack.data : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The run's result. It must reach the hub: retried across hub restarts until the hub answers
+   * (the run is over, nothing else is waiting); a refusal other than unavailable ends the tries.
+   */
+  async complete(completion: RunCompletion): Promise<Ack<{ run: TaskRunDto }>> {
+    for (let attempt = 0; ; attempt++) {
+      const ack = await this.request<{ run: TaskRunDto }>((s) => s.timeout(REQUEST_TIMEOUT_MS).emitWithAck('run:complete', completion), { retryUntil: Date.now() + 60_000 });
+      if (ack.ok || (ack.error.code !== 'unavailable' && ack.error.code !== 'internal') || attempt > 1000) return ack;
+    }
+  }
+
+  /** Hands a run back to the queue; retried for 30 s across drops. */
+  release(runId: string, reason: string): Promise<Ack<{ run: TaskRunDto }>> {
+    return this.request((s) => s.timeout(REQUEST_TIMEOUT_MS).emitWithAck('run:release', runId, reason), { retryUntil: Date.now() + 30_000 });
+  }
+
+  /** A pane opened (or its offset after a reconnect): viewers learn it. Dropped while the hub is away (the hello carries it). */
+  openPane(runId: string, pane: PaneInfo): void {
+    if (this.isReady) this.socket.emit('pane:open', runId, pane);
+  }
+
+  resized(runId: string, paneId: string, cols: number, rows: number): void {
+    if (this.isReady) this.socket.emit('pane:resize', runId, paneId, cols, rows);
+  }
+
+  controlApplied(runId: string, liveControl: LiveControl): void {
+    if (this.isReady) this.socket.emit('control:applied', runId, liveControl);
+  }
+
+  /** Bytes handed to the websocket but not yet written to the network (0 while the hub is away). */
+  queuedBytes(): number {
+    if (!this.isReady) return 0;
     const transport = (this.socket.io.engine as unknown as { transport?: { ws?: { bufferedAmount?: number } } } | undefined)?.transport;
     return transport?.ws?.bufferedAmount ?? 0;
-  }
-
-  private setCongested(on: boolean): void {
-    if (this.congested === on) return;
-    this.congested = on;
-    for (const fn of this.flowFns) fn(on);
-    if (!on) return;
-    const poll = setInterval(() => {
-      if (!this.isReady || this.bufferedAmount() < LOW_WATER) {
-        clearInterval(poll);
-        this.setCongested(false);
-      }
-    }, 5);
   }
 
   /** The relay's hot path on the agent side. */
   sendOutput(runId: string, paneId: string, offset: number, data: Buffer): void {
     if (this.isReady) {
       this.socket.emit('pane:output', runId, paneId, offset, data);
-      if (!this.congested && this.bufferedAmount() > HIGH_WATER) this.setCongested(true);
       return;
     }
     const key = `${runId}\u0000${paneId}`;
@@ -147,11 +185,30 @@ export class HubLink {
     }
   }
 
-  /** Sends a request and waits for its ack, retrying across disconnects until `deadline`. */
-  async request<T>(
-    send: (s: AgentSocket) => Promise<Ack<T>>,
-    opts: { retryUntil?: number } = {},
-  ): Promise<Ack<T>> {
+  /** Uploads a finished run's recording (asciicast v2); a few tries while the hub is away. */
+  async uploadRecording(runId: string, body: Buffer<ArrayBuffer>): Promise<'ok' | 'refused' | 'failed'> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const res = await fetch(`${this.config.hubUrl}/api/task-runs/${runId}/recording`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${this.config.workerToken}`, 'content-type': 'application/x-asciicast' },
+          body,
+        });
+        if (res.ok) return 'ok';
+        if (res.status < 500) {
+          this.log(`run ${runId}: recording upload refused (${res.status})`);
+          return 'refused';
+        }
+      } catch {
+        // hub away: retry
+      }
+      await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
+    }
+    return 'failed';
+  }
+
+  /** Sends a request and waits for its ack, retrying across disconnects until `retryUntil`. */
+  private async request<T>(send: (s: AgentSocket) => Promise<Ack<T>>, opts: { retryUntil?: number } = {}): Promise<Ack<T>> {
     const deadline = opts.retryUntil ?? 0;
     for (;;) {
       if (this.isReady) {
@@ -165,8 +222,6 @@ export class HubLink {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-
-  private closing = false;
 
   close(): void {
     this.closing = true;

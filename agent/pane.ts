@@ -5,6 +5,7 @@
  */
 import type { PaneInfo, PaneSnapshot } from '../common/protocol.ts';
 import type { AsciicastRecorder } from './asciicastRecorder.ts';
+import type { FlowGate, OutputValve, PaneFlow } from './flowGate.ts';
 import { OutputCoalescer } from './outputCoalescer.ts';
 import { ThreadedMirror } from './threadedMirror.ts';
 
@@ -13,21 +14,17 @@ export interface PaneOutputSink {
   resized(paneId: string, cols: number, rows: number): void;
 }
 
-export interface PaneInput {
+/** The pane's pty: what viewers type and resize, and the valve the flow gate turns. */
+export interface PaneInput extends OutputValve {
   write(data: string | Buffer): void;
   resize(cols: number, rows: number): void;
-  /** Stop / restart reading the pty (back-pressure from the hub connection). */
-  pauseOutput(): void;
-  resumeOutput(): void;
 }
 
 export class Pane {
   private readonly coalescer: OutputCoalescer;
   private mirror: ThreadedMirror | null = null;
   private streaming = false;
-  private heldByRun = false;
-  private heldByMirror = false;
-  private held = false;
+  private readonly flow: PaneFlow;
   private cols: number;
   private rows: number;
 
@@ -39,7 +36,10 @@ export class Pane {
     private readonly input: PaneInput,
     private readonly sink: PaneOutputSink,
     private readonly recorder: AsciicastRecorder | null,
+    gate: FlowGate,
+    runId: string,
   ) {
+    this.flow = gate.pane(runId, input);
     this.cols = cols;
     this.rows = rows;
     this.coalescer = new OutputCoalescer({
@@ -65,27 +65,9 @@ export class Pane {
     this.input.write(data);
   }
 
-  /** Back-pressure from the run (hub connection congested, or viewers behind): true holds the pty. */
-  setCongested(on: boolean): void {
-    this.heldByRun = on;
-    this.applyHold();
-  }
-
-  /** The pty is read unless the run holds it or the mirror is too far behind. */
-  private applyHold(): void {
-    const held = this.heldByRun || this.heldByMirror;
-    if (held === this.held) return;
-    this.held = held;
-    if (held) this.input.pauseOutput();
-    else this.input.resumeOutput();
-  }
-
   private newMirror(): ThreadedMirror {
     const m = new ThreadedMirror(this.cols, this.rows, 10_000, this.coalescer.offset);
-    m.onBehind((behind) => {
-      this.heldByMirror = behind;
-      this.applyHold();
-    });
+    m.onBehind((behind) => this.flow.mirrorBehind(behind));
     return m;
   }
 
@@ -105,6 +87,7 @@ export class Pane {
     this.coalescer.flush();
     this.mirror ??= this.newMirror();
     this.streaming = true;
+    this.flow.streaming(true);
   }
 
   /** Keeps a mirror from the first byte without streaming yet (so a later join sees everything). */
@@ -116,8 +99,7 @@ export class Pane {
     this.streaming = false;
     this.mirror?.dispose();
     this.mirror = null;
-    this.heldByRun = false; // headless output is never held back
-    this.applyHold();
+    this.flow.streaming(false); // headless output is never held back
   }
 
   get isLive(): boolean {
@@ -153,13 +135,13 @@ export class Pane {
     this.coalescer.flush();
     this.coalescer.close();
     this.streaming = false;
-    this.heldByRun = false;
-    this.applyHold();
+    this.flow.streaming(false);
   }
 
   dispose(): void {
     this.close();
     this.mirror?.dispose();
     this.mirror = null;
+    this.flow.close();
   }
 }

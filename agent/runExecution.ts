@@ -3,15 +3,16 @@
  * the live session's lifecycle, controls, operator messages and the result (architecture §6).
  * The run never depends on the live layer: if that fails or is revoked, the steps go on headless.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskRunDto } from '../common/api.ts';
-import type { Ack, AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
-import { DEFAULT_COLS, DEFAULT_ROWS, FLOW_HOLD_LAPSE_MS, OPERATOR_PANE, TASK_PANE } from '../common/protocol.ts';
+import type { AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
+import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
 import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
 import { AsciicastRecorder } from './asciicastRecorder.ts';
+import type { FlowGate } from './flowGate.ts';
 import type { HubLink } from './hubLink.ts';
 import { OperatorInbox } from './operatorInbox.ts';
 import { OperatorShell } from './operatorShell.ts';
@@ -34,10 +35,6 @@ export class RunExecution {
   private cancelled = false;
   private handedBack = false;
   private finished = false;
-  private linkCongested = false;
-  /** hub id → the lapse timer of its hold on this run's output */
-  private readonly flowHolds = new Map<string, NodeJS.Timeout>();
-  private outputHeld = false;
   private cwd = '';
   private operatorShell: OperatorShell | null = null;
 
@@ -45,6 +42,7 @@ export class RunExecution {
     private readonly run: TaskRunDto,
     private readonly config: AgentConfig,
     private readonly link: HubLink,
+    private readonly gate: FlowGate,
     private readonly log: (msg: string) => void,
   ) {
     this.runId = run.id;
@@ -53,40 +51,9 @@ export class RunExecution {
     this.control = run.payload.liveControl ?? null;
   }
 
-  /** Back-pressure from the hub connection (every run of the agent). */
-  setCongested(on: boolean): void {
-    this.linkCongested = on;
-    this.applyFlow();
-  }
-
-  /** Back-pressure from a hub whose viewers of this run are all behind; a hold lapses unless renewed. */
+  /** Back-pressure from a hub whose viewers of this run are all behind (the flow gate holds it until it lapses). */
   viewersBehind(hubId: string, behind: boolean): void {
-    const lapse = this.flowHolds.get(hubId);
-    if (lapse) clearTimeout(lapse);
-    this.flowHolds.delete(hubId);
-    if (behind && !this.finished) {
-      const t = setTimeout(() => {
-        this.flowHolds.delete(hubId);
-        this.applyFlow();
-      }, FLOW_HOLD_LAPSE_MS);
-      t.unref();
-      this.flowHolds.set(hubId, t);
-    }
-    this.applyFlow();
-  }
-
-  /** The ptys are read unless the hub link is congested or some hub holds this run's output. */
-  private applyFlow(): void {
-    const held = this.live && (this.linkCongested || this.flowHolds.size > 0);
-    if (held === this.outputHeld) return;
-    this.outputHeld = held;
-    for (const p of this.panes.values()) if (p.isLive) p.setCongested(held);
-  }
-
-  private clearFlowHolds(): void {
-    for (const t of this.flowHolds.values()) clearTimeout(t);
-    this.flowHolds.clear();
-    this.applyFlow();
+    this.gate.hubHold(this.runId, hubId, behind && !this.finished);
   }
 
   state(): AgentRunState {
@@ -107,7 +74,7 @@ export class RunExecution {
       env: this.stepEnv(),
     });
     this.runner = runner;
-    const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder);
+    const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder, this.gate, this.runId);
     this.panes.set(TASK_PANE, task);
     runner.onData((d) => task.push(d));
 
@@ -128,7 +95,7 @@ export class RunExecution {
     }
     if (this.cancelled) result = { status: 'cancelled', exitCode: null };
     this.finished = true;
-    this.clearFlowHolds();
+    this.gate.releaseRun(this.runId);
     await this.closeOperatorPane();
     for (const p of this.panes.values()) p.close();
     await this.recorder.close();
@@ -163,14 +130,13 @@ export class RunExecution {
         if (this.operatorShell === shell) this.operatorShell = null;
       },
     });
-    const pane = new Pane(OPERATOR_PANE, 'operator shell', DEFAULT_COLS, DEFAULT_ROWS, shell, this.sink(), null);
+    const pane = new Pane(OPERATOR_PANE, 'operator shell', DEFAULT_COLS, DEFAULT_ROWS, shell, this.sink(), null, this.gate, this.runId);
     this.operatorShell = shell;
     this.panes.set(OPERATOR_PANE, pane);
     pane.startMirror();
     if (this.live) {
       pane.startLive();
-      if (this.outputHeld) pane.setCongested(true);
-      if (this.link.isReady) this.link.socket.emit('pane:open', this.runId, pane.info());
+      this.link.openPane(this.runId, pane.info());
     }
   }
 
@@ -188,17 +154,16 @@ export class RunExecution {
 
   private sink() {
     return {
-      output: (paneId: string, offset: number, chunk: Buffer) => this.link.sendOutput(this.runId, paneId, offset, chunk),
-      resized: (paneId: string, cols: number, rows: number) => {
-        if (this.link.isReady) this.link.socket.emit('pane:resize', this.runId, paneId, cols, rows);
+      output: (paneId: string, offset: number, chunk: Buffer) => {
+        this.link.sendOutput(this.runId, paneId, offset, chunk);
+        this.gate.sent();
       },
+      resized: (paneId: string, cols: number, rows: number) => this.link.resized(this.runId, paneId, cols, rows),
     };
   }
 
   private async report(report: Omit<SessionReport, 'runId'>): Promise<boolean> {
-    const ack: Ack<unknown> = await this.link.request((s) => s.timeout(10_000).emitWithAck('session:report', { runId: this.runId, ...report }), {
-      retryUntil: Date.now() + 30_000,
-    });
+    const ack = await this.link.report({ runId: this.runId, ...report });
     if (!ack.ok) this.log(`run ${this.runId}: session report ${report.status} refused: ${ack.error.message}`);
     return ack.ok;
   }
@@ -211,8 +176,7 @@ export class RunExecution {
       if (this.config.faults.has('live_layer')) throw new Error('live layer failed to start (injected fault)');
       for (const p of this.panes.values()) p.startLive();
       this.live = true;
-      this.applyFlow();
-      for (const p of this.panes.values()) if (this.link.isReady) this.link.socket.emit('pane:open', this.runId, p.info());
+      for (const p of this.panes.values()) this.link.openPane(this.runId, p.info());
     } catch (err) {
       for (const p of this.panes.values()) p.stopLive();
       const reason = (err as Error).message;
@@ -235,7 +199,7 @@ export class RunExecution {
     if (!this.live) return;
     this.live = false;
     for (const p of this.panes.values()) p.stopLive();
-    this.clearFlowHolds();
+    this.gate.releaseRun(this.runId);
     this.link.dropBacklog(this.runId);
     this.log(`run ${this.runId}: live session revoked (${reason}); continuing headless`);
   }
@@ -294,7 +258,7 @@ export class RunExecution {
       runner.setHeld(false);
       if (summary) void this.inbox.append({ type: 'resume_summary', from: null, message: summary, at: new Date().toISOString() });
     }
-    if (this.link.isReady) this.link.socket.emit('control:applied', this.runId, lc);
+    this.link.controlApplied(this.runId, lc);
   }
 
   onMessage(msg: OperatorMessage): void {
@@ -314,22 +278,13 @@ export class RunExecution {
 
   private async finish(result: StepRunResult): Promise<void> {
     if (this.handedBack) {
-      const ack = await this.link.request((s) => s.timeout(10_000).emitWithAck('run:release', this.runId, 'agent shutting down'), { retryUntil: Date.now() + 30_000 });
+      const ack = await this.link.release(this.runId, 'agent shutting down');
       if (!ack.ok) this.log(`run ${this.runId}: hand-back refused: ${ack.error.message}`);
       this.link.dropBacklog(this.runId);
       return;
     }
-    const completion = { runId: this.runId, status: result.status, exitCode: result.exitCode };
-    // The result must reach the hub: keep trying across hub restarts (the run is over, nothing else to do).
-    for (let attempt = 0; ; attempt++) {
-      const ack = await this.link.request((s) => s.timeout(10_000).emitWithAck('run:complete', completion), { retryUntil: Date.now() + 60_000 });
-      if (ack.ok) break;
-      if (ack.error.code !== 'unavailable' && ack.error.code !== 'internal') {
-        this.log(`run ${this.runId}: hub refused the result: ${ack.error.message}`);
-        break;
-      }
-      if (attempt > 1000) break;
-    }
+    const ack = await this.link.complete({ runId: this.runId, status: result.status, exitCode: result.exitCode });
+    if (!ack.ok) this.log(`run ${this.runId}: hub refused the result: ${ack.error.message}`);
     this.link.dropBacklog(this.runId);
     await this.uploadRecording();
   }
@@ -337,24 +292,6 @@ export class RunExecution {
   private async uploadRecording(): Promise<void> {
     const path = this.recorder?.path;
     if (!path) return;
-    const { readFile } = await import('node:fs/promises');
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        const res = await fetch(`${this.config.hubUrl}/api/task-runs/${this.runId}/recording`, {
-          method: 'PUT',
-          headers: { authorization: `Bearer ${this.config.workerToken}`, 'content-type': 'application/x-asciicast' },
-          body: await readFile(path),
-        });
-        if (res.ok) return;
-        if (res.status < 500) {
-          this.log(`run ${this.runId}: recording upload refused (${res.status})`);
-          return;
-        }
-      } catch {
-        // hub away: retry
-      }
-      await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
-    }
-    this.log(`run ${this.runId}: recording kept at ${path} (upload failed)`);
+    if ((await this.link.uploadRecording(this.runId, await readFile(path))) === 'failed') this.log(`run ${this.runId}: recording kept at ${path} (upload failed)`);
   }
 }

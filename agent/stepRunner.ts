@@ -18,9 +18,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node-pty';
-import { sessionProcesses, signalSession } from './processTree.ts';
-import type { IEvent, IPty } from 'node-pty';
+import { Pty } from './pty.ts';
 
 export type StepRunStatus = 'succeeded' | 'failed' | 'cancelled';
 
@@ -85,7 +83,7 @@ export class StepRunner {
   private readonly opts: Required<Omit<StepRunnerOptions, 'env' | 'controlDirParent'>> &
     Pick<StepRunnerOptions, 'env' | 'controlDirParent'>;
   private readonly events = new EventEmitter<Events>();
-  private term: IPty | undefined;
+  private term: Pty | undefined;
   private ctlDir: string | undefined;
   private goFd: number | undefined;
   private statusSock: net.Socket | undefined;
@@ -162,22 +160,22 @@ export class StepRunner {
   }
 
   write(data: string | Buffer): void {
-    if (this.term && !this.exited) this.term.write(data);
+    this.term?.write(data);
   }
 
   resize(cols: number, rows: number): void {
     this.opts.cols = cols;
     this.opts.rows = rows;
-    if (this.term && !this.exited) this.term.resize(cols, rows);
+    this.term?.resize(cols, rows);
   }
 
   /** Flow control: stop / restart reading the pty (the step blocks on a full pty buffer meanwhile). */
   pauseOutput(): void {
-    this.term?.pause();
+    this.term?.pauseOutput();
   }
 
   resumeOutput(): void {
-    this.term?.resume();
+    this.term?.resumeOutput();
   }
 
   /** Soft pause: while held no new step starts; the running one continues. */
@@ -205,7 +203,7 @@ export class StepRunner {
     this.signalAll('SIGTERM');
     this.killTimer = setTimeout(() => {
       this.signalAll('SIGKILL');
-      this.term?.kill('SIGKILL');
+      this.term?.kill();
     }, this.opts.killGraceMs);
   }
 
@@ -234,23 +232,17 @@ export class StepRunner {
   }
 
   private spawnPty(): void {
-    const env: Record<string, string | undefined> = { ...process.env, ...this.opts.env };
-    // node-pty only sanitizes env when given process.env itself; sizes come from the pty
-    delete env.COLUMNS;
-    delete env.LINES;
-    const term = spawn('bash', ['--noprofile', '--norc', '-c', DRIVER_SCRIPT, 'handoff-driver', this.ctlDir as string, this.eofMarkBody], {
-      name: 'xterm-256color',
+    const term = new Pty({
+      file: 'bash',
+      args: ['--noprofile', '--norc', '-c', DRIVER_SCRIPT, 'handoff-driver', this.ctlDir as string, this.eofMarkBody],
       cols: this.opts.cols,
       rows: this.opts.rows,
       cwd: this.opts.cwd,
-      env,
-      // raw bytes: never split UTF-8 sequences into strings (node-pty then emits Buffers,
-      // although its typings still say string)
-      encoding: null,
+      env: this.opts.env,
     });
     this.term = term;
-    (term.onData as unknown as IEvent<Buffer>)((chunk) => this.onPtyData(chunk));
-    term.onExit((e) => {
+    term.onData((chunk) => this.onPtyData(chunk));
+    void term.exited.then((e) => {
       this.exited = true;
       void this.finish(e.exitCode, e.signal);
     });
@@ -333,7 +325,7 @@ export class StepRunner {
 
   private async finish(exitCode: number, signal: number | undefined): Promise<void> {
     // no process of this run may outlive it (e.g. `daemon &` in a step)
-    await this.reapLeftovers();
+    await this.term?.reap(this.opts.killGraceMs);
     if (this.killTimer) clearTimeout(this.killTimer);
     this.cleanupControl();
     if (this.markCarry) this.events.emit('data', this.markCarry); // not the mark after all
@@ -365,43 +357,9 @@ export class StepRunner {
     this.ctlDir = undefined;
   }
 
-  /** TERM (then KILL after the grace) whatever is left of the pty's group/session. */
-  private async reapLeftovers(): Promise<void> {
-    const graceEnd = Date.now() + this.opts.killGraceMs;
-    const hardEnd = graceEnd + 3000;
-    let termSent = false;
-    while (this.hasLeftovers()) {
-      const now = Date.now();
-      if (now >= hardEnd) return;
-      if (now >= graceEnd) this.signalAll('SIGKILL');
-      else if (!termSent) {
-        this.signalAll('SIGCONT');
-        this.signalAll('SIGHUP');
-        this.signalAll('SIGTERM');
-        termSent = true;
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
-  private hasLeftovers(): boolean {
-    const pid = this.term?.pid;
-    if (pid === undefined) return false;
-    const procs = sessionProcesses(pid);
-    if (procs) return procs.length > 0;
-    try {
-      process.kill(-pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   private signalAll(sig: NodeJS.Signals): void {
-    const pid = this.term?.pid;
-    if (pid !== undefined) signalSession(pid, sig);
+    this.term?.signalAll(sig);
   }
-
 }
 
 /** Length of the longest proper prefix of `mark` that `buf` ends with (0 if none). */

@@ -4,6 +4,7 @@
  * output holds its pane's pty until it caught up, so its queue cannot grow with the output.
  */
 import { expect } from 'chai';
+import { FlowGate } from '../../agent/flowGate.ts';
 import type { PaneInput } from '../../agent/pane.ts';
 import { Pane } from '../../agent/pane.ts';
 import { MIRROR_BEHIND_HIGH, MIRROR_BEHIND_LOW, ThreadedMirror } from '../../agent/threadedMirror.ts';
@@ -61,7 +62,8 @@ describe('agent/ThreadedMirror', function () {
       pauseOutput: () => calls.push('pause'),
       resumeOutput: () => calls.push('resume'),
     };
-    const pane = new Pane('task', 'task', 80, 24, input, { output: () => undefined, resized: () => undefined }, null);
+    const gate = new FlowGate(() => 0);
+    const pane = new Pane('task', 'task', 80, 24, input, { output: () => undefined, resized: () => undefined }, null, gate, 'run-1');
     pane.startLive();
     try {
       const chunk = output(64 * 1024);
@@ -72,9 +74,9 @@ describe('agent/ThreadedMirror', function () {
       expect(calls).to.deep.equal(['pause']);
       await waitFor('the pty to be read again', () => calls.length === 2);
       expect(calls).to.deep.equal(['pause', 'resume']);
-      // the run's own hold and the mirror's combine: released only when neither holds
-      pane.setCongested(true);
-      pane.setCongested(false);
+      // a hub's hold goes through the same gate: released when no reason holds
+      gate.hubHold('run-1', 'hub-a', true);
+      gate.hubHold('run-1', 'hub-a', false);
       expect(calls).to.deep.equal(['pause', 'resume', 'pause', 'resume']);
     } finally {
       pane.dispose();
