@@ -1,7 +1,8 @@
 /**
  * Agent-side mirror of a pane's screen (architecture §5, late join): every flushed output chunk is
  * also written into an @xterm/headless terminal, and snapshot() serializes screen + scrollback
- * with @xterm/addon-serialize, tagged with the exact byte offset it reflects.
+ * with @xterm/addon-serialize, plus the state that addon leaves out (terminalState.ts,
+ * stateSequences.ts), tagged with the exact byte offset it reflects.
  *
  * xterm parses writes asynchronously, in time slices. To make a snapshot consistent
  * (`data` reflects exactly bytes [0, offset)), operations go through a small queue: data is
@@ -25,6 +26,10 @@ import xtermHeadless from '@xterm/headless';
 import serializeAddon from '@xterm/addon-serialize';
 import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
+import { withState } from './stateSequences.ts';
+import { ModeTracker, readTerminalState } from './terminalState.ts';
+import type { XtermInternals } from './xtermInternals.ts';
+import { xtermInternals } from './xtermInternals.ts';
 
 const { Terminal } = xtermHeadless;
 const { SerializeAddon } = serializeAddon;
@@ -54,6 +59,8 @@ type Op =
 export class TerminalMirror {
   private readonly term: HeadlessTerminal;
   private readonly serializer: SerializeAddonType;
+  private readonly internals: XtermInternals;
+  private readonly modes: ModeTracker;
   private readonly queue: Op[] = [];
   /** A barrier is waiting for xterm to finish parsing everything handed so far. */
   private blocked = false;
@@ -75,6 +82,8 @@ export class TerminalMirror {
     this.serializer = new SerializeAddon();
     // the addon's typings refer to @xterm/xterm's Terminal; the headless one is compatible
     this.term.loadAddon(this.serializer as unknown as ITerminalAddon);
+    this.internals = xtermInternals(this.term);
+    this.modes = new ModeTracker(this.term);
     this.handedBytes = startOffset;
     this.startOffset = startOffset;
   }
@@ -193,7 +202,7 @@ export class TerminalMirror {
           if (cached && cached.offset === this.handedBytes) data = cached.data;
           else {
             // without scrollback: the visible screen only, a small fraction of the work and bytes
-            data = full ? this.serializer.serialize() : this.serializer.serialize({ scrollback: 0 });
+            data = this.serialize(full);
             this.cache.set(full, { offset: this.handedBytes, data });
           }
           op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data, complete: full });
@@ -202,6 +211,15 @@ export class TerminalMirror {
         }
       }
     }
+  }
+
+  /**
+   * The cells from @xterm/addon-serialize, and around them every piece of state it leaves out
+   * (stateSequences.ts): with them, later output does in the viewer what it does here.
+   */
+  private serialize(scrollback: boolean): string {
+    const cells = this.serializer.serialize({ excludeModes: true, ...(scrollback ? {} : { scrollback: 0 }) });
+    return withState(cells, readTerminalState(this.term, this.internals, this.modes));
   }
 
   /**
