@@ -1,31 +1,23 @@
 /**
- * The viewer socket (architecture §5, docs/protocol.md): namespace /viewer on /socket.io, websocket
- * only, authenticated with the tab's token (plus an RW grant token when the tab holds one).
+ * The dashboard's viewer links (common/viewerLink.ts, architecture §5): on the page's own origin,
+ * authenticated with the tab's token. A handshake the hub refuses (bad or expired token) signs
+ * the tab out and says why.
  */
-import { io } from 'socket.io-client';
-import type { Socket } from 'socket.io-client';
-import type { Ack, HubToViewerEvents, ViewerToHubEvents } from '../../common/protocol.ts';
-import { SOCKET_PATH, VIEWER_NAMESPACE } from '../../common/protocol.ts';
+import type { Ack } from '../../common/protocol.ts';
+import type { ViewerLinkOptions } from '../../common/viewerLink.ts';
+import { ViewerLink } from '../../common/viewerLink.ts';
 import { backToSignIn } from './nav.ts';
 import { signOut } from './session.ts';
 
-export type ViewerSocket = Socket<HubToViewerEvents, ViewerToHubEvents>;
-export interface ViewerAuth {
-  token: string;
-  grant?: string;
-}
-
-export function connectViewer(auth: ViewerAuth): ViewerSocket {
-  const socket: ViewerSocket = io(VIEWER_NAMESPACE, { path: SOCKET_PATH, transports: ['websocket'], auth: { ...auth } });
-  socket.on('connect_error', (err) => {
-    // The handshake refuses a bad or expired operator token with "unauthorized: …".
-    if (err.message.startsWith('unauthorized')) {
-      socket.disconnect();
-      signOut();
-      backToSignIn(`The hub refused your token for live updates (${err.message.replace(/^unauthorized:\s*/, '')}). Please sign in again.`);
-    }
+export function openLink(token: string, opts: Omit<ViewerLinkOptions, 'url' | 'token'> = {}): ViewerLink {
+  const link = new ViewerLink({ url: '', token, ...opts });
+  link.on('state', (st) => {
+    if (st.kind !== 'refused') return;
+    link.close();
+    signOut();
+    backToSignIn(`The hub refused your token for live updates (${st.reason.replace(/^unauthorized:\s*/, '')}). Please sign in again.`);
   });
-  return socket;
+  return link;
 }
 
 /** Unwraps a protocol acknowledgement: the data, or an Error with the hub's message. */

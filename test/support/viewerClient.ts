@@ -1,28 +1,26 @@
 /**
- * A real viewer for end-to-end tests: a socket.io-client on the viewer namespace that joins a
- * run and, per pane, feeds the join snapshot plus the live `pane:output` chunks through a
- * PaneStream (common/paneStream.ts) into
+ * A real viewer for end-to-end tests: common/viewerLink.ts (the viewer side every client uses)
+ * joined to a run, each pane's bytes going into
  *  - a byte buffer of everything written after the latest snapshot (the live bytes), and
  *  - an @xterm/headless terminal (so a test can compare serialized screens).
- * Gaps are resynced with `pane:resync`; `pane:open`, `session:ended`, `notice`, `rw:changed`
- * (and the other events) are recorded for assertions.
+ * The link resyncs gaps and handles `pane:open`; this layer records what tests assert on
+ * (`pane:open`, `session:ended`, `notice`, `rw:changed` and every other event). It does not
+ * reconnect: a test that cuts the connection connects a new viewer.
  */
-import { io } from 'socket.io-client';
-import type { Socket } from 'socket.io-client';
 import xtermHeadless from '@xterm/headless';
 import serializeAddon from '@xterm/addon-serialize';
 import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
-import type { Ack, HubToViewerEvents, PaneInfo, PaneSnapshot, RwState, ViewerJoinReply, ViewerToHubEvents } from '../../common/protocol.ts';
-import { SOCKET_PATH, VIEWER_NAMESPACE } from '../../common/protocol.ts';
-import { PaneStream } from '../../common/paneStream.ts';
-import { sleep, waitUntil } from './wait.ts';
+import type { PaneInfo, PaneSnapshot, RwState, ViewerJoinReply } from '../../common/protocol.ts';
+import type { LinkPane, PaneSink, ViewerSocket } from '../../common/viewerLink.ts';
+import { ViewerLink } from '../../common/viewerLink.ts';
+import type { PaneStream } from '../../common/paneStream.ts';
+import { waitUntil } from './wait.ts';
 
 const { Terminal } = xtermHeadless;
 const { SerializeAddon } = serializeAddon;
 
-export type ViewerSocket = Socket<HubToViewerEvents, ViewerToHubEvents>;
-
+export type { ViewerSocket };
 export interface ViewerOptions {
   /** RW grant token (from grant-write). */
   grant?: string;
@@ -39,13 +37,10 @@ export interface ChunkInfo {
   firstByte: number;
 }
 
-export class ViewerPane {
-  readonly stream: PaneStream;
+export class ViewerPane implements PaneSink {
   /** Every snapshot applied (the first one is the join's), with its offset. */
   readonly snapshots: Array<{ offset: number; cols: number; rows: number; bytes: number }> = [];
   readonly chunks: ChunkInfo[] = [];
-  /** Gaps detected (each leads to a resync). */
-  gaps = 0;
   term: HeadlessTerminal | null = null;
   private serializer: SerializeAddonType | null = null;
   private live: Uint8Array[] = [];
@@ -64,19 +59,30 @@ export class ViewerPane {
     readonly paneId: string,
     private readonly withTerminal: boolean,
     private readonly scrollback: number,
-    onGap: () => void,
-  ) {
-    this.stream = new PaneStream({
-      onReset: (cols, rows) => this.reset(cols, rows),
-      write: (data) => this.write(data),
-      onGap: () => {
-        this.gaps++;
-        onGap();
-      },
-    });
+    private readonly linkPane: () => LinkPane,
+  ) {}
+
+  /** The link's stream of this pane (snapshot + offsets). */
+  get stream(): PaneStream {
+    return this.linkPane().stream;
   }
 
-  private reset(cols: number, rows: number): void {
+  /** Gaps detected (each leads to a resync). */
+  get gaps(): number {
+    return this.linkPane().gaps;
+  }
+
+  snapshot(s: PaneSnapshot): void {
+    this.snapshots.push({ offset: s.offset, cols: s.cols, rows: s.rows, bytes: s.data.length });
+  }
+
+  chunk(offset: number, bytes: Uint8Array): void {
+    this.chunks.push({ offset, length: bytes.length, firstByte: bytes[0] ?? -1 });
+    this.lastOutputAt = Date.now();
+    if (!this.firstOutputAt) this.firstOutputAt = this.lastOutputAt;
+  }
+
+  reset(cols: number, rows: number): void {
     this.snapshotPending = true;
     if (!this.withTerminal) return;
     this.term?.dispose();
@@ -86,7 +92,7 @@ export class ViewerPane {
     this.term.loadAddon(this.serializer as unknown as ITerminalAddon);
   }
 
-  private write(data: string | Uint8Array): void {
+  write(data: string | Uint8Array): void {
     if (this.snapshotPending) {
       this.snapshotPending = false; // the live record starts after the first snapshot; later ones (resyncs) do not restart it
     } else if (typeof data !== 'string') {
@@ -105,19 +111,6 @@ export class ViewerPane {
     }
     const term = this.term;
     if (term) this.lastParsed = new Promise<void>((r) => term.write(data, r));
-  }
-
-  applySnapshot(s: PaneSnapshot): void {
-    this.snapshots.push({ offset: s.offset, cols: s.cols, rows: s.rows, bytes: s.data.length });
-    this.stream.applySnapshot(s);
-  }
-
-  push(offset: number, data: Uint8Array | ArrayBuffer): void {
-    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-    this.chunks.push({ offset, length: bytes.length, firstByte: bytes[0] ?? -1 });
-    this.lastOutputAt = Date.now();
-    if (!this.firstOutputAt) this.firstOutputAt = this.lastOutputAt;
-    this.stream.push(offset, bytes);
   }
 
   /** Offset of the next byte the terminal needs (null while waiting for a snapshot). */
@@ -174,6 +167,7 @@ export interface RecordedEvent {
 }
 
 export class TestViewer {
+  readonly link: ViewerLink;
   readonly socket: ViewerSocket;
   readonly panes = new Map<string, ViewerPane>();
   readonly notices: Array<{ runId: string; code: string; message: string }> = [];
@@ -184,43 +178,24 @@ export class TestViewer {
   readonly events: RecordedEvent[] = [];
   /** pane:output events received after the first session:ended. */
   outputAfterEnd = 0;
-  private runId: string | null = null;
   private readonly withTerminal: boolean;
   private readonly scrollback: number;
-  private resyncing = new Set<string>();
 
   private constructor(url: string, token: string, opts: ViewerOptions) {
     this.withTerminal = opts.terminal ?? true;
     this.scrollback = opts.scrollback ?? 10_000;
-    this.socket = io(`${url}${VIEWER_NAMESPACE}`, {
-      path: SOCKET_PATH,
-      transports: ['websocket'],
-      auth: { token, ...(opts.grant ? { grant: opts.grant } : {}) },
-      reconnection: false,
-      forceNew: true,
-    });
-    const s = this.socket;
+    this.link = new ViewerLink({ url, token, grant: opts.grant ?? null, reconnect: false, forceNew: true, sink: this.sink });
+    const s = (this.socket = this.link.socket);
     s.onAny((name: string, ...args: unknown[]) => {
       if (name !== 'pane:output') this.events.push({ at: Date.now(), name, args });
     });
-    s.on('pane:output', (runId, paneId, offset, data) => {
-      if (runId !== this.runId) return;
+    s.on('pane:output', () => {
       if (this.ended.length > 0) this.outputAfterEnd++;
-      this.pane(paneId).push(offset, data as Uint8Array);
-    });
-    s.on('pane:snapshot', (runId, snap) => {
-      if (runId === this.runId) this.pane(snap.paneId).applySnapshot(snap);
-    });
-    s.on('pane:open', (runId, info) => {
-      if (runId !== this.runId) return;
-      this.paneOpens.push(info);
-      const pane = this.pane(info.paneId);
-      // a pane we have no snapshot for yet: fetch one (its chunks wait in the PaneStream)
-      if (!pane.stream.synced) void this.resync(info.paneId);
     });
     s.on('session:ended', (runId, status, reason) => this.ended.push({ runId, status, reason, at: Date.now() }));
     s.on('notice', (runId, code, message) => this.notices.push({ runId, code, message }));
     s.on('rw:changed', (state) => this.rwChanges.push(state));
+    this.link.on('paneOpened', (info) => this.paneOpens.push(info));
   }
 
   /** Connects (rejects on a refused handshake or after timeoutMs). */
@@ -240,64 +215,42 @@ export class TestViewer {
     return v;
   }
 
-  pane(paneId: string): ViewerPane {
-    let p = this.panes.get(paneId);
-    if (!p) {
-      p = new ViewerPane(paneId, this.withTerminal, this.scrollback, () => void this.resync(paneId));
-      this.panes.set(paneId, p);
-    }
+  private readonly sink = (paneId: string): ViewerPane => {
+    const p = new ViewerPane(paneId, this.withTerminal, this.scrollback, () => this.link.panes.get(paneId) as LinkPane);
+    this.panes.set(paneId, p);
     return p;
+  };
+
+  pane(paneId: string): ViewerPane {
+    this.link.follow(paneId);
+    return this.panes.get(paneId) as ViewerPane;
   }
 
   async join(runId: string, timeoutMs = 10_000): Promise<ViewerJoinReply> {
-    this.runId = runId;
-    const ack: Ack<ViewerJoinReply> = await this.socket.timeout(timeoutMs).emitWithAck('run:join', runId);
-    if (!ack.ok) throw new Error(`run:join refused: ${ack.error.code}: ${ack.error.message}`);
-    for (const snap of ack.data.panes) this.pane(snap.paneId).applySnapshot(snap);
-    // chunks of a pane the join had no snapshot for are waiting: fetch one
-    for (const [id, p] of this.panes) if (!p.stream.synced) void this.resync(id);
+    let reply: ViewerJoinReply;
+    try {
+      reply = await this.link.join(runId, { timeoutMs });
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      throw new Error(`run:join refused: ${e.code ?? 'error'}: ${e.message}`, { cause: err });
+    }
     // the join shows the screen first; tests compare full states, so wait for the scrollback too
-    const partial = ack.data.panes.filter((p) => p.partial).map((p) => p.paneId);
+    const partial = reply.panes.filter((p) => p.partial).map((p) => p.paneId);
     if (partial.length) {
       await waitUntil('the full snapshots after the join', () => (partial.every((id) => this.events.some((e) => e.name === 'pane:snapshot' && (e.args[1] as PaneSnapshot).paneId === id)) ? true : undefined), 30_000, 5);
     }
-    return ack.data;
+    return reply;
   }
 
-  /** Asks the hub for a fresh snapshot of a pane (after a gap); retries briefly while none is offered. */
-  async resync(paneId: string): Promise<void> {
-    if (!this.runId || this.resyncing.has(paneId)) return;
-    this.resyncing.add(paneId);
-    try {
-      for (let attempt = 0; attempt < 20 && this.socket.connected; attempt++) {
-        let reply: Ack<PaneSnapshot[] | PaneSnapshot>;
-        try {
-          reply = await this.socket.timeout(10_000).emitWithAck('pane:resync', this.runId, paneId);
-        } catch {
-          continue;
-        }
-        if (reply.ok) {
-          const snaps = Array.isArray(reply.data) ? reply.data : [reply.data];
-          const snap = snaps.find((s) => s.paneId === paneId);
-          if (snap) {
-            this.pane(paneId).applySnapshot(snap);
-            // its replay may have hit another gap, signalled while this runs: then ask again
-            if (this.pane(paneId).stream.synced) return;
-            continue;
-          }
-        }
-        await sleep(100);
-      }
-    } finally {
-      this.resyncing.delete(paneId);
-    }
+  /** Asks the hub for a fresh snapshot of a pane (as the link does after a gap). */
+  resync(paneId: string): void {
+    this.link.resyncPane(paneId);
   }
 
   sendInput(paneId: string, text: string): void {
-    if (!this.runId) throw new Error('join a run first');
-    this.socket.emit('pane:input', this.runId, paneId, Buffer.from(text, 'utf8'));
+    if (!this.link.runId) throw new Error('join a run first');
+    this.link.sendInput(paneId, Buffer.from(text, 'utf8'));
   }
-
   /** Waits until a pane exists and its live bytes satisfy `pred`. */
   async waitForOutput(paneId: string, pred: (live: Buffer, pane: ViewerPane) => boolean, timeoutMs = 10_000, what = 'output'): Promise<ViewerPane> {
     return waitUntil(
@@ -364,8 +317,7 @@ export class TestViewer {
   }
 
   close(): void {
-    this.socket.removeAllListeners();
-    this.socket.disconnect();
+    this.link.close();
     for (const p of this.panes.values()) p.dispose();
   }
 }

@@ -11,7 +11,7 @@ import { TERMINAL_RUN_STATUSES, TERMINAL_SESSION_STATUSES } from '../../../commo
 import { api } from '../api.ts';
 import { actionButton, append, clear, confirmButton, copyText, h } from '../dom.ts';
 import { age, countdown, errorText, shortClock } from '../format.ts';
-import type { RunLink, RwView } from '../runLink.ts';
+import type { RwView, ViewerLink } from '../../../common/viewerLink.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 
@@ -35,7 +35,7 @@ export class LiveSessionCard {
   constructor(
     run: TaskRunDto,
     private readonly me: Identity,
-    private readonly link: RunLink,
+    private readonly link: ViewerLink,
   ) {
     this.run = run;
     this.session = run.liveSession ?? null;
@@ -105,7 +105,7 @@ export class LiveSessionCard {
       operator ? controls : h('p.muted', {}, `Signed in as ${me.role}: watching only.`),
       this.error,
     );
-    link.onRw((rw) => {
+    link.on('rw', (rw) => {
       this.rw = rw;
       if (!rw.canWrite) this.rwCommand = null;
       this.render();

@@ -8,7 +8,7 @@ import type { OperatorMessage } from '../../../common/protocol.ts';
 import { api } from '../api.ts';
 import { actionButton, h } from '../dom.ts';
 import { clock, errorText } from '../format.ts';
-import type { RunLink } from '../runLink.ts';
+import type { ViewerLink } from '../../../common/viewerLink.ts';
 
 export class Messages {
   readonly el: HTMLElement;
@@ -21,7 +21,7 @@ export class Messages {
 
   constructor(
     private readonly runId: string,
-    link: RunLink,
+    link: ViewerLink,
     canSend: boolean,
   ) {
     this.input = h('textarea', { rows: 3, placeholder: 'Message the agent and every viewer (Enter sends, Shift+Enter for a new line)', 'aria-label': 'operator message', 'data-testid': 'message-input' });

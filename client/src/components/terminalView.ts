@@ -1,7 +1,7 @@
 /**
  * The live terminal of a run: one xterm per pane (task, and the operator shell during a
- * takeover) as tabs, fed by PaneStream (snapshot from the join, then offset-checked chunks;
- * a gap asks for `pane:resync`). Read-only by default: keystrokes go out as `pane:input` only
+ * takeover) as tabs, each the sink of a pane of the run's ViewerLink (common/viewerLink.ts:
+ * snapshot, offset-checked chunks, resync, rejoin). Read-only by default: keystrokes go out as `pane:input` only
  * while the tab holds a write grant, and the badge says so with the time left. The RW holder's
  * window size becomes the pty's (fit addon → `pane:resize`); read-only viewers scale the font
  * to show the pty's columns instead.
@@ -10,12 +10,10 @@ import { FitAddon } from '@xterm/addon-fit';
 import { SearchAddon } from '@xterm/addon-search';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
-import { PaneStream } from '../../../common/paneStream.ts';
-import type { Ack, PaneSnapshot } from '../../../common/protocol.ts';
 import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../../../common/protocol.ts';
+import type { PaneSink, RwView, ViewerLink } from '../../../common/viewerLink.ts';
 import { h } from '../dom.ts';
 import { countdown } from '../format.ts';
-import type { RunLink, RwView } from '../runLink.ts';
 import { BASE_FONT_SIZE, terminalOptions } from './xtermTheme.ts';
 
 interface PaneView {
@@ -23,10 +21,8 @@ interface PaneView {
   term: Terminal;
   fit: FitAddon;
   search: SearchAddon;
-  stream: PaneStream;
   host: HTMLElement;
   tab: HTMLButtonElement;
-  resyncing: boolean;
 }
 
 const TITLES: Record<string, string> = { [TASK_PANE]: 'task', [OPERATOR_PANE]: 'operator shell' };
@@ -46,10 +42,8 @@ export class TerminalView {
   private fitTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly observer: ResizeObserver;
   private ended = false;
-  /** Between run:join and its answer: chunks are buffered for the join's snapshot, no resync. */
-  private joining = false;
 
-  constructor(private readonly link: RunLink) {
+  constructor(private readonly link: ViewerLink) {
     this.tabs = h('div.pane-tabs', { role: 'tablist' });
     this.badge = h('span.rw-badge.ro', { 'data-testid': 'rw-badge', 'aria-live': 'polite' }, 'read-only');
     this.notice = h('span.term-notice', { 'aria-live': 'polite' });
@@ -74,37 +68,13 @@ export class TerminalView {
     this.observer.observe(this.body);
 
     const s = link.socket;
-    link.onJoining(() => {
-      this.joining = true;
-      for (const p of this.panes.values()) p.stream.reset();
+    link.on('rw', (rw) => this.setRw(rw));
+    link.on('joined', () => {
+      this.ended = false;
+      this.el.classList.remove('ended');
+      this.layoutSoon();
     });
-    link.onJoined((reply) => {
-      this.joining = false;
-      for (const snap of reply.panes) this.applySnapshot(this.ensurePane(snap.paneId, snap.cols, snap.rows), snap);
-    });
-    link.onError(() => (this.joining = false));
-    link.onRw((rw) => this.setRw(rw));
-    s.on('pane:output', (runId, paneId, offset, data) => {
-      if (runId !== link.runId) return;
-      const p = this.ensurePane(paneId);
-      p.stream.push(offset, data instanceof ArrayBuffer ? data : new Uint8Array(data));
-      if (!p.stream.synced && !this.joining) this.resync(p);
-    });
-    // the hub held our output back (this tab had stalled) and now resyncs us
-    s.on('pane:snapshot', (runId, snap) => {
-      if (runId === link.runId) this.applySnapshot(this.ensurePane(snap.paneId, snap.cols, snap.rows), snap);
-    });
-    s.on('pane:open', (runId, info) => {
-      if (runId !== link.runId) return;
-      const p = this.ensurePane(info.paneId, info.cols, info.rows);
-      const exp = p.stream.expectedOffset;
-      if (exp === null || info.offset > exp) {
-        p.stream.reset();
-        this.resync(p);
-      }
-    });
-    s.on('pane:resize', (runId, paneId, cols, rows) => {
-      if (runId !== link.runId) return;
+    link.on('paneResized', (paneId, cols, rows) => {
       const p = this.panes.get(paneId);
       if (p && (p.term.cols !== cols || p.term.rows !== rows)) {
         p.term.resize(cols, rows);
@@ -121,6 +91,19 @@ export class TerminalView {
       this.showNotice(`live session ${status}: ${reason}`);
     });
   }
+
+  /** The link's sink factory: a tab and an xterm per pane. */
+  readonly sink = (paneId: string, cols: number, rows: number): PaneSink => {
+    const p = this.ensurePane(paneId, cols || DEFAULT_COLS, rows || DEFAULT_ROWS);
+    return {
+      write: (d) => p.term.write(d),
+      reset: (c, r) => {
+        p.term.reset();
+        if (p.term.cols !== c || p.term.rows !== r) p.term.resize(c, r);
+        this.layoutSoon();
+      },
+    };
+  };
 
   /** Text of a pane's buffer (scrollback included), for tests and copy. */
   text(paneId = TASK_PANE): string {
@@ -163,15 +146,6 @@ export class TerminalView {
       search,
       host,
       tab,
-      resyncing: false,
-      stream: new PaneStream({
-        write: (d) => term.write(d),
-        onReset: (c, r) => {
-          term.reset();
-          if (term.cols !== c || term.rows !== r) term.resize(c, r);
-        },
-        onGap: () => this.resync(view),
-      }),
     };
     term.onData((d) => this.input(view, encoder.encode(d)));
     term.onBinary((d) => this.input(view, Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
@@ -195,35 +169,12 @@ export class TerminalView {
     this.layoutSoon();
   }
 
-  private applySnapshot(p: PaneView, snap: PaneSnapshot): void {
-    p.stream.applySnapshot(snap);
-    this.layoutSoon();
-  }
-
-  private resync(p: PaneView, attempt = 0): void {
-    if (p.resyncing || this.ended) return;
-    p.resyncing = true;
-    this.link.socket
-      .timeout(10_000)
-      .emitWithAck('pane:resync', this.link.runId, p.id)
-      .then((ack: Ack<PaneSnapshot>) => {
-        p.resyncing = false;
-        if (ack.ok) this.applySnapshot(p, ack.data);
-        else if (attempt < 5) setTimeout(() => this.resync(p, attempt + 1), 1000 * (attempt + 1));
-      })
-      .catch(() => {
-        p.resyncing = false;
-        if (attempt < 5) setTimeout(() => this.resync(p, attempt + 1), 1000 * (attempt + 1));
-      });
-  }
-
   private input(p: PaneView, bytes: Uint8Array): void {
     if (!this.rw.canWrite) {
       this.flash('read-only: ask for a write grant to type into this run');
       return;
     }
-    if (!this.link.connected || bytes.length === 0) return;
-    this.link.socket.emit('pane:input', this.link.runId, p.id, bytes);
+    this.link.sendInput(p.id, bytes);
   }
 
   private setRw(rw: RwView): void {
@@ -248,8 +199,8 @@ export class TerminalView {
     if (rw.canWrite && rw.until) {
       const left = Date.parse(rw.until) - Date.now();
       if (left <= 0) {
-        this.link.expireLocally();
-        return;
+        return; // the link drops to read-only on its own timer
+
       }
       this.badge.className = 'rw-badge rw';
       this.badge.textContent = `you are typing into a live run \u2014 ${countdown(left)} left`;
@@ -288,7 +239,7 @@ export class TerminalView {
       const rows = Math.min(dims.rows, 200);
       if (cols !== p.term.cols || rows !== p.term.rows) {
         p.term.resize(cols, rows);
-        if (this.link.connected) this.link.socket.emit('pane:resize', this.link.runId, p.id, cols, rows);
+        this.link.resize(p.id, cols, rows);
       }
       return;
     }

@@ -7,7 +7,7 @@ import type { ControlEventDto } from '../../../common/api.ts';
 import { api } from '../api.ts';
 import { h } from '../dom.ts';
 import { clock, errorText } from '../format.ts';
-import type { RunLink } from '../runLink.ts';
+import type { ViewerLink } from '../../../common/viewerLink.ts';
 
 export function actorOf(e: ControlEventDto): string {
   if (e.actorUserId) return e.actorUserId;
@@ -30,7 +30,7 @@ export class Timeline {
 
   constructor(
     private readonly runId: string,
-    link: RunLink,
+    link: ViewerLink,
     private readonly onEvent: (e: ControlEventDto) => void = () => undefined,
   ) {
     this.el = h('section.panel.timeline-panel', {}, h('h2', {}, 'Audit timeline'), this.status, h('div.scroll', {}, this.list));
@@ -38,7 +38,7 @@ export class Timeline {
       if (e.taskRunId === runId) this.add(e);
     });
     // after a reconnect, fetch what was appended while away
-    link.onJoined(() => void this.load());
+    link.on('joined', () => void this.load());
   }
 
   async load(): Promise<void> {

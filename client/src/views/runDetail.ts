@@ -1,7 +1,7 @@
 /**
  * A run's page: header (status, worker, times, steps), the Live Session card, the live terminal
  * (or, once the run is over, its recording), operator messages beside it, and the audit timeline.
- * Everything updates live over one viewer socket (RunLink).
+ * Everything updates live over one viewer link (common/viewerLink.ts).
  *
  * Test hook (documented in client/README.md): while this page is mounted,
  * `window.__handoffUseGrant(grantToken)` makes the tab use an RW grant token exactly as it does
@@ -10,11 +10,12 @@
  * hook gives a page nothing it could not do with the token anyway.
  */
 import type { LiveSessionDto, TaskRunDto } from '../../../common/api.ts';
+import type { PaneSinkFactory } from '../../../common/viewerLink.ts';
 import { TERMINAL_RUN_STATUSES } from '../../../common/statuses.ts';
 import { api, ApiError } from '../api.ts';
 import { append, clear, h } from '../dom.ts';
 import { age, clock, errorText, shortId } from '../format.ts';
-import { RunLink } from '../runLink.ts';
+import { openLink } from '../socket.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 import { LiveSessionCard } from '../components/liveSessionCard.ts';
@@ -55,7 +56,8 @@ export function runDetailView(me: Identity, runId: string): View {
     if (destroyed) return;
     let session: LiveSessionDto | null = run.liveSession ?? null;
 
-    const link = new RunLink(runId, me.token);
+    // after the session ended, join again: the run's status, events and messages keep coming
+    const link = openLink(me.token, { rejoinAfterEnd: true });
     cleanups.push(() => link.close());
     const card = new LiveSessionCard(run, me, link);
     cleanups.push(() => card.destroy());
@@ -76,10 +78,13 @@ export function runDetailView(me: Identity, runId: string): View {
     };
     if (isOver(run)) {
       showReplay();
-    } else {
+    }
+    let sink: PaneSinkFactory = () => null;
+    if (!isOver(run)) {
       const terminal = new TerminalView(link);
       cleanups.push(() => terminal.destroy());
       append(center, terminal.el);
+      sink = terminal.sink;
     }
 
     const renderHead = () => {
@@ -109,13 +114,13 @@ export function runDetailView(me: Identity, runId: string): View {
     };
     renderHead();
 
-    link.onJoined((reply) => {
+    link.on('joined', (reply) => {
       run = { ...reply.run, liveSession: reply.session };
       session = reply.session;
       card.update(run, session);
       renderHead();
     });
-    link.onError((msg) => (error.textContent = msg));
+    link.on('joinFailed', (err) => (error.textContent = `could not join the run's live stream: ${err.message}`));
     link.socket.on('run:status', (id, r, s) => {
       if (id !== runId) return;
       run = { ...r, liveSession: s };
@@ -124,13 +129,9 @@ export function runDetailView(me: Identity, runId: string): View {
       renderHead();
       if (isOver(run)) showReplay();
     });
-    // A revoked session detaches viewers from the run's room: join again (no stream any more,
-    // but the run's status, events and messages keep coming).
-    link.socket.on('session:ended', (id, status) => {
-      if (id !== runId) return;
+    link.on('ended', (status) => {
       if (session && session.status !== status) session = { ...session, status: status as LiveSessionDto['status'] };
       card.update(run, session);
-      setTimeout(() => link.rejoin(), 250);
     });
     link.socket.on('run:control', (id, liveControl) => {
       if (id !== runId) return;
@@ -139,6 +140,7 @@ export function runDetailView(me: Identity, runId: string): View {
       renderHead();
     });
 
+    link.join(runId, { sink }).catch(() => undefined); // a refusal is shown by joinFailed
     window.__handoffUseGrant = (grantToken: string) => link.useGrant(grantToken);
     cleanups.push(() => delete window.__handoffUseGrant);
   };

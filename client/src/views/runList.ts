@@ -12,7 +12,7 @@ import { age, errorText, shortId } from '../format.ts';
 import { navigate } from '../nav.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
-import { connectViewer, unwrap } from '../socket.ts';
+import { openLink } from '../socket.ts';
 import type { View } from './view.ts';
 
 export function needsOperator(run: TaskRunDto): boolean {
@@ -71,15 +71,11 @@ export function runListView(me: Identity): View {
     }
   };
 
-  const socket = connectViewer({ token: me.token });
-  socket.on('connect', () => {
-    socket
-      .timeout(10_000)
-      .emitWithAck('runs:watch')
-      .then(unwrap)
-      .then(() => reload())
-      .catch((err: Error) => (error.textContent = `live updates unavailable: ${err.message}`));
-  });
+  const link = openLink(me.token);
+  link.watchRuns();
+  // (re)connected: what changed while away comes with a fresh list
+  link.on('state', (st) => st.kind === 'connected' && void reload());
+  const socket = link.socket;
   socket.on('run:status', (_id, run, session) => {
     const merged: TaskRunDto = { ...run, liveSession: session };
     if (filter && run.status !== filter) runs.delete(run.id);
@@ -130,7 +126,7 @@ export function runListView(me: Identity): View {
     el,
     destroy() {
       clearInterval(ages);
-      socket.disconnect();
+      link.close();
     },
   };
 }
