@@ -151,6 +151,7 @@ export function lineDrawingAsGlyphs(row: string): string {
     else if (ch === '\x0f') acs = false;
     else if (ch === '\x1b') {
       // an escape sequence (SGR) is copied whole: its letters are no line drawing
+      // eslint-disable-next-line no-control-regex -- matching terminal escape sequences is the point
       const m = /^\x1b\[[0-?]*[ -/]*[@-~]|^\x1b./.exec(row.slice(i));
       const seq = m ? m[0] : ch;
       out += seq;
