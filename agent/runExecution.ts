@@ -226,6 +226,8 @@ export class RunExecution {
   }
 
   onControl(cmd: ControlCommand): void {
+    // A command is applied (and acknowledged) once: a repeat of the state in force is not news.
+    if (cmd.liveControl.updatedAt && cmd.liveControl.updatedAt === this.control?.updatedAt) return;
     this.applyControl(cmd.liveControl, cmd.summary, true);
   }
 

@@ -213,12 +213,14 @@ export class TaskRunService {
     await transact(this.ctx, async (uow) => {
       const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
       const cur = run.payload.liveControl;
-      // Only acknowledge the state that is still the latest one asked for.
-      if (!cur || cur.updatedAt !== applied.updatedAt) return;
+      // Only the first acknowledgement of the state that is still the latest one asked for counts:
+      // a repeated ack changes nothing and tells nobody (architecture §5, one event per change).
+      if (!cur || cur.updatedAt !== applied.updatedAt || cur.appliedAt) return;
       run.payload = { ...run.payload, liveControl: { ...cur, appliedAt: new Date().toISOString() } };
       await uow.em.flush();
       const lc = run.payload.liveControl as LiveControl;
-      uow.afterCommit(() => this.ctx.events.emit('run:control', runId, lc, undefined));
+      // Viewers learn the state is in force; the agent applied it, so it is not told again.
+      uow.afterCommit(() => this.ctx.events.emit('run:controlApplied', runId, lc));
     });
   }
 
