@@ -16,7 +16,7 @@ const errors = (...codes: number[]) =>
     codes.map((c) => [
       String(c),
       {
-        description: { 401: 'missing or invalid token', 403: 'wrong role or wrong worker', 404: 'unknown run, or no session', 422: 'invalid payload or state', 503: 'database unavailable' }[c] ?? 'error',
+        description: { 401: 'missing or invalid token', 403: 'wrong role or wrong worker', 404: 'unknown run, or no session', 413: 'body too large', 415: 'wrong content type', 422: 'invalid payload or state', 503: 'database unavailable' }[c] ?? 'error',
         ...json(ref('Error')),
       },
     ]),
@@ -119,17 +119,23 @@ export function buildOpenApi(serverUrl?: string): Json {
       },
       '/api/task-runs/{id}/recording': {
         get: {
-          summary: 'The run terminal recording (asciicast v2)',
+          summary: 'The run terminal recording (asciicast v2): kept by the hub as the output flows, with an `m` marker where each step began and ended',
           security: [{ operator: [] }],
           parameters: [idParam],
           responses: { 200: { description: 'asciicast v2', content: { 'application/x-asciicast': { schema: { type: 'string' } } } }, ...errors(401, 404) },
         },
         put: {
-          summary: 'Upload the run recording (owning worker)',
+          summary: "Upload the worker's own recording of the run (owning worker); kept only if it holds at least as much output as the hub's",
           security: [{ worker: [] }],
           parameters: [idParam],
           requestBody: { required: true, content: { 'application/x-asciicast': { schema: { type: 'string' } } } },
-          responses: { 200: { description: 'stored', ...json(obj({ bytes: { type: 'integer' } })) }, ...errors(401, 403, 404) },
+          responses: {
+            200: {
+              description: 'which recording the hub keeps',
+              ...json(obj({ bytes: { type: 'integer' }, outputBytes: { type: 'integer' }, kept: { type: 'string', enum: ['upload', 'existing'] } })),
+            },
+            ...errors(401, 403, 404, 413, 415, 422),
+          },
         },
       },
       '/api/task-runs/{id}/complete': {

@@ -784,20 +784,49 @@ for (const store of STORES) {
     });
 
     describe('recording', () => {
-      it('404 before upload; the owning worker PUTs it; GET returns the same bytes', async () => {
+      const cast = (events: string[]) => `${JSON.stringify({ version: 2, width: 80, height: 24 })}\n${events.map((e) => `${e}\n`).join('')}`;
+      const getRecording = async (runId: string) => {
+        const res = await fetch(`${h.url}/api/task-runs/${runId}/recording`, { headers: { authorization: `Bearer ${viewer}` } });
+        return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() };
+      };
+      const eventLines = (text: string) => text.split('\n').filter(Boolean).slice(1);
+
+      it('404 not_found before any; the owning worker PUTs one; GET serves its events after the hub header', async () => {
         const w = 'w-rec';
         const run = await claimed(w);
         expectError(await h.api('GET', `/api/task-runs/${run.id}/recording`, viewer), 404, 'not_found');
-        const cast = `${JSON.stringify({ version: 2, width: 80, height: 24 })}\n[0.1, "o", "hello \\u00e9\\r\\n"]\n[0.2, "o", "${randomBytes(8).toString('hex')}"]\n`;
-        const put = await putRecording(h.workerToken(w), run.id, cast);
+        const events = ['[0.1, "o", "hello \\u00e9\\r\\n"]', `[0.2, "o", "${randomBytes(8).toString('hex')}"]`, '[0.3, "m", "step 1"]'];
+        const body = cast(events);
+        const put = await putRecording(h.workerToken(w), run.id, body);
         expect(put.status, put.text).to.equal(200);
-        expect((put.body as { bytes: number }).bytes).to.equal(Buffer.byteLength(cast));
-        const get = await fetch(`${h.url}/api/task-runs/${run.id}/recording`, { headers: { authorization: `Bearer ${viewer}` } });
+        expect(put.body).to.deep.equal({ bytes: Buffer.byteLength(body), outputBytes: Buffer.byteLength('hello é\r\n') + 16, kept: 'upload' });
+        const get = await getRecording(run.id);
         expect(get.status).to.equal(200);
-        expect(get.headers.get('content-type')).to.contain('application/x-asciicast');
-        expect(Buffer.from(await get.arrayBuffer()).equals(Buffer.from(cast))).to.equal(true);
+        expect(get.type).to.contain('application/x-asciicast');
+        expect(JSON.parse(get.text.split('\n')[0] as string)).to.include({ version: 2 });
+        expect(eventLines(get.text)).to.deep.equal(events);
         // Without a token: 401.
         expect((await fetch(`${h.url}/api/task-runs/${run.id}/recording`)).status).to.equal(401);
+      });
+
+      it('refuses a wrong type, a file that is not asciicast v2, and a shorter recording; each leaves the recording as it was', async () => {
+        const w = 'w-rec2';
+        const run = await claimed(w);
+        const long = cast(['[0.1, "o", "0123456789"]', '[0.2, "o", "abcdef"]']);
+        expect((await putRecording(h.workerToken(w), run.id, long)).status).to.equal(200);
+        const before = await getRecording(run.id);
+
+        const json = await fetch(`${h.url}/api/task-runs/${run.id}/recording`, { method: 'PUT', headers: { authorization: `Bearer ${h.workerToken(w)}`, 'content-type': 'application/json' }, body: '{}' });
+        expect(json.status).to.equal(415);
+        expect(((await json.json()) as { error: { code: string } }).error.code).to.equal('unsupported_media_type');
+        expectError(await putRecording(h.workerToken(w), run.id, 'hello\n'), 422, 'invalid_payload');
+        expectError(await putRecording(h.workerToken(w), run.id, `${cast(['[0.1, "o", "x"]'])}not json\n`), 422, 'invalid_payload');
+        const shorter = await putRecording(h.workerToken(w), run.id, cast(['[0.1, "o", "0123"]']));
+        expect(shorter.status).to.equal(200);
+        expect(shorter.body).to.include({ kept: 'existing', outputBytes: 16 });
+        expect((await getRecording(run.id)).text).to.equal(before.text);
+        // Another worker may not upload at all.
+        expectError(await putRecording(h.workerToken('w-other'), run.id, long), 403, 'forbidden');
       });
     });
 
@@ -967,7 +996,7 @@ for (const store of STORES) {
           tokens: h.hub.ctx.tokens,
           runs: h.hub.runs,
           sessions: h.hub.sessions,
-          recordings: new RecordingStore(h.dataDir),
+          recordings: new RecordingStore(h.hub.database.orm),
           metrics: new HubMetrics(),
           log: h.hub.log,
           publicUrl: undefined,
