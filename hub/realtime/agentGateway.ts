@@ -154,6 +154,11 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       runs.controlApplied(workerId, runId, liveControl).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'control ack failed'));
     });
 
+    socket.on('run:attention', (runId: string, waitingForInput: boolean) => {
+      if (!socket.data.runs.has(runId) || typeof waitingForInput !== 'boolean') return;
+      runs.attention(workerId, runId, waitingForInput).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'attention report refused'));
+    });
+
     socket.on('run:step', (runId: string, step: StepEvent) => {
       if (!socket.data.runs.has(runId) || !isObject(step) || !Number.isInteger(step.index) || step.index < 0 || (step.phase !== 'start' && step.phase !== 'end')) return;
       const exitCode = Number.isInteger(step.exitCode) ? step.exitCode : undefined;
