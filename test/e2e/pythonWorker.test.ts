@@ -93,6 +93,13 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
     expect((done['offsets'] as Record<string, number>)['task']).to.equal(Buffer.byteLength(output));
     expect(await viewer.exited).to.equal(0);
 
+    // A viewer joining the finished run: its final status, the ended session, no snapshot.
+    const late = python('viewer.py', [h.url, run.id], { HANDOFF_TOKEN: h.token('viewer', 'py-late') });
+    const after = await late.next('joined');
+    expect(after).to.include({ runStatus: 'succeeded', sessionStatus: 'ended', canWrite: false });
+    expect(after['panes']).to.deep.equal([]);
+    expect(await late.exited).to.equal(0);
+
     const final = await waitForRunStatus(h, run.id, ['succeeded']);
     expect(final.liveSession?.status).to.equal('ended');
     const events = (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events`, h.token('viewer'))).body.events.map((e) => e.action);
