@@ -33,6 +33,7 @@ export class RunExecution {
   private hardPaused = false;
   private control: LiveControl | null;
   private cancelled = false;
+  private stopReason: string | undefined;
   private handedBack = false;
   private finished = false;
   private cwd = '';
@@ -77,6 +78,12 @@ export class RunExecution {
     const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder, this.gate, this.runId);
     this.panes.set(TASK_PANE, task);
     runner.onData((d) => task.push(d));
+    // A step's mark comes in the output stream: what was printed before it is flushed first.
+    runner.onStepMark((index, phase, exitCode) => {
+      task.flush();
+      this.recorder?.marker(phase === 'start' ? `step ${index + 1}` : `step ${index + 1} exited ${exitCode}`);
+      this.link.step(this.runId, { index, phase, ...(exitCode === undefined ? {} : { exitCode }) });
+    });
 
     const session = this.run.liveSession;
     if (session && !TERMINAL_SESSION_STATUSES.includes(session.status)) {
@@ -226,6 +233,8 @@ export class RunExecution {
   }
 
   onControl(cmd: ControlCommand): void {
+    // A command is applied (and acknowledged) once: a repeat of the state in force is not news.
+    if (cmd.liveControl.updatedAt && cmd.liveControl.updatedAt === this.control?.updatedAt) return;
     this.applyControl(cmd.liveControl, cmd.summary, true);
   }
 
@@ -265,25 +274,28 @@ export class RunExecution {
     void this.inbox.append({ type: 'message', id: msg.id, from: msg.from, message: msg.message, at: msg.createdAt });
   }
 
-  cancel(): void {
+  /** `reason`: why, when it is not an operator's cancel (the agent is stopping); the timeline shows it. */
+  cancel(reason?: string): void {
     this.cancelled = true;
+    this.stopReason ??= reason;
     this.runner?.cancel();
   }
 
   /** Stops the run here and gives it back to the queue (another agent starts it afresh). */
-  handBack(): void {
+  handBack(reason?: string): void {
     this.handedBack = true;
+    this.stopReason ??= reason;
     this.runner?.cancel();
   }
 
   private async finish(result: StepRunResult): Promise<void> {
     if (this.handedBack) {
-      const ack = await this.link.release(this.runId, 'agent shutting down');
+      const ack = await this.link.release(this.runId, this.stopReason ?? 'agent shutting down');
       if (!ack.ok) this.log(`run ${this.runId}: hand-back refused: ${ack.error.message}`);
       this.link.dropBacklog(this.runId);
       return;
     }
-    const ack = await this.link.complete({ runId: this.runId, status: result.status, exitCode: result.exitCode });
+    const ack = await this.link.complete({ runId: this.runId, status: result.status, exitCode: result.exitCode, ...(result.status === 'cancelled' && this.stopReason ? { reason: this.stopReason } : {}) });
     if (!ack.ok) this.log(`run ${this.runId}: hub refused the result: ${ack.error.message}`);
     this.link.dropBacklog(this.runId);
     await this.uploadRecording();

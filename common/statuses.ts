@@ -37,6 +37,8 @@ export const CONTROL_ACTIONS = [
   'run_completed',
   'run_cancelled',
   'run_requeued',
+  'step_started',
+  'step_finished',
 ] as const;
 export type ControlAction = (typeof CONTROL_ACTIONS)[number];
 

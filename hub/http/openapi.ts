@@ -30,15 +30,16 @@ const ERROR_STATUS: Record<number, string> = {
   401: 'unauthorized: no bearer token, a malformed or expired one, or a token of the wrong kind (a worker token on an operator route, an RW grant as a bearer)',
   403: 'forbidden: the operator role is too low, or the worker token is for another worker / the worker does not own the run',
   404: 'not_found: no such run (an id that is not a UUID names no run either), or the run has no live session',
-  413: 'payload_too_large: the JSON body is over 1 MB',
-  422: 'invalid_payload (the body or query string does not match its schema; `details` lists the problems per field), invalid_json (the body is not JSON) or invalid_state (the run or session is not in a state that allows this)',
+  413: 'payload_too_large: the body is too large (a JSON body: 1 MB; a recording: 2 GiB)',
+  415: 'unsupported_media_type: the body is not of the documented content type',
+  422: 'invalid_payload (the body or query string does not match its schema, `details` lists the problems per field; a recording that is not asciicast v2), invalid_json (the body is not JSON) or invalid_state (the run or session is not in a state that allows this)',
   503: 'unavailable: the database is away for a moment; retry after a pause',
 };
 
-/** The error answers of one operation; `default` covers what any route may answer (400 bad_request for a malformed URL, 415 unsupported_media_type for a body charset other than UTF-8, 500 internal). */
+/** The error answers of one operation; `default` covers what any route may answer (400 bad_request for a malformed URL, 415 unsupported_media_type for a JSON body charset other than UTF-8, 431 for oversized headers, 500 internal). */
 const errors = (...codes: number[]) => ({
   ...Object.fromEntries(codes.map((c) => [String(c), { description: ERROR_STATUS[c] ?? 'error', ...json(ref('Error')) }])),
-  default: { description: 'any other error, in the same shape (400 bad_request, 415 unsupported_media_type, 500 internal)', ...json(ref('Error')) },
+  default: { description: 'any other error, in the same shape (400 bad_request, 415 unsupported_media_type, 431, 500 internal)', ...json(ref('Error')) },
 });
 
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
@@ -179,7 +180,7 @@ export function buildOpenApi(serverUrl?: string): Json {
         get: {
           operationId: 'getRecording',
           tags: ['recordings'],
-          summary: 'The run terminal recording (asciicast v2)',
+          summary: 'The run terminal recording (asciicast v2): kept by the hub as the output flows, with an `m` marker where each step began and ended',
           security: [{ operator: [] }],
           parameters: [idParam],
           responses: { 200: { description: 'asciicast v2', content: { 'application/x-asciicast': { schema: { type: 'string' } } } }, ...errors(401, 404, 503) },
@@ -187,11 +188,17 @@ export function buildOpenApi(serverUrl?: string): Json {
         put: {
           operationId: 'putRecording',
           tags: ['recordings'],
-          summary: 'Upload the run recording (owning worker)',
+          summary: "Upload the worker's own recording of the run (owning worker); kept only if it holds at least as much output as the hub's",
           security: [{ worker: [] }],
           parameters: [idParam],
           requestBody: { required: true, content: { 'application/x-asciicast': { schema: { type: 'string' } } } },
-          responses: { 200: { description: 'stored', ...json(obj({ bytes: { type: 'integer' } })) }, ...errors(401, 403, 404, 503) },
+          responses: {
+            200: {
+              description: 'which recording the hub keeps',
+              ...json(obj({ bytes: { type: 'integer' }, outputBytes: { type: 'integer' }, kept: { type: 'string', enum: ['upload', 'existing'] } })),
+            },
+            ...errors(401, 403, 404, 413, 415, 422, 503),
+          },
         },
       },
       '/api/task-runs/{id}/complete': {

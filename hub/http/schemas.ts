@@ -34,6 +34,8 @@ export const completeBody = z
     workerId: z.string().min(1).max(200),
     status: z.enum(['succeeded', 'failed', 'cancelled']),
     exitCode: z.number().int().min(-1024).max(1024).nullable().optional(),
+    /** Why, when the run did not end by its steps (e.g. the agent was stopped). */
+    reason: shortText(500).optional(),
   })
   .strict();
 

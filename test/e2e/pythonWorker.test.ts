@@ -104,6 +104,13 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
     expect(final.liveSession?.status).to.equal('ended');
     const events = (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events`, h.token('viewer'))).body.events.map((e) => e.action);
     expect(events).to.include.members(['run_claimed', 'session_starting', 'session_ready', 'pause', 'resume', 'run_completed', 'session_ended']);
+    expect(events.filter((e) => e === 'step_started' || e === 'step_finished')).to.deep.equal(['step_started', 'step_finished', 'step_started', 'step_finished']);
+    // the hub recorded the run from the output it relayed: the same bytes, with a marker per step
+    const cast = await h.api('GET', `/api/task-runs/${run.id}/recording`, h.token('viewer'));
+    expect(cast.status, cast.text).to.equal(200);
+    const lines = cast.text.trim().split('\n').slice(1).map((l) => JSON.parse(l) as [number, string, string]);
+    expect(lines.filter((e) => e[1] === 'o').map((e) => e[2]).join('')).to.equal(output);
+    expect(lines.filter((e) => e[1] === 'm').length).to.equal(4);
     // the resume summary reached the inbox (written before the resume was acknowledged), in the page's record format
     const inbox = readFileSync(join(h.dataDir, 'runs', run.id, 'operator_inbox.jsonl'), 'utf8');
     expect(JSON.parse(inbox.trim())).to.include({ type: 'resume_summary', message: 'carry on' });

@@ -787,25 +787,52 @@ for (const store of STORES) {
     });
 
     describe('recording', () => {
-      it('404 before upload; the owning worker PUTs it; GET returns the same bytes', async () => {
+      const cast = (events: string[]) => `${JSON.stringify({ version: 2, width: 80, height: 24 })}\n${events.map((e) => `${e}\n`).join('')}`;
+      const getRecording = async (runId: string) => {
+        const res = await h.api('GET', `/api/task-runs/${runId}/recording`, viewer);
+        return { status: res.status, type: res.contentType ?? '', text: res.text };
+      };
+      const eventLines = (text: string) => text.split('\n').filter(Boolean).slice(1);
+
+      it('404 not_found before any; the owning worker PUTs one; GET serves its events after the hub header', async () => {
         const w = 'w-rec';
         const run = await claimed(w);
         expectError(await h.api('GET', `/api/task-runs/${run.id}/recording`, viewer), 404, 'not_found');
-        const cast = `${JSON.stringify({ version: 2, width: 80, height: 24 })}\n[0.1, "o", "hello \\u00e9\\r\\n"]\n[0.2, "o", "${randomBytes(8).toString('hex')}"]\n`;
-        const put = await putRecording(h.workerToken(w), run.id, cast);
+        const events = ['[0.1, "o", "hello \\u00e9\\r\\n"]', `[0.2, "o", "${randomBytes(8).toString('hex')}"]`, '[0.3, "m", "step 1"]'];
+        const body = cast(events);
+        const put = await putRecording(h.workerToken(w), run.id, body);
         expect(put.status, put.text).to.equal(200);
-        expect((put.body as { bytes: number }).bytes).to.equal(Buffer.byteLength(cast));
-        const get = await h.api('GET', `/api/task-runs/${run.id}/recording`, viewer);
+        expect(put.body).to.deep.equal({ bytes: Buffer.byteLength(body), outputBytes: Buffer.byteLength('hello é\r\n') + 16, kept: 'upload' });
+        const get = await getRecording(run.id);
         expect(get.status).to.equal(200);
-        expect(get.contentType).to.contain('application/x-asciicast');
-        expect(get.text).to.equal(cast);
+        expect(get.type).to.contain('application/x-asciicast');
+        expect(JSON.parse(get.text.split('\n')[0] as string)).to.include({ version: 2 });
+        expect(eventLines(get.text)).to.deep.equal(events);
         // Without a token: 401.
         expect((await h.api('GET', `/api/task-runs/${run.id}/recording`, null)).status).to.equal(401);
+      });
+
+      it('refuses a wrong type, a file that is not asciicast v2, and a shorter recording; each leaves the recording as it was', async () => {
+        const w = 'w-rec2';
+        const run = await claimed(w);
+        const long = cast(['[0.1, "o", "0123456789"]', '[0.2, "o", "abcdef"]']);
+        expect((await putRecording(h.workerToken(w), run.id, long)).status).to.equal(200);
+        const before = await getRecording(run.id);
+
+        expectError(await h.api('PUT', `/api/task-runs/${run.id}/recording`, h.workerToken(w), '{}', { 'content-type': 'application/json' }), 415, 'unsupported_media_type');
+        expectError(await putRecording(h.workerToken(w), run.id, 'hello\n'), 422, 'invalid_payload');
+        expectError(await putRecording(h.workerToken(w), run.id, `${cast(['[0.1, "o", "x"]'])}not json\n`), 422, 'invalid_payload');
+        const shorter = await putRecording(h.workerToken(w), run.id, cast(['[0.1, "o", "0123"]']));
+        expect(shorter.status).to.equal(200);
+        expect(shorter.body).to.include({ kept: 'existing', outputBytes: 16 });
+        expect((await getRecording(run.id)).text).to.equal(before.text);
+        // Another worker may not upload at all.
+        expectError(await putRecording(h.workerToken('w-other'), run.id, long), 403, 'forbidden');
       });
     });
 
     function putRecording(token: string, runId: string, body: string) {
-      return h.api<{ bytes: number }>('PUT', `/api/task-runs/${runId}/recording`, token, body, { 'content-type': 'application/x-asciicast' });
+      return h.api<{ bytes: number; outputBytes: number; kept: string }>('PUT', `/api/task-runs/${runId}/recording`, token, body, { 'content-type': 'application/x-asciicast' });
     }
 
     describe('RW attach data stays secret', () => {
@@ -978,7 +1005,7 @@ for (const store of STORES) {
           tokens: h.hub.ctx.tokens,
           runs: h.hub.runs,
           sessions: h.hub.sessions,
-          recordings: new RecordingStore(h.dataDir),
+          recordings: new RecordingStore(h.hub.database.orm),
           metrics: new HubMetrics(),
           log: h.hub.log,
           publicUrl: undefined,

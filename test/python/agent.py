@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """A minimal handoff agent in Python, written from docs/protocol.md alone (no pty, no terminal
-emulator): it claims runs, runs their steps with /bin/sh, streams the output of one `task` pane,
+emulator): it claims runs, runs their steps with /bin/sh (telling the hub where each begins and
+ends), streams the output of one `task` pane,
 answers run:snapshot with everything it printed so far, applies pause / resume controls and
 acknowledges each control state once, appends operator messages to the inbox, and reports the
 result. test/e2e/pythonWorker.test.ts drives it against a real hub so the page cannot drift.
@@ -192,6 +193,7 @@ class Agent:
                 await run.resumed.wait()
             if run.cancelled:
                 break
+            await self.sio.emit('run:step', (run.id, {'index': i, 'phase': 'start'}), namespace=NS)
             run.proc = await asyncio.create_subprocess_shell(step, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                                                              cwd=os.path.dirname(run.inbox), start_new_session=True,
                                                              env={**os.environ, 'HANDOFF_RUN_ID': run.id, 'HANDOFF_OPERATOR_INBOX': run.inbox,
@@ -199,6 +201,7 @@ class Agent:
             while chunk := await run.proc.stdout.read(65536):
                 await self.emit_output(run, chunk)
             exit_code = await run.proc.wait()
+            await self.sio.emit('run:step', (run.id, {'index': i, 'phase': 'end', 'exitCode': exit_code}), namespace=NS)
             if exit_code != 0:
                 break
         status = 'cancelled' if run.cancelled else 'succeeded' if exit_code == 0 else 'failed'
