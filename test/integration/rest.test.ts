@@ -373,6 +373,9 @@ for (const store of STORES) {
           [`/api/task-runs/${run.id}/complete`, { workerId: 'w-422', status: 'succeeded', exitCode: 'zero' }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'disabled' }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: 'tomorrow' }],
+          // the document says format date-time (RFC 3339 with a zone): a date alone or a zoneless time is not one
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: '2030-01-01' }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: '2030-01-01T00:00:00' }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', attachRw: 42 }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', secret: 'x' }],
           [`/api/task-runs/${run.id}/live-session/heartbeat`, {}],
