@@ -33,6 +33,8 @@ export interface Answer {
 }
 
 const DOC_ID = 'handoff-openapi';
+/** What the document's `default` answer covers: statuses any route may answer (a malformed URL, a JSON body charset other than UTF-8, oversized headers, a bug). */
+const ANY_ROUTE_STATUSES = new Set([400, 415, 431, 500]);
 // ajv-formats is CommonJS: its default export arrives wrapped under ESM
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => Ajv2020;
 const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
@@ -80,7 +82,8 @@ export class OpenApiContract {
       return;
     }
     const op = this.doc.paths[found.template]![m]!;
-    const statusKey = op.responses[String(answer.status)] ? String(answer.status) : op.responses['default'] && answer.status >= 400 ? 'default' : null;
+    // `default` stands only for what any route may answer; every other status must be listed
+    const statusKey = op.responses[String(answer.status)] ? String(answer.status) : op.responses['default'] && ANY_ROUTE_STATUSES.has(answer.status) ? 'default' : null;
     if (!statusKey) throw new Error(`${what}: status ${answer.status} is not documented for ${op.operationId} (documented: ${Object.keys(op.responses).join(', ')}); body: ${answer.text.slice(0, 300)}`);
     const content = op.responses[statusKey]!.content;
     this.count(`${method} ${found.template} ${answer.status}`);
