@@ -43,6 +43,9 @@ export const grantWriteBody = z.object({ ttlMinutes: z.number().int().min(1).max
 
 export const revokeBody = z.object({ reason: shortText(1000).optional() }).strict();
 
+/** Enabling a live session takes no fields (an empty body or none). */
+export const enableBody = z.object({}).strict();
+
 export const controlBody = z
   .object({
     action: z.enum(['pause', 'resume', 'takeover']),
@@ -56,7 +59,8 @@ export const controlBody = z
 /** The byte limit of a message is configuration; checked by the service. */
 export const messageBody = z.object({ message: z.string().min(1, 'message must not be empty') }).strict();
 
-const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'expected an ISO 8601 date');
+/** An RFC 3339 date-time with a zone (Z or ±hh:mm): what the document calls `format: date-time`. */
+const isoDate = z.iso.datetime({ offset: true });
 
 export const reportBody = z
   .object({
