@@ -30,14 +30,17 @@ export interface PeerFigure {
   exact: boolean;
 }
 
-/** `cat` of the payload in a pty read by this process: the most any relay of it can deliver. */
-export async function rawPtyCat(dir: string, payload: Payload): Promise<PeerFigure> {
+/**
+ * A pty read by this process, no network: `command` runs once the trigger fires; resolves when
+ * `total` bytes were read (each chunk to `feed`), with the seconds from the trigger to the last byte.
+ */
+export async function ptyRead(dir: string, command: string, total: number, feed: (chunk: Buffer) => void): Promise<number> {
   const trigger = new Trigger(dir);
-  const verifier = new HashVerifier(payload);
+  let read = 0;
   let last = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((r) => (done = r));
-  const term = ptySpawn('bash', ['--noprofile', '--norc', '-c', `${trigger.shellWait}; cat '${payload.file}'; sleep 60`], {
+  const term = ptySpawn('bash', ['--noprofile', '--norc', '-c', `${trigger.shellWait}; ${command}; sleep 60`], {
     name: 'xterm-256color',
     cols: 120,
     rows: 40,
@@ -46,18 +49,25 @@ export async function rawPtyCat(dir: string, payload: Payload): Promise<PeerFigu
     encoding: null,
   });
   (term.onData as unknown as IEvent<Buffer>)((chunk) => {
-    verifier.feed(verifier.bytes, chunk);
+    feed(chunk);
+    read += chunk.length;
     last = performance.now();
-    if (verifier.bytes >= payload.ptyBytes) done();
+    if (read >= total) done();
   });
   try {
     const t0 = await trigger.fire();
-    await withTimeout(`node-pty cat ${payload.name}`, finished, 120_000);
-    const seconds = (last - t0) / 1000;
-    return { mbps: verifier.bytes / MB / seconds, seconds, exact: verifier.exact() };
+    await withTimeout(`node-pty: ${command}`, finished, 120_000);
+    return (last - t0) / 1000;
   } finally {
     term.kill('SIGKILL');
   }
+}
+
+/** `cat` of the payload in a pty read by this process: the most any relay of it can deliver. */
+export async function rawPtyCat(dir: string, payload: Payload): Promise<PeerFigure> {
+  const verifier = new HashVerifier(payload);
+  const seconds = await ptyRead(dir, `cat '${payload.file}'`, payload.ptyBytes, (chunk) => verifier.feed(verifier.bytes, chunk));
+  return { mbps: verifier.bytes / MB / seconds, seconds, exact: verifier.exact() };
 }
 
 /** The command WeTTY runs per connection: no echo, waits for one line naming what to do. */
