@@ -12,6 +12,7 @@ HANDOFF_TEST_PACKAGES=(
   "bwrap:bubblewrap"
   "py:socketio:python3-socketio"
   "py:websocket:python3-websocket"
+  "py:aiohttp:python3-aiohttp"
   "docker-compose:docker-compose"
 )
 
