@@ -17,12 +17,11 @@ import { listeningTcpPorts, listeningUnixSockets, openToOthers } from '../suppor
 const EMBEDDED = { databaseUrl: '' };
 
 /** Starts a second hub on `dataDir`: its exit (refused) or its URL (it serves, the defect). */
-async function secondHub(dataDir: string): Promise<{ refused: string; ms: number } | { serving: HubProcess }> {
-  const t0 = Date.now();
+async function secondHub(dataDir: string): Promise<{ refused: string } | { serving: HubProcess }> {
   try {
     return { serving: await spawnHub({ ...EMBEDDED, dataDir }) };
   } catch (err) {
-    return { refused: (err as Error).message, ms: Date.now() - t0 };
+    return { refused: (err as Error).message };
   }
 }
 
@@ -75,7 +74,6 @@ describe('attacks: a second local process against the embedded store', function 
     }
     expect(second.refused).to.include(first.dataDir);
     expect(second.refused).to.include(`pid ${first.pid}`);
-    expect(second.ms, 'refused before it would listen').to.be.below(20_000);
     expect((await getRunAt(first.url, run.id)).id).to.equal(run.id);
     expect((await createRunAt(first.url, ['echo after'])).status).to.equal('queued');
   });
