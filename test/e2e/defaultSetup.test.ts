@@ -9,13 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { DevProcess } from '../support/processes.ts';
-import { eventsAt, processesMatching, removeDir, rest, spawnDev } from '../support/processes.ts';
+import { createRunAt, eventsAt, processesMatching, removeDir, rest, spawnDev, waitRunAt } from '../support/processes.ts';
 import { waitUntil } from '../support/wait.ts';
 
-interface Run {
-  id: string;
-  status: string;
-}
 type CastEvent = [number, string, string];
 
 function parseCast(text: string): { header: Record<string, unknown>; events: CastEvent[] } {
@@ -29,17 +25,8 @@ describe('the default set-up: handoff dev on .data', function () {
   const marker = `newcomer-${process.pid}`;
   let dev: DevProcess | null = null;
 
-  const api = <T>(method: string, path: string, body?: unknown) => rest<T>(dev!.url, method, path, dev!.adminToken, body);
-  const createRun = async (steps: string[]) => {
-    const res = await api<{ taskRun: Run }>('POST', '/api/task-runs', { steps });
-    expect(res.status, res.text).to.equal(201);
-    return res.body.taskRun;
-  };
-  const waitStatus = (id: string, statuses: string[], timeoutMs = 30_000) =>
-    waitUntil(`run ${id} to be ${statuses.join('/')}`, async () => {
-      const r = await api<{ taskRun: Run }>('GET', `/api/task-runs/${id}`);
-      return statuses.includes(r.body.taskRun.status) ? r.body.taskRun : undefined;
-    }, timeoutMs);
+  const createRun = (steps: string[]) => createRunAt(dev!.url, steps, {}, dev!.adminToken);
+  const waitStatus = (id: string, statuses: string[], timeoutMs = 30_000) => waitRunAt(dev!.url, id, statuses, timeoutMs, dev!.adminToken);
   const eventsOf = (id: string) => eventsAt(dev!.url, id, dev!.adminToken);
 
   after(async () => {
@@ -80,7 +67,7 @@ describe('the default set-up: handoff dev on .data', function () {
     expect(steps[0]?.metadata['command']).to.equal('echo "first é😀"');
 
     // A 404 says not_found.
-    const missing = await api<{ error: { code: string } }>('GET', `/api/task-runs/${run.id}/nothing-here`);
+    const missing = await rest<{ error: { code: string } }>(dev.url, 'GET', `/api/task-runs/${run.id}/nothing-here`, dev.adminToken);
     expect(missing.status).to.equal(404);
     expect(missing.body.error.code).to.equal('not_found');
   });

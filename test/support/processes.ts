@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { io as ioClient } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import { TokenService } from '../../hub/auth/tokens.ts';
-import type { OperatorRole } from '../../common/statuses.ts';
 import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './testHub.ts';
+import { workerToken } from './rest.ts';
 import { sleep, waitUntil } from './wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -23,8 +23,8 @@ const BIN = join(ROOT, 'bin', 'handoff.js');
 
 /** Tokens signed with the test secret (the secret every spawned hub is given). */
 export const testTokens = new TokenService(TEST_JWT_SECRET);
-export const operatorToken = (role: OperatorRole = 'operator', sub = `${role}-user`) => testTokens.mintOperator(sub, role);
-export const workerToken = (workerId: string) => testTokens.mintWorker(workerId);
+// The REST client and run reads live in rest.ts; re-exported for the suites that start processes.
+export { createRunAt, eventsAt, getRunAt, operatorToken, rest, waitRunAt, waitSessionAt, workerToken } from './rest.ts';
 
 /** Every child still alive, killed when the test process leaves whatever happened. */
 const children = new Set<ChildProcess>();
@@ -237,35 +237,6 @@ export function removeDir(dir: string | undefined): void {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }
 
-/** A REST call against a hub URL; the body is parsed when it is JSON. */
-export async function rest<T = unknown>(
-  url: string,
-  method: string,
-  path: string,
-  token: string | null,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: T; text: string; contentType: string }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? (body as string | Uint8Array<ArrayBuffer>) : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed as T, text, contentType: res.headers.get('content-type') ?? '' };
-}
-
 /**
  * A TCP proxy on loopback: every connection to `port` is piped to `target`. `cut()` resets
  * every open connection and stops listening (new connections are refused, like a server that
@@ -402,71 +373,6 @@ export async function waitHealthy(url: string, timeoutMs = 20_000): Promise<void
 
 export { sleep };
 
-interface RunLike {
-  id: string;
-  status: string;
-  workerId: string | null;
-  attempts?: number;
-  payload: { liveControl?: { paused?: boolean; appliedAt?: string | null; updatedAt?: string | null } };
-  liveSession?: { id: string; status: string; errorMessage: string | null } | null;
-}
-interface SessionLike {
-  id: string;
-  status: string;
-  errorMessage: string | null;
-  endedAt: string | null;
-}
-
-/** Creates a task run over REST with an operator token. */
-export async function createRunAt(url: string, steps: string[], extra: Record<string, unknown> = {}): Promise<RunLike> {
-  const res = await rest<{ taskRun: RunLike }>(url, 'POST', '/api/task-runs', operatorToken(), { steps, ...extra });
-  if (res.status !== 201) throw new Error(`creating a run failed: ${res.status} ${res.text}`);
-  return res.body.taskRun;
-}
-
-export async function getRunAt(url: string, runId: string): Promise<RunLike> {
-  const res = await rest<{ taskRun: RunLike }>(url, 'GET', `/api/task-runs/${runId}`, operatorToken('viewer'));
-  if (res.status !== 200) throw new Error(`reading run ${runId} failed: ${res.status} ${res.text}`);
-  return res.body.taskRun;
-}
-
-export async function waitRunAt(url: string, runId: string, statuses: string[], timeoutMs = 20_000): Promise<RunLike> {
-  return waitUntil(
-    `run ${runId} to be ${statuses.join('|')}`,
-    async () => {
-      try {
-        const run = await getRunAt(url, runId);
-        return statuses.includes(run.status) ? run : undefined;
-      } catch {
-        return undefined; // hub restarting
-      }
-    },
-    timeoutMs,
-    100,
-  );
-}
-
-export async function waitSessionAt(url: string, runId: string, statuses: string[], timeoutMs = 20_000): Promise<SessionLike> {
-  return waitUntil(
-    `run ${runId}'s session to be ${statuses.join('|')}`,
-    async () => {
-      try {
-        const res = await rest<{ session: SessionLike }>(url, 'GET', `/api/task-runs/${runId}/live-session`, operatorToken('viewer'));
-        return res.status === 200 && statuses.includes(res.body.session.status) ? res.body.session : undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    timeoutMs,
-    100,
-  );
-}
-
-export async function eventsAt(url: string, runId: string, token = operatorToken('viewer')): Promise<Array<{ id: number; action: string; metadata: Record<string, unknown> }>> {
-  const res = await rest<{ events: Array<{ id: number; action: string; metadata: Record<string, unknown> }> }>(url, 'GET', `/api/task-runs/${runId}/events`, token);
-  if (res.status !== 200) throw new Error(`reading events of ${runId} failed: ${res.status} ${res.text}`);
-  return res.body.events;
-}
 
 /** A bare Socket.IO client on a namespace (no reconnection), resolved once connected. */
 export async function connectSocket(url: string, namespace: string, auth: Record<string, unknown>, timeoutMs = 5000): Promise<Socket> {

@@ -12,6 +12,7 @@ import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from './testHub.ts';
+import { createRunAt, getRunAt, waitRunAt, waitSessionAt } from './rest.ts';
 import { waitUntil } from './wait.ts';
 
 export interface TestAgent {
@@ -61,39 +62,8 @@ export function startTestAgent(hub: TestHub, opts: TestAgentOptions = {}): TestA
   };
 }
 
-/** Creates a task run over REST (operator token) and returns it. */
-export async function createRun(hub: TestHub, steps: string[], extra: Record<string, unknown> = {}): Promise<TaskRunDto> {
-  const res = await hub.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', hub.token('operator'), { steps, ...extra });
-  if (res.status !== 201) throw new Error(`creating a run failed: ${res.status} ${res.text}`);
-  return res.body.taskRun;
-}
-
-export async function getRun(hub: TestHub, runId: string): Promise<TaskRunDto> {
-  const res = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${runId}`, hub.token('viewer'));
-  if (res.status !== 200) throw new Error(`reading run ${runId} failed: ${res.status} ${res.text}`);
-  return res.body.taskRun;
-}
-
-export async function waitForRunStatus(hub: TestHub, runId: string, statuses: TaskRunStatus[], timeoutMs = 20_000): Promise<TaskRunDto> {
-  return waitUntil(
-    `run ${runId} to be ${statuses.join('|')}`,
-    async () => {
-      const run = await getRun(hub, runId);
-      return statuses.includes(run.status) ? run : undefined;
-    },
-    timeoutMs,
-    50,
-  );
-}
-
-export async function waitForSessionStatus(hub: TestHub, runId: string, statuses: SessionStatus[], timeoutMs = 10_000): Promise<LiveSessionDto> {
-  return waitUntil(
-    `run ${runId}'s session to be ${statuses.join('|')}`,
-    async () => {
-      const res = await hub.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${runId}/live-session`, hub.token('viewer'));
-      return res.status === 200 && statuses.includes(res.body.session.status) ? res.body.session : undefined;
-    },
-    timeoutMs,
-    25,
-  );
-}
+// The run reads of the in-process suites: the same REST client as every suite (rest.ts).
+export const createRun = (hub: TestHub, steps: string[], extra: Record<string, unknown> = {}): Promise<TaskRunDto> => createRunAt(hub.url, steps, extra);
+export const getRun = (hub: TestHub, runId: string): Promise<TaskRunDto> => getRunAt(hub.url, runId);
+export const waitForRunStatus = (hub: TestHub, runId: string, statuses: TaskRunStatus[], timeoutMs = 20_000): Promise<TaskRunDto> => waitRunAt(hub.url, runId, statuses, timeoutMs);
+export const waitForSessionStatus = (hub: TestHub, runId: string, statuses: SessionStatus[], timeoutMs = 10_000): Promise<LiveSessionDto> => waitSessionAt(hub.url, runId, statuses, timeoutMs);

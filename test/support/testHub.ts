@@ -11,7 +11,10 @@ import { loadHubConfig } from '../../hub/config.ts';
 import type { RunningHub } from '../../hub/hub.ts';
 import { startHub } from '../../hub/hub.ts';
 import type { OperatorRole } from '../../common/statuses.ts';
+import type { ApiAnswer } from './rest.ts';
+import { rest } from './rest.ts';
 import { createTestDatabase } from './testDatabase.ts';
+import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './testSecrets.ts';
 import type { TestDatabase } from './testDatabase.ts';
 
 export type Store = 'postgres' | 'embedded';
@@ -19,8 +22,7 @@ export type Store = 'postgres' | 'embedded';
 /** Which stores the suites run on: both by default; HANDOFF_TEST_STORES=postgres narrows it. */
 export const STORES: Store[] = (process.env.HANDOFF_TEST_STORES ?? 'postgres,embedded').split(',').map((s) => s.trim() as Store);
 
-export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
-export const TEST_ENCRYPTION_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
+export { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './testSecrets.ts';
 
 export interface TestHub {
   hub: RunningHub;
@@ -37,12 +39,7 @@ export interface TestHub {
   close(): Promise<void>;
 }
 
-export interface ApiAnswer<T> {
-  status: number;
-  body: T;
-  text: string;
-  contentType: string | null;
-}
+export type { ApiAnswer } from './rest.ts';
 
 export async function startTestHub(store: Store, env: Record<string, string> = {}): Promise<TestHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'handoff-test-'));
@@ -85,24 +82,8 @@ export async function startTestHub(store: Store, env: Record<string, string> = {
     logs,
     token: (role, sub = `${role}-user`) => hub.ctx.tokens.mintOperator(sub, role),
     workerToken: (workerId) => hub.ctx.tokens.mintWorker(workerId),
-    async api<T>(method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) {
-      const res = await fetch(`${hub.url}${path}`, {
-        method,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...headers,
-        },
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      });
-      const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = undefined; // not JSON: callers look at `text`
-      }
-      return { status: res.status, body: parsed as T, text, contentType: res.headers.get('content-type') };
+    api<T>(method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) {
+      return rest<T>(hub.url, method, path, token, body, headers);
     },
     async close() {
       await hub.close();
