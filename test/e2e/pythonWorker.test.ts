@@ -2,8 +2,9 @@
  * docs/protocol.md is enough to write a worker and a viewer (issue 13.5): the Python agent and
  * viewer of test/python, written from the page alone, run a task end to end against a real hub.
  * The agent claims the run, opens its pane, streams, answers run:snapshot, applies a soft pause
- * and acknowledges it once, resumes and completes; the viewer joins late and gets the snapshot
- * plus the live output, every byte once and in order.
+ * and acknowledges it once, reconnects by itself after the hub closed its socket, resumes and
+ * completes; the viewer joins late and gets the snapshot plus the live output, every byte once
+ * and in order; a viewer joining the finished run gets its final state.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { PythonClient, pythonClientsMissing } from '../support/pythonClient.ts';
 import { createRun, getRun, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const missing = pythonClientsMissing();
 
@@ -75,6 +77,16 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
     writeFileSync(gate, '');
     await agent.next('held', (e) => e.step === 1);
 
+    // The hub closes the agent's socket itself (as a hub does at shutdown): Socket.IO clients do
+    // not retry that. The agent reconnects on its own and says hello with its run, still its own.
+    // (once the hub has the first step's end: what the agent queued meanwhile would be lost with the socket)
+    const timeline = async () => (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events`, h.token('viewer'))).body.events.map((e) => e.action);
+    await waitUntil('the first step_finished on the timeline', async () => ((await timeline()).includes('step_finished') ? true : undefined));
+    const hellos = agent.count('hello');
+    h.hub.io.of('/agent').disconnectSockets();
+    await agent.next('disconnected');
+    await waitUntil('the agent to say hello again', () => (agent.count('hello') > hellos ? true : undefined));
+
     const resumed = await control({ action: 'resume', summary: 'carry on' });
     expect(resumed.status, resumed.text).to.equal(200);
     const resumeAt = resumed.body.taskRun.payload.liveControl!.updatedAt;
@@ -102,7 +114,7 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
 
     const final = await waitForRunStatus(h, run.id, ['succeeded']);
     expect(final.liveSession?.status).to.equal('ended');
-    const events = (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events`, h.token('viewer'))).body.events.map((e) => e.action);
+    const events = await timeline();
     expect(events).to.include.members(['run_claimed', 'session_starting', 'session_ready', 'pause', 'resume', 'run_completed', 'session_ended']);
     expect(events.filter((e) => e === 'step_started' || e === 'step_finished')).to.deep.equal(['step_started', 'step_finished', 'step_started', 'step_finished']);
     // the hub recorded the run from the output it relayed: the same bytes, with a marker per step
