@@ -32,6 +32,7 @@ export class HubLink {
   private readonly socket: AgentSocket;
   private readonly backlogs = new Map<string, Backlog>();
   private readonly pendingSteps: Array<[string, StepEvent]> = [];
+  private readonly waiting = new Set<string>();
   private ready = false;
   private closing = false;
   private readonly onReadyFns: Array<(reply: HelloReply) => void> = [];
@@ -98,6 +99,7 @@ export class HubLink {
       this.ready = true;
       this.flushBacklogs();
       for (const [runId, step] of this.pendingSteps.splice(0)) this.socket.emit('run:step', runId, step);
+      for (const runId of this.waiting) this.socket.emit('run:attention', runId, true);
       for (const fn of this.onReadyFns) fn(reply.data);
     } catch (err) {
       this.log(`hello failed: ${(err as Error).message}`);
@@ -152,6 +154,13 @@ export class HubLink {
     if (this.isReady) this.socket.emit('pane:resize', runId, paneId, cols, rows);
   }
 
+  /** The run's terminal waits for a person (or no longer); the latest state is re-sent after a reconnect. */
+  attention(runId: string, waitingForInput: boolean): void {
+    if (waitingForInput) this.waiting.add(runId);
+    else this.waiting.delete(runId);
+    if (this.isReady) this.socket.emit('run:attention', runId, waitingForInput);
+  }
+
   /** A step began or ended; kept (bounded) while the hub is away. */
   step(runId: string, step: StepEvent): void {
     if (this.isReady) return void this.socket.emit('run:step', runId, step);
@@ -186,6 +195,7 @@ export class HubLink {
   }
 
   dropBacklog(runId: string): void {
+    this.waiting.delete(runId);
     for (const [k, b] of this.backlogs) if (b.runId === runId) this.backlogs.delete(k);
   }
 

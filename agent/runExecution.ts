@@ -19,6 +19,10 @@ import { OperatorShell } from './operatorShell.ts';
 import { Pane } from './pane.ts';
 import type { StepRunResult } from './stepRunner.ts';
 import { StepRunner } from './stepRunner.ts';
+import { waitingForTerminalInput } from './ttyWait.ts';
+
+/** How often the agent looks whether a run's terminal waits for a person. */
+const INPUT_WATCH_MS = 1000;
 
 export const PAUSED_BANNER = '== PAUSED FOR OPERATOR ==';
 
@@ -37,6 +41,8 @@ export class RunExecution {
   private handedBack = false;
   private finished = false;
   private cwd = '';
+  private lastOutputAt = Date.now();
+  private waitingForInput = false;
   private operatorShell: OperatorShell | null = null;
 
   constructor(
@@ -77,7 +83,11 @@ export class RunExecution {
     this.runner = runner;
     const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder, this.gate, this.runId);
     this.panes.set(TASK_PANE, task);
-    runner.onData((d) => task.push(d));
+    runner.onData((d) => {
+      this.lastOutputAt = Date.now();
+      task.push(d);
+    });
+    const watch = setInterval(() => this.watchInput(), INPUT_WATCH_MS);
     // A step's mark comes in the output stream: what was printed before it is flushed first.
     runner.onStepMark((index, phase, exitCode) => {
       task.flush();
@@ -101,6 +111,7 @@ export class RunExecution {
       result = { status: 'failed', exitCode: null };
     }
     if (this.cancelled) result = { status: 'cancelled', exitCode: null };
+    clearInterval(watch);
     this.finished = true;
     this.gate.releaseRun(this.runId);
     await this.closeOperatorPane();
@@ -108,6 +119,19 @@ export class RunExecution {
     await this.recorder.close();
     await this.finish(result);
     return result;
+  }
+
+  /**
+   * A run waits for a person when its terminal's foreground job is blocked reading the terminal
+   * and nothing was printed for a while (a prompt, not a program between two lines of output).
+   */
+  private watchInput(): void {
+    const pid = this.runner?.pid;
+    const quiet = Date.now() - this.lastOutputAt >= this.config.inputWaitSeconds * 1000;
+    const waiting = pid !== undefined && !this.finished && quiet && waitingForTerminalInput(pid);
+    if (waiting === this.waitingForInput) return;
+    this.waitingForInput = waiting;
+    this.link.attention(this.runId, waiting);
   }
 
   /** The environment of the steps and of the operator's shell. */

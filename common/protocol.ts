@@ -138,6 +138,8 @@ export interface AgentToHubEvents {
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
   'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;
   'control:applied': (runId: string, liveControl: LiveControl) => void;
+  /** The run's terminal is (true) or is no longer (false) waiting for a person's input. */
+  'run:attention': (runId: string, waitingForInput: boolean) => void;
   /** A step began or ended (audited as step_started / step_finished; a marker in the recording). */
   'run:step': (runId: string, step: StepEvent) => void;
   'run:complete': (completion: RunCompletion, ack: AckFn<{ run: TaskRunDto }>) => void;

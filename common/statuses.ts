@@ -39,6 +39,8 @@ export const CONTROL_ACTIONS = [
   'run_requeued',
   'step_started',
   'step_finished',
+  'input_wanted',
+  'input_given',
 ] as const;
 export type ControlAction = (typeof CONTROL_ACTIONS)[number];
 

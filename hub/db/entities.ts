@@ -4,11 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p } from '@mikro-orm/core';
 import type { InferEntity } from '@mikro-orm/core';
+import type { RunAttention } from '../../common/api.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import { SESSION_PROVIDERS, SESSION_STATUSES, TASK_RUN_STATUSES } from '../../common/statuses.ts';
 
 export interface TaskRunPayload {
   liveControl?: LiveControl;
+  attention?: RunAttention;
   /** Working directory for the steps; the run's artifact folder when absent. */
   cwd?: string;
   [key: string]: unknown;

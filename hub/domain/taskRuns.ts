@@ -152,6 +152,7 @@ export class TaskRunService {
       }
       if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
       run.status = input.status;
+      run.payload = withoutAttention(run.payload);
       run.exitCode = input.exitCode ?? null;
       run.finishedAt = new Date();
       uow.audit(runId, 'run_completed', { kind: 'worker', workerId }, { status: input.status, exitCode: input.exitCode ?? null, ...(input.reason ? { reason: input.reason } : {}) });
@@ -159,6 +160,18 @@ export class TaskRunService {
       await uow.em.flush();
       this.announce(uow, run, session);
       return runDto(run, session);
+    });
+  }
+
+  /** The agent says the run's terminal waits for a person, or no longer does: flagged and audited once per change. */
+  async attention(workerId: string, runId: string, waitingForInput: boolean): Promise<void> {
+    await transact(this.ctx, async (uow) => {
+      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      if (run.status !== 'running' || (run.payload.attention?.waitingForInput ?? false) === waitingForInput) return;
+      run.payload = { ...run.payload, attention: { waitingForInput, since: new Date().toISOString() } };
+      uow.audit(runId, waitingForInput ? 'input_wanted' : 'input_given', { kind: 'worker', workerId }, {});
+      await uow.em.flush();
+      this.announce(uow, run, await sessionOf(uow.em, runId));
     });
   }
 
@@ -181,6 +194,7 @@ export class TaskRunService {
       if (isTerminalRun(run.status)) throw invalidState(`task run is already ${run.status}`);
       const wasRunning = run.status === 'running';
       run.status = 'cancelled';
+      run.payload = withoutAttention(run.payload);
       run.finishedAt = new Date();
       uow.audit(runId, 'run_cancelled', actor, reason ? { reason } : {});
       const session = await sessionOf(uow.em, runId);
@@ -279,7 +293,7 @@ export class TaskRunService {
     run.startedAt = null;
     run.lastHeartbeatAt = null;
     run.attempts += 1;
-    run.payload = { ...run.payload, liveControl: { ...DEFAULT_LIVE_CONTROL } };
+    run.payload = { ...withoutAttention(run.payload), liveControl: { ...DEFAULT_LIVE_CONTROL } };
     uow.audit(run.id, 'run_requeued', actor, { attempts: run.attempts, ...(reason ? { reason } : {}) });
     uow.afterCommit(() => this.ctx.events.emit('run:available'));
     if (!session) return null;
@@ -337,6 +351,7 @@ export class TaskRunService {
           current = await this.requeueIn(uow, run, session, actor);
         } else {
           run.status = 'failed';
+          run.payload = withoutAttention(run.payload);
           run.finishedAt = new Date();
         }
         await uow.em.flush();
@@ -347,4 +362,11 @@ export class TaskRunService {
     }
     return n;
   }
+}
+
+/** A run that ended or went back to the queue waits for nobody. */
+function withoutAttention(payload: TaskRun['payload']): TaskRun['payload'] {
+  if (!payload.attention) return payload;
+  const { attention: _gone, ...rest } = payload;
+  return rest;
 }

@@ -154,6 +154,11 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       runs.controlApplied(workerId, runId, liveControl).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'control ack failed'));
     });
 
+    socket.on('run:attention', (runId: string, waitingForInput: boolean) => {
+      if (!socket.data.runs.has(runId) || typeof waitingForInput !== 'boolean') return;
+      runs.attention(workerId, runId, waitingForInput).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'attention report refused'));
+    });
+
     // A run's step events are written in the order they came and before its completion or
     // release: an agent may send the last step's end and run:complete back to back.
     const stepWrites = new Map<string, Promise<void>>();

@@ -289,11 +289,12 @@ describe('operator intervention (e2e)', function () {
     const rw = await viewer(g.grantToken);
     expect((await rw.join(run.id)).canWrite).to.equal(true);
     rw.sendInput(TASK_PANE, 'fix\r');
-    await sleep(500);
+    // the step has read the answer when the terminal echoed it
+    await screenShows(v, TASK_PANE, 'fix', 5000);
     expect((await control(run.id, { action: 'resume', summary: 'typed the answer' })).status).to.equal(200);
     const done = await waitForRunStatus(hub, run.id, ['succeeded', 'failed']);
     expect(done.status).to.equal('succeeded');
-    await v.waitForOutput(TASK_PANE, (b) => text(b).includes('done after takeover'), 5000).catch(() => undefined);
+    await v.waitForOutput(TASK_PANE, (b) => text(b).includes('done after takeover'), 5000, 'the second step, after resume');
     const timeline = await events(run.id);
     const actions = timeline.map((e) => e.action);
     for (const a of ['create_session', 'session_ready', 'pause', 'grant_rw', 'rw_attach', 'resume', 'run_completed', 'session_ended']) expect(actions, a).to.include(a);

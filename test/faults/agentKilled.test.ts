@@ -89,7 +89,7 @@ for (const policy of ['fail', 'requeue'] as const) {
       const viewer = await TestViewer.connect(hub.url, operatorToken('viewer'));
       viewers.push(viewer);
       await viewer.join(run.id);
-      await viewer.waitForOutput(TASK_PANE, (_b, p) => p.snapshots.length > 0, 10_000).catch(() => undefined);
+      await viewer.waitForOutput(TASK_PANE, (_b, p) => p.snapshots.length > 0, 10_000, 'the join snapshot');
       await waitUntil('the step processes to run', async () => ((await processesMatching(marker)).length > 0 ? true : undefined), 10_000, 50);
 
       const killedAt = Date.now();
