@@ -128,7 +128,7 @@ class Agent:
     async def hello(self):
         runs = [{'runId': r.id, 'panes': [r.pane()] if r.live else []} for r in self.runs.values()]
         data = await self.request('agent:hello', {'protocol': 1, 'workerId': self.worker_id,
-                                                  'hostname': socket.gethostname(), 'capacity': 1, 'runs': runs})
+                                                  'hostname': socket.gethostname(), 'capacity': 1, 'runs': runs}, retry_for=30)
         self.heartbeat_seconds = data['heartbeatSeconds']
         for run_id in data['abandon']:
             if run_id in self.runs:
