@@ -4,7 +4,8 @@
  * The agent claims the run, opens its pane, streams, answers run:snapshot, applies a soft pause
  * and acknowledges it once, reconnects by itself after the hub closed its socket, resumes and
  * completes; the viewer joins late and gets the snapshot plus the live output, every byte once
- * and in order; a viewer joining the finished run gets its final state.
+ * and in order; a viewer joining the finished run gets its final state. The Python viewer also
+ * follows a run of the reference agent (partial snapshot at join, the pushed full one, live output).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,9 +13,10 @@ import { expect } from 'chai';
 import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import { PythonClient, pythonClientsMissing } from '../support/pythonClient.ts';
-import { createRun, getRun, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
+import { createRun, getRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
+import { TestViewer } from '../support/viewerClient.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const missing = pythonClientsMissing();
@@ -24,11 +26,12 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
   let hub: TestHub | undefined;
   const clients: PythonClient[] = [];
 
-  before(function () {
+  before(async function () {
     if (missing) {
       console.log(`      skipped: ${missing}`);
       this.skip();
     }
+    hub = await startTestHub('postgres');
   });
   after(async () => {
     for (const c of clients.splice(0)) await c.stop();
@@ -42,8 +45,7 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
   };
 
   it('claims, streams, answers snapshots, applies a pause once, completes; a late viewer sees the snapshot and the live output', async () => {
-    hub = await startTestHub('postgres');
-    const h = hub;
+    const h = hub!;
     const workerId = 'py-worker';
     const agent = python('agent.py', [], { HANDOFF_HUB_URL: h.url, HANDOFF_WORKER_TOKEN: h.workerToken(workerId), HANDOFF_WORKER_ID: workerId, HANDOFF_DATA_DIR: h.dataDir });
     await agent.next('hello');
@@ -126,5 +128,46 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
     // the resume summary reached the inbox (written before the resume was acknowledged), in the page's record format
     const inbox = readFileSync(join(h.dataDir, 'runs', run.id, 'operator_inbox.jsonl'), 'utf8');
     expect(JSON.parse(inbox.trim())).to.include({ type: 'resume_summary', message: 'carry on' });
+    await agent.stop(); // it would claim the next test's run
+  });
+
+  it('the Python viewer follows a run of the reference agent: a partial snapshot at join, the pushed full one, then live output', async () => {
+    const h = hub!;
+    const agent = startTestAgent(h, { workerId: 'ts-worker' });
+    try {
+      await agent.ready();
+      const go = join(h.dataDir, 'go');
+      const gate = join(h.dataDir, 'gate2');
+      const run = await createRun(h, [`while [ ! -e '${go}' ]; do sleep 0.05; done; seq 1 200; echo marker-A; while [ ! -e '${gate}' ]; do sleep 0.05; done; echo marker-B`], { liveSession: true });
+      await waitForSessionStatus(h, run.id, ['ready']);
+      expect((await getRun(h, run.id)).workerId).to.equal('ts-worker');
+      // a viewer of our own makes sure the 200 lines have reached the hub before the Python one joins
+      const ts = await TestViewer.connect(h.url, h.token('viewer', 'ts-viewer'));
+      try {
+        await ts.join(run.id);
+        ts.pane('task');
+        writeFileSync(go, '');
+        await ts.waitForOutput('task', (live) => live.includes('marker-A'));
+      } finally {
+        ts.close();
+      }
+
+      const viewer = python('viewer.py', [h.url, run.id], { HANDOFF_TOKEN: h.token('viewer', 'py-viewer-2') });
+      const joined = await viewer.next('joined');
+      const [screen] = joined['panes'] as Array<{ paneId: string; partial: boolean; data: string; rows: number }>;
+      // more lines than the screen has: the join answers the visible screen, the scrollback follows
+      expect(screen).to.include({ paneId: 'task', partial: true });
+      expect(screen!.data).to.contain('marker-A').and.not.contain('\r\n100\r\n');
+      const full = await viewer.next('snapshot', (e) => e.paneId === 'task' && e.partial === false);
+      expect(full['data']).to.contain('\r\n100\r\n').and.contain('marker-A');
+
+      writeFileSync(gate, '');
+      await waitForRunStatus(h, run.id, ['succeeded']);
+      const done = await viewer.next('done');
+      expect((done['text'] as Record<string, string>)['task']).to.contain('marker-B');
+      expect(await viewer.exited).to.equal(0);
+    } finally {
+      await agent.close();
+    }
   });
 });
