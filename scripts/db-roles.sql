@@ -33,10 +33,10 @@ grant usage, create on schema public to :"owner";
 grant usage on schema public to :"app";
 
 -- Objects created before these roles existed (e.g. migrated as postgres) move to the owner; a
--- table's sequences follow it.
+-- table's sequences follow it. Every table of the schema: the database is the hub's.
 select format('alter table public.%I owner to %I', tablename, :'owner')
   from pg_tables
- where schemaname = 'public' and tablename in ('task_run', 'task_run_live_session', 'task_run_control_event', 'mikro_orm_migrations')
+ where schemaname = 'public' and tableowner <> :'owner'
 \gexec
 select format('alter function %s owner to %I', p.oid::regprocedure, :'owner')
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace
@@ -49,7 +49,7 @@ alter default privileges for role :"owner" in schema public grant usage, select 
 -- ... and on what exists.
 select format('grant select, insert, update, delete on public.%I to %I', tablename, :'app')
   from pg_tables
- where schemaname = 'public' and tablename in ('task_run', 'task_run_live_session')
+ where schemaname = 'public' and tablename not in ('task_run_control_event', 'mikro_orm_migrations')
 \gexec
 select format('grant select on public.%I to %I', tablename, :'app')
   from pg_tables
@@ -57,7 +57,7 @@ select format('grant select on public.%I to %I', tablename, :'app')
 \gexec
 select format('grant usage, select on sequence %s to %I', c.oid::regclass, :'app')
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
- where n.nspname = 'public' and c.relkind = 'S' and c.relname like 'task\_run%'
+ where n.nspname = 'public' and c.relkind = 'S'
 \gexec
 
 -- The audit: read and append only. (The migration audit_privileges does the same when the table

@@ -6,6 +6,7 @@
 
 # command → Debian package; a command of the form "py:MODULE" is a Python module of /usr/bin/python3.
 HANDOFF_TEST_PACKAGES=(
+  "psql:postgresql-client"
   "tmux:tmux"
   "asciinema:asciinema"
   "chromium:chromium"

@@ -16,9 +16,16 @@ const CANCEL_REQUEST = 80877102;
 const GSS_REQUEST = 80877104;
 const TERMINATE = 0x58; // 'X'
 
+/**
+ * The rollback a closed connection still owes, per store: the next connection waits for it, so its
+ * first statement never lands inside the previous connection's transaction.
+ */
+const owedRollbacks = new WeakMap<PGlite, Promise<void>>();
+
 export class PgliteWireConnection extends Duplex {
   private pending: Buffer = Buffer.alloc(0);
   private started = false;
+  private owing = false;
 
   constructor(private readonly db: PGlite) {
     super();
@@ -58,10 +65,8 @@ export class PgliteWireConnection extends Duplex {
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
     // A connection that goes away inside a transaction must not leave it open for the next one.
-    this.rollbackIfOpen().then(
-      () => done(err),
-      () => done(err),
-    );
+    this.owe();
+    done(err);
   }
 
   /** Hands every complete message in `pending` to PGlite, in order. */
@@ -107,7 +112,7 @@ export class PgliteWireConnection extends Duplex {
       }
       if (terminate) {
         this.pending = Buffer.alloc(0);
-        await this.rollbackIfOpen();
+        this.owe();
         this.push(null);
       }
       return;
@@ -115,6 +120,7 @@ export class PgliteWireConnection extends Duplex {
   }
 
   private async execute(message: Buffer): Promise<void> {
+    await owedRollbacks.get(this.db);
     await this.db.runExclusive(() =>
       this.db.execProtocolRawStream(new Uint8Array(message), {
         // The bytes live in WASM memory that PGlite reuses: copy them out.
@@ -125,7 +131,16 @@ export class PgliteWireConnection extends Duplex {
     );
   }
 
-  private async rollbackIfOpen(): Promise<void> {
-    if (this.started && !this.db.closed && this.db.isInTransaction()) await this.db.exec('rollback');
+  private owe(): void {
+    if (!this.started || this.owing) return;
+    this.owing = true;
+    const db = this.db;
+    const rollback = (owedRollbacks.get(db) ?? Promise.resolve())
+      .then(async () => {
+        if (!db.closed && db.isInTransaction()) await db.exec('rollback');
+      })
+      // A store closing meanwhile has nothing left to roll back.
+      .catch(() => undefined);
+    owedRollbacks.set(db, rollback);
   }
 }

@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { openDatabase } from '../../hub/db/database.ts';
-import type { HubProcess } from '../support/processes.ts';
-import { createRunAt, eventsAt, getRunAt, operatorToken, removeDir, rest, spawnHub } from '../support/processes.ts';
+import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import { createRunAt, eventsAt, getRunAt, operatorToken, removeDir, rest, spawnAgent, spawnHub, waitRunAt } from '../support/processes.ts';
 import { ADMIN_URL, createTestDatabase } from '../support/testDatabase.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { mkdtempSync } from 'node:fs';
@@ -84,6 +84,7 @@ describe('attacks: the hub role against its own audit trail (PostgreSQL)', funct
   let owner: string;
   let app: string;
   let hub: HubProcess | null = null;
+  let agent: AgentProcess | null = null;
 
   beforeEach(async () => {
     db = await createTestDatabase();
@@ -93,6 +94,9 @@ describe('attacks: the hub role against its own audit trail (PostgreSQL)', funct
   });
 
   afterEach(async () => {
+    await agent?.stop('SIGKILL');
+    if (agent) removeDir(agent.dataDir);
+    agent = null;
     await hub?.stop('SIGKILL');
     if (hub) removeDir(hub.dataDir);
     hub = null;
@@ -109,6 +113,14 @@ describe('attacks: the hub role against its own audit trail (PostgreSQL)', funct
   async function hubWorksAsAppAndCannotTamper(): Promise<void> {
     const appUrl = urlAs(db.url, app);
     hub = await spawnHub({ databaseUrl: appUrl });
+    // A whole run through an agent: claim, live session, output kept as a recording, completion.
+    agent = spawnAgent({ hubUrl: hub.url, workerId: `w-${app}` });
+    const done = await createRunAt(hub.url, ['echo audited-output']);
+    expect((await waitRunAt(hub.url, done.id, ['succeeded', 'failed'], 40_000)).status).to.equal('succeeded');
+    const recording = await rest(hub.url, 'GET', `/api/task-runs/${done.id}/recording`, operatorToken('viewer'));
+    expect(recording.status, recording.text).to.equal(200);
+    expect(recording.text).to.include('audited-output');
+    await agent.stop('SIGTERM');
     const run = await createRunAt(hub.url, ['echo audited']);
     const cancel = await rest(hub.url, 'POST', `/api/task-runs/${run.id}/cancel`, operatorToken());
     expect(cancel.status, cancel.text).to.equal(200);
