@@ -125,7 +125,14 @@ export function buildOpenApi(serverUrl?: string): Json {
             id: { type: 'string', format: 'uuid' },
             status: { enum: [...TASK_RUN_STATUSES] },
             steps: { type: 'array', items: { type: 'string' } },
-            payload: { type: 'object', properties: { liveControl: ref('LiveControl'), cwd: { type: 'string' } } },
+            payload: {
+              type: 'object',
+              properties: {
+                liveControl: ref('LiveControl'),
+                cwd: { type: 'string' },
+                attention: { type: 'object', properties: { waitingForInput: { type: 'boolean' }, since: { type: 'string', format: 'date-time' } }, required: ['waitingForInput', 'since'] },
+              },
+            },
             workerId: nullable('string'),
             exitCode: nullable('integer'),
             createdAt: { type: 'string', format: 'date-time' },

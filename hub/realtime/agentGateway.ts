@@ -159,11 +159,20 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       runs.attention(workerId, runId, waitingForInput).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'attention report refused'));
     });
 
+    // A run's step events are written in the order they came and before its completion or
+    // release: an agent may send the last step's end and run:complete back to back.
+    const stepWrites = new Map<string, Promise<void>>();
     socket.on('run:step', (runId: string, step: StepEvent) => {
       if (!socket.data.runs.has(runId) || !isObject(step) || !Number.isInteger(step.index) || step.index < 0 || (step.phase !== 'start' && step.phase !== 'end')) return;
       const exitCode = Number.isInteger(step.exitCode) ? step.exitCode : undefined;
       recorder.marker(runId, step.phase === 'start' ? `step ${step.index + 1}` : `step ${step.index + 1} exited ${exitCode ?? '?'}`);
-      runs.step(workerId, runId, { index: step.index, phase: step.phase, ...(exitCode === undefined ? {} : { exitCode }) }).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'step event refused'));
+      const write = (stepWrites.get(runId) ?? Promise.resolve())
+        .then(() => runs.step(workerId, runId, { index: step.index, phase: step.phase, ...(exitCode === undefined ? {} : { exitCode }) }))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'step event refused'));
+      stepWrites.set(runId, write);
+      void write.then(() => {
+        if (stepWrites.get(runId) === write) stepWrites.delete(runId);
+      });
     });
 
     socket.on('run:complete', (completion: RunCompletion, ack) =>
@@ -174,6 +183,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
         completing.add(completion.runId);
         // The recording holds the run's last byte before anyone learns it ended.
         if (socket.data.runs.has(completion.runId)) await recorder.finish(completion.runId);
+        await stepWrites.get(completion.runId);
         try {
           const reason = typeof completion.reason === 'string' && completion.reason ? storableText(completion.reason.slice(0, 500)) : undefined;
           const run = await runs.complete(workerId, completion.runId, { status: completion.status, exitCode, ...(reason ? { reason } : {}) });
@@ -190,6 +200,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       answer(ack, log, async () => {
         if (!isRunId(runId)) throw badInputError('release needs a runId');
         if (socket.data.runs.has(runId)) await recorder.finish(runId);
+        await stepWrites.get(runId);
         const run = await runs.release(workerId, runId, typeof reason === 'string' ? storableText(reason.slice(0, 500)) : 'handed back');
         disown(runId);
         return { run };

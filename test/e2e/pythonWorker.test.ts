@@ -2,8 +2,10 @@
  * docs/protocol.md is enough to write a worker and a viewer (issue 13.5): the Python agent and
  * viewer of test/python, written from the page alone, run a task end to end against a real hub.
  * The agent claims the run, opens its pane, streams, answers run:snapshot, applies a soft pause
- * and acknowledges it once, resumes and completes; the viewer joins late and gets the snapshot
- * plus the live output, every byte once and in order.
+ * and acknowledges it once, reconnects by itself after the hub closed its socket, resumes and
+ * completes; the viewer joins late and gets the snapshot plus the live output, every byte once
+ * and in order; a viewer joining the finished run gets its final state. The Python viewer also
+ * follows a run of the reference agent (partial snapshot at join, the pushed full one, live output).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,9 +13,11 @@ import { expect } from 'chai';
 import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import { PythonClient, pythonClientsMissing } from '../support/pythonClient.ts';
-import { createRun, getRun, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
+import { createRun, getRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
+import { TestViewer } from '../support/viewerClient.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const missing = pythonClientsMissing();
 
@@ -22,11 +26,12 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
   let hub: TestHub | undefined;
   const clients: PythonClient[] = [];
 
-  before(function () {
+  before(async function () {
     if (missing) {
       console.log(`      skipped: ${missing}`);
       this.skip();
     }
+    hub = await startTestHub('postgres');
   });
   after(async () => {
     for (const c of clients.splice(0)) await c.stop();
@@ -40,8 +45,7 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
   };
 
   it('claims, streams, answers snapshots, applies a pause once, completes; a late viewer sees the snapshot and the live output', async () => {
-    hub = await startTestHub('postgres');
-    const h = hub;
+    const h = hub!;
     const workerId = 'py-worker';
     const agent = python('agent.py', [], { HANDOFF_HUB_URL: h.url, HANDOFF_WORKER_TOKEN: h.workerToken(workerId), HANDOFF_WORKER_ID: workerId, HANDOFF_DATA_DIR: h.dataDir });
     await agent.next('hello');
@@ -75,6 +79,16 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
     writeFileSync(gate, '');
     await agent.next('held', (e) => e.step === 1);
 
+    // The hub closes the agent's socket itself (as a hub does at shutdown): Socket.IO clients do
+    // not retry that. The agent reconnects on its own and says hello with its run, still its own.
+    // (once the hub has the first step's end: what the agent queued meanwhile would be lost with the socket)
+    const timeline = async () => (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events`, h.token('viewer'))).body.events.map((e) => e.action);
+    await waitUntil('the first step_finished on the timeline', async () => ((await timeline()).includes('step_finished') ? true : undefined));
+    const hellos = agent.count('hello');
+    h.hub.io.of('/agent').disconnectSockets();
+    await agent.next('disconnected');
+    await waitUntil('the agent to say hello again', () => (agent.count('hello') > hellos ? true : undefined));
+
     const resumed = await control({ action: 'resume', summary: 'carry on' });
     expect(resumed.status, resumed.text).to.equal(200);
     const resumeAt = resumed.body.taskRun.payload.liveControl!.updatedAt;
@@ -102,7 +116,7 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
 
     const final = await waitForRunStatus(h, run.id, ['succeeded']);
     expect(final.liveSession?.status).to.equal('ended');
-    const events = (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events`, h.token('viewer'))).body.events.map((e) => e.action);
+    const events = await timeline();
     expect(events).to.include.members(['run_claimed', 'session_starting', 'session_ready', 'pause', 'resume', 'run_completed', 'session_ended']);
     expect(events.filter((e) => e === 'step_started' || e === 'step_finished')).to.deep.equal(['step_started', 'step_finished', 'step_started', 'step_finished']);
     // the hub recorded the run from the output it relayed: the same bytes, with a marker per step
@@ -114,5 +128,46 @@ describe('a Python agent and viewer written from docs/protocol.md (e2e)', functi
     // the resume summary reached the inbox (written before the resume was acknowledged), in the page's record format
     const inbox = readFileSync(join(h.dataDir, 'runs', run.id, 'operator_inbox.jsonl'), 'utf8');
     expect(JSON.parse(inbox.trim())).to.include({ type: 'resume_summary', message: 'carry on' });
+    await agent.stop(); // it would claim the next test's run
+  });
+
+  it('the Python viewer follows a run of the reference agent: a partial snapshot at join, the pushed full one, then live output', async () => {
+    const h = hub!;
+    const agent = startTestAgent(h, { workerId: 'ts-worker' });
+    try {
+      await agent.ready();
+      const go = join(h.dataDir, 'go');
+      const gate = join(h.dataDir, 'gate2');
+      const run = await createRun(h, [`while [ ! -e '${go}' ]; do sleep 0.05; done; seq 1 200; echo marker-A; while [ ! -e '${gate}' ]; do sleep 0.05; done; echo marker-B`], { liveSession: true });
+      await waitForSessionStatus(h, run.id, ['ready']);
+      expect((await getRun(h, run.id)).workerId).to.equal('ts-worker');
+      // a viewer of our own makes sure the 200 lines have reached the hub before the Python one joins
+      const ts = await TestViewer.connect(h.url, h.token('viewer', 'ts-viewer'));
+      try {
+        await ts.join(run.id);
+        ts.pane('task');
+        writeFileSync(go, '');
+        await ts.waitForOutput('task', (live) => live.includes('marker-A'));
+      } finally {
+        ts.close();
+      }
+
+      const viewer = python('viewer.py', [h.url, run.id], { HANDOFF_TOKEN: h.token('viewer', 'py-viewer-2') });
+      const joined = await viewer.next('joined');
+      const [screen] = joined['panes'] as Array<{ paneId: string; partial: boolean; data: string; rows: number }>;
+      // more lines than the screen has: the join answers the visible screen, the scrollback follows
+      expect(screen).to.include({ paneId: 'task', partial: true });
+      expect(screen!.data).to.contain('marker-A').and.not.contain('\r\n100\r\n');
+      const full = await viewer.next('snapshot', (e) => e.paneId === 'task' && e.partial === false);
+      expect(full['data']).to.contain('\r\n100\r\n').and.contain('marker-A');
+
+      writeFileSync(gate, '');
+      await waitForRunStatus(h, run.id, ['succeeded']);
+      const done = await viewer.next('done');
+      expect((done['text'] as Record<string, string>)['task']).to.contain('marker-B');
+      expect(await viewer.exited).to.equal(0);
+    } finally {
+      await agent.close();
+    }
   });
 });

@@ -13,6 +13,7 @@ completed).
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -54,7 +55,9 @@ class Run:
 
 class Agent:
     def __init__(self):
-        self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=0.25, reconnection_delay_max=5)
+        # Reconnecting is ours, after every disconnect: the library would not retry one the hub made.
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.reconnecting = False
         self.worker_id = os.environ['HANDOFF_WORKER_ID']
         self.runs = {}
         self.finished = {}  # runs that completed: their final screen is still asked for, for 30 s
@@ -73,23 +76,59 @@ class Agent:
         on('session:enable')(self.on_enable)
         # pane:input / pane:resize / run:flow: this agent has no pty to type into and never holds output.
 
-    async def request(self, event, *args):
-        """An event with an acknowledgement: the one argument is { ok, data } or { ok: false, error }."""
-        reply = await self.sio.call(event, args if len(args) != 1 else args[0], namespace=NS, timeout=10)
-        if not reply.get('ok'):
-            raise RuntimeError(f"{event} refused: {reply['error']['code']}: {reply['error']['message']}")
-        return reply['data']
+    async def request(self, event, *args, retry_for=0):
+        """An event with an acknowledgement: the one argument is { ok, data } or { ok: false, error }.
+        Retried across disconnects (and `unavailable` answers) for `retry_for` seconds."""
+        deadline = asyncio.get_running_loop().time() + retry_for
+        while True:
+            try:
+                reply = await self.sio.call(event, args if len(args) != 1 else args[0], namespace=NS, timeout=10)
+                if reply.get('ok'):
+                    return reply['data']
+                if reply['error']['code'] != 'unavailable':
+                    raise RuntimeError(f"{event} refused: {reply['error']['code']}: {reply['error']['message']}")
+            except (socketio.exceptions.SocketIOError, asyncio.TimeoutError):
+                pass  # not connected, or no answer: the hub is away
+            if asyncio.get_running_loop().time() >= deadline:
+                raise RuntimeError(f'{event}: no answer from the hub')
+            await asyncio.sleep(0.5)
+
+    async def send(self, event, args):
+        """An event without an answer; dropped while the hub is away (the hello after the reconnect says where the panes are)."""
+        if self.ready:
+            try:
+                await self.sio.emit(event, args, namespace=NS)
+            except socketio.exceptions.SocketIOError:
+                pass
 
     def on_connect(self):
         asyncio.ensure_future(self.hello())
 
     def on_disconnect(self):
         self.ready = False
+        say('disconnected')
+        if not self.reconnecting:
+            self.reconnecting = True
+            asyncio.ensure_future(self.reconnect())
+
+    async def reconnect(self):
+        delay = 0.25
+        while not self.sio.connected:
+            await asyncio.sleep(delay + random.random() * 0.5)
+            try:
+                await self.connect()
+            except socketio.exceptions.ConnectionError:
+                delay = min(delay * 2, 5)
+        self.reconnecting = False
+
+    async def connect(self):
+        await self.sio.connect(os.environ['HANDOFF_HUB_URL'], auth={'token': os.environ['HANDOFF_WORKER_TOKEN']},
+                               namespaces=[NS], transports=['websocket'], socketio_path='socket.io')
 
     async def hello(self):
         runs = [{'runId': r.id, 'panes': [r.pane()] if r.live else []} for r in self.runs.values()]
         data = await self.request('agent:hello', {'protocol': 1, 'workerId': self.worker_id,
-                                                  'hostname': socket.gethostname(), 'capacity': 1, 'runs': runs})
+                                                  'hostname': socket.gethostname(), 'capacity': 1, 'runs': runs}, retry_for=30)
         self.heartbeat_seconds = data['heartbeatSeconds']
         for run_id in data['abandon']:
             if run_id in self.runs:
@@ -129,7 +168,7 @@ class Agent:
             if summary:
                 self.append_inbox(run, {'type': 'resume_summary', 'from': None, 'message': summary, 'at': lc['updatedAt']})
             run.resumed.set()
-        asyncio.ensure_future(self.sio.emit('control:applied', (run.id, lc), namespace=NS))
+        asyncio.ensure_future(self.send('control:applied', (run.id, lc)))
         say('applied', runId=run.id, updatedAt=lc['updatedAt'], paused=lc['paused'], mode=lc['mode'])
 
     def on_message(self, msg):
@@ -164,18 +203,18 @@ class Agent:
     # --- the run -------------------------------------------------------------------------------
 
     async def go_live(self, run):
-        await self.request('session:report', {'runId': run.id, 'status': 'starting'})
+        await self.request('session:report', {'runId': run.id, 'status': 'starting'}, retry_for=30)
         run.live = True
-        await self.sio.emit('pane:open', (run.id, run.pane()), namespace=NS)
+        await self.send('pane:open', (run.id, run.pane()))
         await self.request('session:report', {'runId': run.id, 'status': 'ready', 'workerHostname': socket.gethostname(),
-                                              'attachRo': f'handoff attach {run.id}'})
+                                              'attachRo': f'handoff attach {run.id}'}, retry_for=30)
 
     async def emit_output(self, run, data):
         data = data.replace(b'\n', b'\r\n')  # what a pty's line discipline would do
         offset = len(run.output)
         run.output += data
         if run.live and self.ready:
-            await self.sio.emit('pane:output', (run.id, PANE, offset, bytes(data)), namespace=NS)
+            await self.send('pane:output', (run.id, PANE, offset, bytes(data)))
             say('output', runId=run.id, offset=offset, bytes=len(data))
 
     async def execute(self, run):
@@ -193,7 +232,7 @@ class Agent:
                 await run.resumed.wait()
             if run.cancelled:
                 break
-            await self.sio.emit('run:step', (run.id, {'index': i, 'phase': 'start'}), namespace=NS)
+            await self.send('run:step', (run.id, {'index': i, 'phase': 'start'}))
             run.proc = await asyncio.create_subprocess_shell(step, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                                                              cwd=os.path.dirname(run.inbox), start_new_session=True,
                                                              env={**os.environ, 'HANDOFF_RUN_ID': run.id, 'HANDOFF_OPERATOR_INBOX': run.inbox,
@@ -201,12 +240,12 @@ class Agent:
             while chunk := await run.proc.stdout.read(65536):
                 await self.emit_output(run, chunk)
             exit_code = await run.proc.wait()
-            await self.sio.emit('run:step', (run.id, {'index': i, 'phase': 'end', 'exitCode': exit_code}), namespace=NS)
+            await self.send('run:step', (run.id, {'index': i, 'phase': 'end', 'exitCode': exit_code}))
             if exit_code != 0:
                 break
         status = 'cancelled' if run.cancelled else 'succeeded' if exit_code == 0 else 'failed'
         # The hub ends the live session itself when the run completes: no `ended` report.
-        data = await self.request('run:complete', {'runId': run.id, 'status': status, 'exitCode': None if run.cancelled else exit_code})
+        data = await self.request('run:complete', {'runId': run.id, 'status': status, 'exitCode': None if run.cancelled else exit_code}, retry_for=60)
         self.finished[run.id] = self.runs.pop(run.id)
         say('completed', runId=run.id, status=data['run']['status'], output=run.output.decode('utf-8', 'replace'))
 
@@ -219,7 +258,11 @@ class Agent:
             self.wake.clear()
             if not self.ready or self.runs:
                 continue
-            task_run = (await self.request('run:claim'))['taskRun']
+            try:
+                task_run = (await self.request('run:claim'))['taskRun']
+            except RuntimeError as err:
+                say('error', message=str(err))
+                continue
             if task_run:
                 run = Run(task_run)
                 self.runs[run.id] = run
@@ -231,7 +274,11 @@ class Agent:
             await asyncio.sleep(self.heartbeat_seconds)
             if not self.ready or not self.runs:
                 continue
-            data = await self.request('run:heartbeat', [{'runId': r.id, 'panes': [r.pane()] if r.live else []} for r in self.runs.values()])
+            try:
+                data = await self.request('run:heartbeat', [{'runId': r.id, 'panes': [r.pane()] if r.live else []} for r in self.runs.values()])
+            except RuntimeError as err:
+                say('error', message=str(err))
+                continue
             for run_id in data['abandon']:
                 self.on_cancel(run_id)
             for run_id, lc in data['controls'].items():  # a back-stop for a missed run:control
@@ -239,8 +286,7 @@ class Agent:
                     self.apply_control(self.runs[run_id], lc)
 
     async def main(self):
-        await self.sio.connect(os.environ['HANDOFF_HUB_URL'], auth={'token': os.environ['HANDOFF_WORKER_TOKEN']},
-                               namespaces=[NS], transports=['websocket'], socketio_path='socket.io')
+        await self.connect()
         await asyncio.gather(self.claim_loop(), self.heartbeat_loop())
 
 

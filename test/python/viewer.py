@@ -5,7 +5,7 @@ gap), and follows pane:open, pushed snapshots, controls and the run's status. It
 pane's text (what writing it into a terminal would draw) instead of a terminal emulator.
 
 Usage: viewer.py HUB_URL RUN_ID, operator token in HANDOFF_TOKEN. Prints one JSON object a line
-(joined, resynced, control, status, done) and exits when the run is over.
+(joined, snapshot, resynced, control, status, done) and exits when the run is over.
 """
 import asyncio
 import json
@@ -28,38 +28,50 @@ class Viewer:
         self.sio = socketio.AsyncClient(reconnection=True)
         self.joined = False
         self.early = []  # (paneId, offset, bytes) that arrived before the join's answer
-        self.text = {}  # paneId → bytes drawn so far
-        self.expected = {}  # paneId → offset of the next byte this viewer needs
-        self.waiting_full = set()  # panes whose snapshot was partial: a pane:snapshot follows
+        # per pane: the snapshot written last (bytes), its offset, and the live bytes written after it
+        self.snap, self.base, self.live = {}, {}, {}
         self.done = asyncio.Event()
         on = lambda event, fn: self.sio.on(event, fn, namespace=NS)
         on('pane:output', self.on_output)
-        on('pane:snapshot', lambda run_id, snap: self.apply_snapshot(snap))
+        on('pane:snapshot', self.on_snapshot)
         on('pane:open', self.on_open)
         on('run:control', lambda run_id, lc: say('control', liveControl=lc))
         on('run:status', self.on_status)
         on('session:ended', lambda run_id, status, reason: say('session_ended', status=status, reason=reason))
         on('notice', lambda run_id, code, message: say('notice', code=code, message=message))
 
+    def expected(self, pane_id):
+        """The offset of the next byte this viewer needs (None: no snapshot of the pane yet)."""
+        return None if pane_id not in self.base else self.base[pane_id] + len(self.live[pane_id])
+
     def apply_snapshot(self, snap):
-        # reset the pane, write the snapshot: the screen as of byte `offset`
-        self.text[snap['paneId']] = snap['data'].encode('utf-8')
-        self.expected[snap['paneId']] = snap['offset']
-        if not snap.get('partial'):
-            self.waiting_full.discard(snap['paneId'])
+        """Reset the pane and write the snapshot: the pane as of byte `offset`. A snapshot older than
+        the bytes held (a full state pushed after a partial one) keeps the bytes after its offset."""
+        pane_id, offset = snap['paneId'], snap['offset']
+        held = self.expected(pane_id)
+        if held is not None and self.base[pane_id] <= offset <= held:
+            self.live[pane_id] = self.live[pane_id][offset - self.base[pane_id]:]
         else:
-            self.waiting_full.add(snap['paneId'])
+            self.live[pane_id] = bytearray()
+        self.snap[pane_id], self.base[pane_id] = snap['data'].encode('utf-8'), offset
+
+    def text(self, pane_id):
+        return (self.snap[pane_id] + self.live[pane_id]).decode('utf-8', 'replace')
+
+    def on_snapshot(self, run_id, snap):
+        # the full state after a partial one at join, or after the hub held this viewer back
+        self.apply_snapshot(snap)
+        say('snapshot', paneId=snap['paneId'], offset=snap['offset'], partial=bool(snap.get('partial')), data=snap['data'])
 
     def write(self, pane_id, offset, data):
-        expected = self.expected.get(pane_id)
+        expected = self.expected(pane_id)
         if expected is None:
             return False  # a pane this viewer has no snapshot of yet: pane:open will tell
         if offset + len(data) <= expected:
             return True  # already held (a duplicate)
         if offset > expected:
             return False  # a gap: bytes this viewer never saw
-        self.text[pane_id] += data[expected - offset:]
-        self.expected[pane_id] = offset + len(data)
+        self.live[pane_id] += data[expected - offset:]  # trims a chunk that straddles the expected offset
         return True
 
     def on_output(self, run_id, pane_id, offset, data):
@@ -71,9 +83,12 @@ class Viewer:
             asyncio.ensure_future(self.resync(pane_id))
 
     def on_open(self, run_id, pane):
-        held = self.expected.get(pane['paneId'])
+        held = self.expected(pane['paneId'])
         if held == pane['offset']:
             return
+        # a new pane, or one that started over: what this viewer holds of it is not its stream now
+        for d in (self.snap, self.base, self.live):
+            d.pop(pane['paneId'], None)
         if pane['offset'] == 0:
             self.apply_snapshot({'paneId': pane['paneId'], 'cols': pane['cols'], 'rows': pane['rows'], 'offset': 0, 'data': ''})
         else:
@@ -106,15 +121,15 @@ class Viewer:
             self.write(*chunk)
         self.early = []
         say('joined', runStatus=data['run']['status'], sessionStatus=data['session'] and data['session']['status'],
-            canWrite=data['canWrite'], panes=[{k: s[k] for k in ('paneId', 'offset', 'data', 'cols', 'rows')} for s in data['panes']])
+            canWrite=data['canWrite'], panes=[{**{k: s[k] for k in ('paneId', 'offset', 'data', 'cols', 'rows')}, 'partial': bool(s.get('partial'))} for s in data['panes']])
         if data['run']['status'] in FINISHED:
             self.done.set()
         else:
             # pane:resync answers one PaneSnapshot: ask once to show it works, apply it like any resync
-            for pane_id in list(self.expected):
+            for pane_id in list(self.base):
                 await self.resync(pane_id)
         await self.done.wait()
-        say('done', text={p: t.decode('utf-8', 'replace') for p, t in self.text.items()}, offsets=self.expected)
+        say('done', text={p: self.text(p) for p in self.base}, offsets={p: self.expected(p) for p in self.base})
         await self.sio.disconnect()
         return 0
 
