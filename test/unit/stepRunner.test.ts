@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StepRunner } from '../../agent/stepRunner.ts';
 import type { StepRunnerOptions } from '../../agent/stepRunner.ts';
-import { sleep } from '../support/wait.ts';
+import { sleep, waitUntil } from '../support/wait.ts';
 
 
 /** pids of live processes whose command line contains `marker` (never pgrep itself). */
@@ -25,11 +25,27 @@ function uniqueMarker(): string {
   return `1000.${process.pid}${Math.floor(Math.random() * 1e6)}`;
 }
 
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('waitFor timed out');
-    await sleep(10);
+function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<true> {
+  return waitUntil('the condition', () => (cond() ? true : undefined), timeoutMs, 10);
+}
+
+/** Linux: the process is stopped (SIGSTOP) — its state in /proc/<pid>/stat is T. */
+function isStopped(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  } catch {
+    return false;
+  }
+}
+
+/** Linux: the process sleeps in a read(2) (x86-64 / arm64 numbering) — e.g. the driver waiting for its next step. */
+function isReading(pid: number): boolean {
+  try {
+    const nr = Number(fs.readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0]);
+    return nr === (process.arch === 'arm64' ? 63 : 0);
+  } catch {
+    return false;
   }
 }
 
@@ -158,10 +174,11 @@ describe('agent/StepRunner (real pty)', function () {
   });
 
   it('^C typed into the pty interrupts the step (exit 130), not the driver', async () => {
-    const h = harness({ steps: ['sleep 30', 'echo never'] });
+    const m = uniqueMarker();
+    const h = harness({ steps: [`sleep ${m}`, 'echo never'] });
     const done = h.runner.start();
-    await waitFor(() => h.started.length === 1);
-    await sleep(100);
+    // the step's process is running in the foreground: ^C reaches it
+    await waitFor(() => pgrep(m).length === 1);
     h.runner.write('\x03');
     expect(await done).to.deep.equal({ status: 'failed', exitCode: 130, failedStep: 0 });
     expect(h.started).to.deep.equal([0]);
@@ -227,7 +244,8 @@ describe('agent/StepRunner (real pty)', function () {
     h.runner.onStepEnd(() => h.runner.setHeld(true));
     const done = h.runner.start();
     await waitFor(() => h.ended.length === 1);
-    await sleep(100);
+    // idle: the driver is back waiting for its next step
+    await waitFor(() => h.runner.pid !== undefined && isReading(h.runner.pid));
     const t0 = Date.now();
     h.runner.cancel();
     expect(await done).to.deep.equal({ status: 'cancelled', exitCode: null });
@@ -241,7 +259,7 @@ describe('agent/StepRunner (real pty)', function () {
     const done = h.runner.start();
     await waitFor(() => pgrep(m).length >= 2);
     h.runner.hardPause();
-    await sleep(100);
+    await waitFor(() => pgrep(m).every(isStopped));
     h.runner.cancel();
     expect(await done).to.deep.equal({ status: 'cancelled', exitCode: null });
     expect(pgrep(m)).to.deep.equal([]);
