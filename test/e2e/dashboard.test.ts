@@ -22,6 +22,7 @@ import type { OperatorRole, TaskRunStatus } from '../../common/statuses.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
+import { seriousAxeViolations } from '../support/axe.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { sleep } from '../support/wait.ts';
@@ -129,8 +130,12 @@ describe('operator dashboard (browser, postgres)', function () {
   }
 
   /** A fresh tab signed in through the one-time link, as `handoff dev` prints it. */
-  async function signedIn(role: OperatorRole, sub = `${role}-user`): Promise<Page> {
-    const ctx = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  async function signedIn(role: OperatorRole, sub = `${role}-user`, opts: { viewport?: { width: number; height: number }; clipboard?: boolean; colorScheme?: 'light' | 'dark' } = {}): Promise<Page> {
+    const ctx = await browser.newContext({
+      viewport: opts.viewport ?? { width: 1600, height: 1000 },
+      ...(opts.clipboard ? { permissions: ['clipboard-read', 'clipboard-write'] } : {}),
+      ...(opts.colorScheme ? { colorScheme: opts.colorScheme } : {}),
+    });
     contexts.push(ctx);
     const page = await ctx.newPage();
     page.on('pageerror', (err) => pageErrors.push(`${err.name}: ${err.message}`));
@@ -175,6 +180,44 @@ describe('operator dashboard (browser, postgres)', function () {
     await page.locator(`.term-host[data-pane="${pane}"] .xterm-screen`).click();
     await page.keyboard.type(text);
     await page.keyboard.press('Enter');
+  }
+
+  /** Zero serious or critical axe-core violations on the page as it is now. */
+  async function expectAccessible(page: Page, what: string): Promise<void> {
+    expect(await seriousAxeViolations(page), `axe on ${what}`).to.deep.equal([]);
+  }
+
+  /** The data-testid (or tag) of the focused element, and whether it is inside the terminal. */
+  async function focused(page: Page): Promise<{ id: string; inTerminal: boolean }> {
+    return page.evaluate(() => {
+      const a = document.activeElement as HTMLElement | null;
+      return { id: a?.dataset.testid ?? a?.dataset.action ?? a?.tagName.toLowerCase() ?? '', inTerminal: !!a?.closest('.terminal-panel') };
+    });
+  }
+
+  /** Presses Tab until `target` has focus (at most `max` times); returns the stops on the way. */
+  async function tabTo(page: Page, target: string, max = 15): Promise<string[]> {
+    const stops: string[] = [];
+    for (let i = 0; i < max; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused(page);
+      stops.push(f.id);
+      if (f.id === target) return stops;
+    }
+    throw new Error(`Tab never reached ${target}: ${stops.join(' → ')}`);
+  }
+
+  /** Drags the mouse over the first rows of the pane's terminal (a selection, as an operator makes one). */
+  async function selectFirstRows(page: Page, rows = 1, pane = 'task'): Promise<void> {
+    const screen = page.locator(`.term-host[data-pane="${pane}"] .xterm-screen`);
+    const box = await screen.boundingBox();
+    if (!box) throw new Error('no terminal on screen');
+    const rowHeight = await page.locator(`.term-host[data-pane="${pane}"] .xterm-rows > div`).first().evaluate((e) => e.getBoundingClientRect().height);
+    await page.mouse.move(box.x + 2, box.y + rowHeight / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2, box.y + rowHeight * (rows - 0.5), { steps: 8 });
+    await page.mouse.move(box.x + box.width - 4, box.y + rowHeight * (rows - 0.5), { steps: 4 });
+    await page.mouse.up();
   }
 
   async function timelineActions(page: Page): Promise<string[]> {
@@ -297,6 +340,74 @@ describe('operator dashboard (browser, postgres)', function () {
 
     const actions = await timelineActions(page);
     for (const a of ['create_session', 'session_ready', 'send_message', 'grant_rw', 'rw_attach', 'revoke_rw', 'rw_detach']) expect(actions, a).to.include(a);
+  });
+
+  it('copies a selection with Ctrl+C in write mode without interrupting the run, and Tab / Esc Esc leave the terminal', async () => {
+    const run = await createRun(['echo copy-source-line; read -t 60 l; echo "after:[$l]"; read -t 60 m; echo "pasted:[$m]"; sleep 60']);
+    await waitSessionReady(run.id);
+    const page = await signedIn('operator', 'operator-user', { clipboard: true });
+    await openRun(page, run.id);
+    await waitScreen(page, /copy-source-line/);
+    await expectAccessible(page, 'the run page (read-only)');
+
+    // read-only: the terminal takes no key meant for the page — Tab walks on to the messages, Send, the timeline
+    await page.locator('.term-host[data-pane="task"] .xterm-screen').click();
+    expect((await focused(page)).inTerminal).to.equal(true);
+    expect(await page.locator('[data-testid=term-keys]').textContent()).to.match(/Tab leaves/);
+    const stops = await tabTo(page, 'message-input');
+    expect(stops).to.include('messages-scroll');
+    await page.keyboard.press('Tab');
+    expect((await focused(page)).id).to.equal('send');
+    await tabTo(page, 'timeline-scroll', 4);
+    await page.keyboard.press('Shift+Tab');
+    expect((await focused(page)).id).to.equal('send');
+
+    // read-only Ctrl+C copies the selection too
+    await selectFirstRows(page);
+    await page.keyboard.press('Control+c');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).to.include('copy-source-line');
+
+    // write mode: select with the mouse, Ctrl+C copies and sends nothing (no ^C: the read is not killed)
+    await page.click('button[data-action="grant-write"]');
+    await waitFor('the RW badge', async () => /typing into a live run/.test((await badge(page).textContent()) ?? ''));
+    await page.evaluate(() => navigator.clipboard.writeText('-'));
+    await selectFirstRows(page);
+    await page.keyboard.press('Control+c');
+    await waitFor('the selection on the clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())).includes('copy-source-line'));
+    await page.keyboard.type('alive');
+    await page.keyboard.press('Enter');
+    await waitScreen(page, /after:\[alive\]/);
+    expect((await getRun(run.id)).status).to.equal('running');
+
+    // Ctrl+Shift+C copies; Ctrl+Shift+V pastes into the run
+    await page.evaluate(() => navigator.clipboard.writeText('-'));
+    await selectFirstRows(page);
+    await page.keyboard.press('Control+Shift+C');
+    await waitFor('Ctrl+Shift+C to copy', async () => (await page.evaluate(() => navigator.clipboard.readText())).includes('copy-source-line'));
+    await page.evaluate(() => navigator.clipboard.writeText('from-the-clipboard'));
+    await page.keyboard.press('Control+Shift+V');
+    await waitScreen(page, /from-the-clipboard/); // the tty's echo: the paste is in
+    await page.keyboard.press('Enter');
+    await waitScreen(page, /pasted:\[from-the-clipboard\]/);
+
+    // write mode keeps Tab for the program; Escape twice (shown on the page) leaves the terminal
+    expect(await page.locator('[data-testid=term-keys]').textContent()).to.match(/Esc Esc leaves the terminal/);
+    await page.locator('.term-host[data-pane="task"] .xterm-screen').click();
+    await page.keyboard.press('Tab');
+    expect((await focused(page)).inTerminal).to.equal(true);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Escape');
+    expect((await focused(page)).inTerminal).to.equal(false);
+    await tabTo(page, 'message-input');
+
+    // the whole output as text
+    const download = page.waitForEvent('download');
+    await page.click('button[data-action="download-output"]');
+    const file = await download;
+    expect(file.suggestedFilename()).to.match(/^run-[0-9a-f]{8}-task\.txt$/);
+    await page.click('button[data-action="copy-output"]');
+    await waitFor('copy all', async () => /copy-source-line[\s\S]*after:\[alive\]/.test(await page.evaluate(() => navigator.clipboard.readText())));
+    await expectAccessible(page, 'the run page (read-write)');
   });
 
   it('drops to read-only by itself when a short grant expires', async () => {

@@ -191,8 +191,16 @@ export class LiveSessionCard {
   }
 }
 
+/**
+ * A command as shown on the page: a grant (any JWT in it) cut to its first characters, so that
+ * it is not on screen or in a screenshot in full; Copy still copies the whole command.
+ */
+export function maskTokens(command: string): string {
+  return command.replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, (t) => `${t.slice(0, 10)}\u2026`);
+}
+
 function commandRow(label: string, command: string, testId: string): HTMLElement {
-  const code = h('code', { 'data-testid': testId }, command);
+  const code = h('code', { 'data-testid': testId, title: 'Copy copies the full command' }, maskTokens(command));
   const btn = h('button.copy', { type: 'button', 'aria-label': `copy: ${label}` }, 'Copy');
   btn.addEventListener('click', () => {
     void copyText(command).then(() => {

@@ -36,7 +36,7 @@ export class Messages {
       this.composer = h('form.composer', {}, this.input, h('div.composer-actions', {}, send), this.error);
       this.composer.addEventListener('submit', (ev) => ev.preventDefault());
     }
-    this.el = h('section.panel.messages-panel', {}, h('h2', {}, 'Operator messages'), h('div.scroll', {}, this.empty, this.list), this.composer);
+    this.el = h('section.panel.messages-panel', {}, h('h2', {}, 'Operator messages'), h('div.scroll', { tabindex: 0, role: 'region', 'aria-label': 'operator messages', 'data-testid': 'messages-scroll' }, this.empty, this.list), this.composer);
     link.socket.on('run:message', (m: OperatorMessage) => {
       if (m.runId === runId) this.add(m);
     });

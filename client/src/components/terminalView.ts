@@ -12,8 +12,9 @@ import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
 import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../../../common/protocol.ts';
 import type { PaneSink, RwView, ViewerLink } from '../../../common/viewerLink.ts';
-import { h } from '../dom.ts';
+import { copyText, h } from '../dom.ts';
 import { countdown } from '../format.ts';
+import { focusAfter, LEAVE_HINT_RO, LEAVE_HINT_RW, terminalKeyHandler } from './terminalKeys.ts';
 import { BASE_FONT_SIZE, terminalOptions } from './xtermTheme.ts';
 
 interface PaneView {
@@ -34,6 +35,7 @@ export class TerminalView {
   private readonly body: HTMLElement;
   private readonly badge: HTMLElement;
   private readonly notice: HTMLElement;
+  private readonly keyHint: HTMLElement;
   private readonly panes = new Map<string, PaneView>();
   private active: string = TASK_PANE;
   private rw: RwView = { canWrite: false, until: null };
@@ -57,11 +59,17 @@ export class TerminalView {
       else p.search.findNext(search.value, opts);
     });
     this.body = h('div.term-body');
+    this.keyHint = h('p.term-keys', { 'data-testid': 'term-keys' }, LEAVE_HINT_RO);
+    const copyAll = h('button.small', { type: 'button', 'data-action': 'copy-output', title: 'copy the whole output of this pane' }, 'Copy all');
+    copyAll.addEventListener('click', () => void copyText(this.text(this.active)).then(() => this.flash('output copied')));
+    const download = h('button.small', { type: 'button', 'data-action': 'download-output', title: 'download the output of this pane as text' }, 'Download .txt');
+    download.addEventListener('click', () => this.download());
     this.el = h(
       'section.panel.terminal-panel',
       { 'data-can-write': 'false' },
-      h('header.term-head', {}, this.tabs, this.badge, this.notice, search),
+      h('header.term-head', {}, this.tabs, this.badge, this.notice, search, copyAll, download),
       this.body,
+      this.keyHint,
       h('p.term-empty', {}, 'Waiting for the run\u2019s terminal…'),
     );
     this.observer = new ResizeObserver(() => this.layoutSoon());
@@ -115,6 +123,17 @@ export class TerminalView {
     return lines.join('\n').replace(/\n+$/, '');
   }
 
+  /** Saves a pane's output as a text file (scrollback included). */
+  private download(): void {
+    const blob = new Blob([`${this.text(this.active)}\n`], { type: 'text/plain;charset=utf-8' });
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: `run-${this.link.runId?.slice(0, 8) ?? 'output'}-${this.active}.txt` });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
   destroy(): void {
     this.observer.disconnect();
     if (this.ticker) clearInterval(this.ticker);
@@ -147,6 +166,15 @@ export class TerminalView {
       host,
       tab,
     };
+    term.attachCustomKeyEventHandler(
+      terminalKeyHandler(term, {
+        canWrite: () => this.rw.canWrite,
+        copy: (text) => void copyText(text).then(() => this.flash('copied')),
+        paste: () => void this.paste(view),
+        leave: () => focusAfter(this.el),
+        refused: () => this.flash('read-only: ask for a write grant to type into this run'),
+      }),
+    );
     term.onData((d) => this.input(view, encoder.encode(d)));
     term.onBinary((d) => this.input(view, Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
     this.panes.set(paneId, view);
@@ -169,6 +197,21 @@ export class TerminalView {
     this.layoutSoon();
   }
 
+  private async paste(p: PaneView): Promise<void> {
+    if (!this.rw.canWrite) {
+      this.flash('read-only: nothing is pasted into the run');
+      return;
+    }
+    let text: string;
+    try {
+      text = await navigator.clipboard.readText();
+    } catch {
+      this.flash('the browser refused to read the clipboard: use Shift+Insert or the browser\u2019s paste');
+      return;
+    }
+    if (text) p.term.paste(text);
+  }
+
   private input(p: PaneView, bytes: Uint8Array): void {
     if (!this.rw.canWrite) {
       this.flash('read-only: ask for a write grant to type into this run');
@@ -181,6 +224,7 @@ export class TerminalView {
     const was = this.rw.canWrite;
     this.rw = rw;
     this.el.dataset.canWrite = String(rw.canWrite);
+    this.keyHint.textContent = rw.canWrite ? LEAVE_HINT_RW : LEAVE_HINT_RO;
     for (const p of this.panes.values()) p.term.options.cursorBlink = rw.canWrite;
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;

@@ -33,7 +33,7 @@ export class Timeline {
     link: ViewerLink,
     private readonly onEvent: (e: ControlEventDto) => void = () => undefined,
   ) {
-    this.el = h('section.panel.timeline-panel', {}, h('h2', {}, 'Audit timeline'), this.status, h('div.scroll', {}, this.list));
+    this.el = h('section.panel.timeline-panel', {}, h('h2', {}, 'Audit timeline'), this.status, h('div.scroll', { tabindex: 0, role: 'region', 'aria-label': 'audit timeline', 'data-testid': 'timeline-scroll' }, this.list));
     link.socket.on('run:event', (e) => {
       if (e.taskRunId === runId) this.add(e);
     });
