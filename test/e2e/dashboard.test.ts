@@ -130,7 +130,7 @@ describe('operator dashboard (browser, postgres)', function () {
   }
 
   /** A fresh tab signed in through the one-time link, as `handoff dev` prints it. */
-  async function signedIn(role: OperatorRole, sub = `${role}-user`, opts: { viewport?: { width: number; height: number }; clipboard?: boolean; colorScheme?: 'light' | 'dark' } = {}): Promise<Page> {
+  async function signedIn(role: OperatorRole, sub = `${role}-user`, opts: { viewport?: { width: number; height: number }; clipboard?: boolean; colorScheme?: 'light' | 'dark'; tokenTtlSeconds?: number } = {}): Promise<Page> {
     const ctx = await browser.newContext({
       viewport: opts.viewport ?? { width: 1600, height: 1000 },
       ...(opts.clipboard ? { permissions: ['clipboard-read', 'clipboard-write'] } : {}),
@@ -142,7 +142,8 @@ describe('operator dashboard (browser, postgres)', function () {
     page.on('console', (m) => {
       if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
     });
-    await page.goto(`${hub.url}/signin#token=${hub.token(role, sub)}`);
+    const token = opts.tokenTtlSeconds ? hub.hub.ctx.tokens.mintOperator(sub, role, opts.tokenTtlSeconds) : hub.token(role, sub);
+    await page.goto(`${hub.url}/signin#token=${token}`);
     await page.waitForURL(`${hub.url}/`);
     await page.locator('[data-testid=whoami]').waitFor();
     return page;
@@ -408,6 +409,25 @@ describe('operator dashboard (browser, postgres)', function () {
     await page.click('button[data-action="copy-output"]');
     await waitFor('copy all', async () => /copy-source-line[\s\S]*after:\[alive\]/.test(await page.evaluate(() => navigator.clipboard.readText())));
     await expectAccessible(page, 'the run page (read-write)');
+  });
+
+  it('warns before the sign-in expires, then says why it signed out, and keeps what was being typed', async () => {
+    const run = await createRun(['echo expiry-run; sleep 60']);
+    const page = await signedIn('operator', 'erin', { tokenTtlSeconds: 9 });
+    await openRun(page, run.id);
+    const warning = page.locator('[data-testid=signin-warning]');
+    await waitFor('the expiry warning', async () => /expires in 0:0\d/.test((await warning.textContent()) ?? '') && (await warning.isVisible()));
+    await expectAccessible(page, 'the run page with the expiry warning');
+    await page.fill('[data-testid=message-input]', 'half-typed note for the agent');
+    await page.waitForURL(/\/signin\?next=/, { timeout: 15_000 });
+    expect(await page.locator('[data-testid=signin-error]').textContent()).to.match(/Signed out: your sign-in token expired at \d\d:\d\d:\d\d/);
+    await expectAccessible(page, 'the sign-in page');
+    // signing in again goes back to the run, with the draft in place
+    await page.goto(`${page.url()}#token=${hub.token('operator', 'erin')}`);
+    await page.waitForURL(`${hub.url}/runs/${run.id}`);
+    await page.locator('[data-testid=message-input]').waitFor();
+    expect(await page.inputValue('[data-testid=message-input]')).to.equal('half-typed note for the agent');
+    expect(await page.locator('[data-testid=signin-warning]').isVisible()).to.equal(false);
   });
 
   it('drops to read-only by itself when a short grant expires', async () => {

@@ -14,6 +14,7 @@ import { age, countdown, errorText, shortClock } from '../format.ts';
 import type { RwView, ViewerLink } from '../../../common/viewerLink.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
+import { dropDraft, keepDraft } from '../drafts.ts';
 
 const TTL_CHOICES = [1, 5, 15, 30, 60, 120, 240];
 const DEFAULT_TTL = 15;
@@ -46,6 +47,7 @@ export class LiveSessionCard {
     const ttl = h('select.ttl', { 'aria-label': 'write grant duration', 'data-testid': 'ttl' });
     for (const m of TTL_CHOICES) append(ttl, h('option', { value: m, selected: m === DEFAULT_TTL }, m < 60 ? `${m} min` : `${m / 60} h`));
     const summary = h('input.summary', { type: 'text', placeholder: 'summary for the agent (optional)', 'aria-label': 'resume summary', maxlength: 16384 });
+    keepDraft(summary, `summary.${id}`);
     const hard = h('input', { type: 'checkbox', 'aria-label': 'hard pause (stop the step\u2019s processes)' });
 
     const grant = actionButton(
@@ -80,6 +82,7 @@ export class LiveSessionCard {
             const text = summary.value.trim();
             const next = await ok(api.control(id, 'resume', text ? { summary: text } : {}));
             summary.value = '';
+            dropDraft(`summary.${id}`);
             this.update(next, this.session);
           },
           fail,
@@ -123,6 +126,10 @@ export class LiveSessionCard {
 
   destroy(): void {
     clearInterval(this.ticker);
+  }
+
+  clearError(): void {
+    this.showError(null);
   }
 
   private showError(err: unknown): void {

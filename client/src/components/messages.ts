@@ -8,6 +8,7 @@ import type { OperatorMessage } from '../../../common/protocol.ts';
 import { api } from '../api.ts';
 import { actionButton, h } from '../dom.ts';
 import { clock, errorText } from '../format.ts';
+import { dropDraft, keepDraft } from '../drafts.ts';
 import type { ViewerLink } from '../../../common/viewerLink.ts';
 
 export class Messages {
@@ -25,6 +26,7 @@ export class Messages {
     canSend: boolean,
   ) {
     this.input = h('textarea', { rows: 3, placeholder: 'Message the agent and every viewer (Enter sends, Shift+Enter for a new line)', 'aria-label': 'operator message', 'data-testid': 'message-input' });
+    keepDraft(this.input, `message.${runId}`);
     const send = actionButton('Send', () => this.send(), (err) => (this.error.textContent = errorText(err)), 'primary');
     this.input.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
@@ -40,6 +42,10 @@ export class Messages {
     link.socket.on('run:message', (m: OperatorMessage) => {
       if (m.runId === runId) this.add(m);
     });
+  }
+
+  clearError(): void {
+    this.error.textContent = '';
   }
 
   /** Past messages come from the audit events (action send_message). */
@@ -67,6 +73,7 @@ export class Messages {
     this.error.textContent = '';
     const event = await api.message(this.runId, text);
     this.input.value = '';
+    dropDraft(`message.${this.runId}`);
     this.addFromEvents([event]);
   }
 }

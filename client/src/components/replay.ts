@@ -4,7 +4,7 @@
  * to 2 s, as asciinema's idle_time_limit does.
  */
 import { Terminal } from '@xterm/xterm';
-import { api, ApiError } from '../api.ts';
+import { api, ApiError, retryOnNetwork } from '../api.ts';
 import { append, h } from '../dom.ts';
 import { countdown, errorText } from '../format.ts';
 import { terminalOptions } from './xtermTheme.ts';
@@ -59,6 +59,8 @@ export class Replay {
   private readonly progress = h('progress', { max: 1, value: 0, 'aria-label': 'replay position' });
   private readonly playBtn = h('button.primary', { type: 'button', 'data-action': 'replay-play', disabled: true }, 'Play');
   private readonly speedBtns: HTMLButtonElement[] = [];
+  private failed = false;
+  private destroyed = false;
 
   constructor(private readonly runId: string) {
     this.playBtn.addEventListener('click', () => (this.playing ? this.pause() : this.play()));
@@ -84,8 +86,14 @@ export class Replay {
   /** Loads the recording; a run that just finished may not have uploaded it yet (retries a few times). */
   async load(attempt = 0): Promise<void> {
     this.status.textContent = 'loading the recording…';
+    this.failed = false;
     try {
-      const cast = parseAsciicast(await api.recording(this.runId));
+      const text = await retryOnNetwork(
+        () => api.recording(this.runId),
+        () => !this.destroyed,
+        (err) => (this.status.textContent = `${err.message} \u2014 retrying…`),
+      );
+      const cast = parseAsciicast(text);
       this.events = cast.events;
       this.duration = cast.events.at(-1)?.t ?? 0;
       this.term?.dispose();
@@ -101,11 +109,18 @@ export class Replay {
         setTimeout(() => void this.load(attempt + 1), 1000);
         return;
       }
+      this.failed = true;
       this.status.textContent = `no recording: ${errorText(err)}`;
     }
   }
 
+  /** The link is back after a cut: a load that failed meanwhile is tried again. */
+  retryIfFailed(): void {
+    if (this.failed) void this.load();
+  }
+
   destroy(): void {
+    this.destroyed = true;
     this.stopTimer();
     this.term?.dispose();
   }

@@ -13,6 +13,7 @@ import { navigate } from '../nav.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 import { openLink } from '../socket.ts';
+import { ConnectionBar } from '../components/connectionBar.ts';
 import type { View } from './view.ts';
 
 export function needsOperator(run: TaskRunDto): boolean {
@@ -72,6 +73,7 @@ export function runListView(me: Identity): View {
   };
 
   const link = openLink(me.token);
+  const conn = new ConnectionBar(link);
   link.watchRuns();
   // (re)connected: what changed while away comes with a fresh list
   link.on('state', (st) => st.kind === 'connected' && void reload());
@@ -111,6 +113,7 @@ export function runListView(me: Identity): View {
   const el = h(
     'main.page.runs-page',
     {},
+    conn.el,
     h('div.page-head', {}, h('h1', {}, 'Runs'), h('label.filter', {}, 'Status ', select)),
     create,
     error,
@@ -126,6 +129,7 @@ export function runListView(me: Identity): View {
     el,
     destroy() {
       clearInterval(ages);
+      conn.destroy();
       link.close();
     },
   };
