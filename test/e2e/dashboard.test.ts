@@ -430,6 +430,81 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(await page.locator('[data-testid=signin-warning]').isVisible()).to.equal(false);
   });
 
+  it('fits a phone: runs as cards, a readable terminal that scrolls sideways, font size and focus mode; readable at 1440; light theme', async () => {
+    const run = await createRun([`echo "LEFT-EDGE$(printf '%60s' '')RIGHT-EDGE"; sleep 60`]);
+    await waitSessionReady(run.id);
+    const phone = await signedIn('operator', 'phone-user', { viewport: { width: 390, height: 844 } });
+    const card = phone.locator(`tr[data-run-id="${run.id}"]`);
+    await card.waitFor();
+    expect(await phone.evaluate(() => document.documentElement.scrollWidth), 'runs list page width').to.be.at.most(390);
+    expect(await card.evaluate((e) => getComputedStyle(e).display)).to.equal('block');
+    expect((await card.boundingBox())?.width).to.be.at.most(390);
+    await expectAccessible(phone, 'the runs list on a phone');
+
+    await openRun(phone, run.id);
+    await waitScreen(phone, /RIGHT-EDGE/);
+    expect(await phone.evaluate(() => document.documentElement.scrollWidth), 'run page width').to.be.at.most(390);
+    const rows = phone.locator('.term-host[data-pane="task"] .xterm-rows');
+    const fontPx = async (p: Page) => parseFloat(await p.locator('.term-host[data-pane="task"] .xterm-rows').evaluate((e) => getComputedStyle(e).fontSize));
+    expect(await fontPx(phone)).to.be.at.least(12);
+    // the right side of the 80-column pty is off screen, and the operator can scroll to it
+    const edgeRight = () =>
+      rows.evaluate((root) => {
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          const i = (n.textContent ?? '').indexOf('RIGHT-EDGE');
+          if (i < 0) continue;
+          const r = document.createRange();
+          r.setStart(n, i);
+          r.setEnd(n, i + 'RIGHT-EDGE'.length);
+          return r.getBoundingClientRect().right;
+        }
+        return -1;
+      });
+    expect(await edgeRight()).to.be.greaterThan(390);
+    await phone.locator('.term-host[data-pane="task"]').scrollIntoViewIfNeeded();
+    const host = await phone.locator('.term-host[data-pane="task"]').boundingBox();
+    if (!host) throw new Error('no terminal host');
+    await phone.mouse.move(host.x + host.width / 2, host.y + 40);
+    await phone.mouse.wheel(1000, 0);
+    await waitFor('the right edge to come into view', async () => {
+      const r = await edgeRight();
+      return r > 0 && r <= 390;
+    }, 5000);
+    await expectAccessible(phone, 'the run page on a phone');
+
+    // font size control, remembered
+    await phone.click('button[data-action="font-larger"]');
+    await waitFor('a larger font', async () => (await fontPx(phone)) === 14);
+    expect(await phone.locator('[data-testid=font-size]').textContent()).to.equal('14px');
+    await phone.click('button[data-action="font-smaller"]');
+    await waitFor('the font back', async () => (await fontPx(phone)) === 13);
+
+    // focus mode: the terminal alone on the screen
+    await phone.click('button[data-action="focus-mode"]');
+    const panel = await phone.locator('.terminal-panel').boundingBox();
+    expect(panel).to.deep.include({ x: 0, y: 0, width: 390, height: 844 });
+    await phone.click('button[data-action="focus-mode"]');
+    expect(await phone.locator('.terminal-panel.focus-mode').count()).to.equal(0);
+
+    // a desktop window: read-only text at a readable size
+    const wide = await signedIn('viewer', 'wide-viewer', { viewport: { width: 1440, height: 900 } });
+    await openRun(wide, run.id);
+    await waitScreen(wide, /RIGHT-EDGE/);
+    expect(await fontPx(wide)).to.be.at.least(12);
+
+    // light theme when the system asks for it, terminal included
+    const light = await signedIn('viewer', 'light-viewer', { colorScheme: 'light' });
+    await openRun(light, run.id);
+    await waitScreen(light, /RIGHT-EDGE/);
+    expect(await light.evaluate(() => getComputedStyle(document.body).backgroundColor)).to.equal('rgb(246, 248, 250)');
+    expect(await light.locator('.term-host[data-pane="task"] .xterm-viewport').evaluate((e) => getComputedStyle(e).backgroundColor)).to.equal('rgb(255, 255, 255)');
+    await expectAccessible(light, 'the run page in the light theme');
+    await light.goto(`${hub.url}/`);
+    await light.locator(`tr[data-run-id="${run.id}"]`).waitFor();
+    await expectAccessible(light, 'the runs list in the light theme');
+  });
+
   it('drops to read-only by itself when a short grant expires', async () => {
     const run = await createRun(['echo short-ready; read -t 40 l; echo "short:[$l]"']);
     const session = await waitSessionReady(run.id);

@@ -15,7 +15,8 @@ import type { PaneSink, RwView, ViewerLink } from '../../../common/viewerLink.ts
 import { copyText, h } from '../dom.ts';
 import { countdown } from '../format.ts';
 import { focusAfter, LEAVE_HINT_RO, LEAVE_HINT_RW, terminalKeyHandler } from './terminalKeys.ts';
-import { BASE_FONT_SIZE, terminalOptions } from './xtermTheme.ts';
+import { followSystemTheme, terminalOptions } from './xtermTheme.ts';
+import { MAX_FONT_SIZE, MIN_FONT_SIZE, setTerminalFontSize, terminalFontSize } from '../prefs.ts';
 
 interface PaneView {
   id: string;
@@ -24,6 +25,7 @@ interface PaneView {
   search: SearchAddon;
   host: HTMLElement;
   tab: HTMLButtonElement;
+  untheme: () => void;
 }
 
 const TITLES: Record<string, string> = { [TASK_PANE]: 'task', [OPERATOR_PANE]: 'operator shell' };
@@ -44,6 +46,8 @@ export class TerminalView {
   private fitTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly observer: ResizeObserver;
   private ended = false;
+  private fontSize = terminalFontSize();
+  private readonly fontLabel = h('span.font-size', { 'data-testid': 'font-size', 'aria-live': 'polite' });
 
   constructor(private readonly link: ViewerLink) {
     this.tabs = h('div.pane-tabs', { role: 'tablist' });
@@ -64,10 +68,23 @@ export class TerminalView {
     copyAll.addEventListener('click', () => void copyText(this.text(this.active)).then(() => this.flash('output copied')));
     const download = h('button.small', { type: 'button', 'data-action': 'download-output', title: 'download the output of this pane as text' }, 'Download .txt');
     download.addEventListener('click', () => this.download());
+    const smaller = h('button.small', { type: 'button', 'data-action': 'font-smaller', 'aria-label': 'A\u2212 smaller terminal text' }, 'A\u2212');
+    smaller.addEventListener('click', () => this.setFont(this.fontSize - 1));
+    const larger = h('button.small', { type: 'button', 'data-action': 'font-larger', 'aria-label': 'A+ larger terminal text' }, 'A+');
+    larger.addEventListener('click', () => this.setFont(this.fontSize + 1));
+    const focus = h('button.small', { type: 'button', 'data-action': 'focus-mode', 'aria-pressed': 'false', title: 'the terminal alone on the screen' }, 'Focus');
+    focus.addEventListener('click', () => {
+      const on = this.el.classList.toggle('focus-mode');
+      document.body.classList.toggle('has-focus-mode', on);
+      focus.setAttribute('aria-pressed', String(on));
+      focus.textContent = on ? 'Exit focus' : 'Focus';
+      this.layoutSoon();
+    });
+    this.fontLabel.textContent = `${this.fontSize}px`;
     this.el = h(
       'section.panel.terminal-panel',
       { 'data-can-write': 'false' },
-      h('header.term-head', {}, this.tabs, this.badge, this.notice, search, copyAll, download),
+      h('header.term-head', {}, this.tabs, this.badge, this.notice, search, h('span.group', { role: 'group', 'aria-label': 'terminal text size' }, smaller, this.fontLabel, larger), copyAll, download, focus),
       this.body,
       this.keyHint,
       h('p.term-empty', {}, 'Waiting for the run\u2019s terminal…'),
@@ -139,7 +156,11 @@ export class TerminalView {
     if (this.ticker) clearInterval(this.ticker);
     if (this.noticeTimer) clearTimeout(this.noticeTimer);
     if (this.fitTimer) clearTimeout(this.fitTimer);
-    for (const p of this.panes.values()) p.term.dispose();
+    document.body.classList.remove('has-focus-mode');
+    for (const p of this.panes.values()) {
+      p.untheme();
+      p.term.dispose();
+    }
   }
 
   private ensurePane(paneId: string, cols = DEFAULT_COLS, rows = DEFAULT_ROWS): PaneView {
@@ -148,7 +169,18 @@ export class TerminalView {
     this.el.classList.add('has-panes');
     const host = h('div.term-host', { 'data-pane': paneId, role: 'tabpanel' });
     this.body.appendChild(host);
-    const term = new Terminal({ ...terminalOptions, cols, rows });
+    // a sideways wheel / trackpad swipe scrolls a pty wider than the window (xterm would take it for its scrollback)
+    host.addEventListener(
+      'wheel',
+      (ev) => {
+        if (Math.abs(ev.deltaX) <= Math.abs(ev.deltaY) || host.scrollWidth <= host.clientWidth) return;
+        host.scrollLeft += ev.deltaX;
+        ev.preventDefault();
+        ev.stopPropagation();
+      },
+      { capture: true, passive: false },
+    );
+    const term = new Terminal({ ...terminalOptions, fontSize: this.fontSize, cols, rows });
     const fit = new FitAddon();
     const search = new SearchAddon();
     term.loadAddon(fit);
@@ -165,6 +197,7 @@ export class TerminalView {
       search,
       host,
       tab,
+      untheme: followSystemTheme(term),
     };
     term.attachCustomKeyEventHandler(
       terminalKeyHandler(term, {
@@ -271,28 +304,28 @@ export class TerminalView {
     this.fitTimer = setTimeout(() => this.layout(), 60);
   }
 
-  /** RW holder: fit the pty to the window. Read-only: scale the font to show the pty's size. */
+  private setFont(n: number): void {
+    this.fontSize = setTerminalFontSize(Math.max(MIN_FONT_SIZE, Math.min(MAX_FONT_SIZE, n)));
+    this.fontLabel.textContent = `${this.fontSize}px`;
+    this.layoutSoon();
+  }
+
+  /**
+   * Every pane at the chosen font size. The RW holder's pty follows the window (fit); a
+   * read-only viewer keeps the pty's size and scrolls sideways when it is wider than the window
+   * (issue 15: a shrunk 7 px font was unreadable, a clipped right side unreachable).
+   */
   private layout(): void {
+    for (const v of this.panes.values()) if (v.term.options.fontSize !== this.fontSize) v.term.options.fontSize = this.fontSize;
     const p = this.panes.get(this.active);
-    if (!p || !this.body.clientWidth) return;
-    if (this.rw.canWrite) {
-      if (p.term.options.fontSize !== BASE_FONT_SIZE) p.term.options.fontSize = BASE_FONT_SIZE;
-      const dims = p.fit.proposeDimensions();
-      if (!dims || !Number.isFinite(dims.cols) || dims.cols < 20 || dims.rows < 5) return;
-      const cols = Math.min(dims.cols, 500);
-      const rows = Math.min(dims.rows, 200);
-      if (cols !== p.term.cols || rows !== p.term.rows) {
-        p.term.resize(cols, rows);
-        this.link.resize(p.id, cols, rows);
-      }
-      return;
-    }
-    // proposeDimensions() says how many cells fit at the current font size; scale to the pty's.
+    if (!p || !this.body.clientWidth || !this.rw.canWrite) return;
     const dims = p.fit.proposeDimensions();
-    if (!dims || !dims.cols || !dims.rows) return;
-    const font = p.term.options.fontSize ?? BASE_FONT_SIZE;
-    const scale = Math.min(dims.cols / p.term.cols, dims.rows / p.term.rows);
-    const next = Math.max(7, Math.min(BASE_FONT_SIZE + 2, Math.floor(font * scale * 2) / 2));
-    if (Math.abs(next - font) >= 0.5) p.term.options.fontSize = next;
+    if (!dims || !Number.isFinite(dims.cols) || dims.cols < 20 || dims.rows < 5) return;
+    const cols = Math.min(dims.cols, 500);
+    const rows = Math.min(dims.rows, 200);
+    if (cols !== p.term.cols || rows !== p.term.rows) {
+      p.term.resize(cols, rows);
+      this.link.resize(p.id, cols, rows);
+    }
   }
 }

@@ -44,12 +44,12 @@ export function runListView(me: Identity): View {
     return h(
       'tr',
       { 'data-run-id': r.id, class: needsOperator(r) ? 'needs-operator' : null },
-      h('td', {}, h('a.mono', { href: `/runs/${r.id}`, 'data-nav': true, title: r.id }, shortId(r.id))),
-      h('td', {}, h(`span.badge.r-${r.status}`, { 'data-testid': 'run-status' }, r.status), flag),
-      h('td', {}, s ? h(`span.badge.s-${s.status}`, { 'data-testid': 'session-status' }, s.status) : h('span.muted', {}, 'none')),
-      h('td', {}, r.workerId ?? h('span.muted', {}, '–')),
-      h('td.steps', { title: r.steps.join('\n') }, r.steps[0] ?? '', r.steps.length > 1 ? h('span.muted', {}, ` (+${r.steps.length - 1})`) : null),
-      h('td', {}, h('time', { datetime: r.createdAt, title: r.createdAt, 'data-age': r.createdAt }, age(r.createdAt))),
+      h('td', { 'data-label': 'run' }, h('a.mono', { href: `/runs/${r.id}`, 'data-nav': true, title: r.id }, shortId(r.id))),
+      h('td', { 'data-label': 'status' }, h(`span.badge.r-${r.status}`, { 'data-testid': 'run-status' }, r.status), flag),
+      h('td', { 'data-label': 'session' }, s ? h(`span.badge.s-${s.status}`, { 'data-testid': 'session-status' }, s.status) : h('span.muted', {}, 'none')),
+      h('td', { 'data-label': 'worker' }, r.workerId ?? h('span.muted', {}, '–')),
+      h('td.steps', { 'data-label': 'steps',  title: r.steps.join('\n') }, r.steps[0] ?? '', r.steps.length > 1 ? h('span.muted', {}, ` (+${r.steps.length - 1})`) : null),
+      h('td', { 'data-label': 'age' }, h('time', { datetime: r.createdAt, title: r.createdAt, 'data-age': r.createdAt }, age(r.createdAt))),
     );
   };
 
