@@ -573,29 +573,47 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(actions.filter((a) => ['pause', 'send_message', 'resume'].includes(a))).to.deep.equal(['pause', 'send_message', 'resume']);
   });
 
-  it('shows the operator shell of a takeover as a tab, and a grant types into it', async () => {
+  it('takes over in one step: asks for the grant length, gives write, keeps the task pane in front; resume returns to it', async () => {
     const page = await signedIn('operator');
-    const run = await createRun(['echo take-me; sleep 60']);
+    const run = await createRun(['echo take-me; read -t 90 l; echo "task-got:[$l]"; sleep 60']);
     await openRun(page, run.id);
     await waitScreen(page, /take-me/);
     expect(await page.locator('.pane-tab').count()).to.equal(1);
     await page.click('button[data-action="takeover"]');
-    await page.locator('.pane-tab[data-pane="operator"]').waitFor({ timeout: 10_000 });
-    expect(await page.locator('.terminal-panel').getAttribute('data-active-pane')).to.equal('operator');
+    const ask = page.locator('[data-testid=takeover-ask]');
+    await ask.waitFor();
+    await expectAccessible(page, 'the takeover question');
+    await page.selectOption('[data-testid=takeover-ttl]', '5');
+    await page.click('button[data-action="takeover-confirm"]');
+    await waitFor('the RW badge', async () => /typing into a live run — [45]:\d\d left/.test((await badge(page).textContent()) ?? ''));
     expect(await page.locator('[data-testid=needs-operator]').textContent()).to.include('taken over');
     expect(await page.locator('button[data-action="takeover"]').isVisible()).to.equal(false);
     expect(await page.locator('button[data-action="resume"]').isVisible()).to.equal(true);
+    await page.locator('.pane-tab[data-pane="operator"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('.terminal-panel').getAttribute('data-active-pane')).to.equal('task');
+    // the task pane has the focus: the operator types at once
+    await waitFor('the task terminal to have focus', async () => page.evaluate(() => !!document.activeElement?.closest('.term-host[data-pane="task"]')), 5000);
+    await page.keyboard.type('fixed');
+    await page.keyboard.press('Enter');
+    await waitScreen(page, /task-got:\[fixed\]/);
 
-    await page.click('button[data-action="grant-write"]');
-    await waitFor('the RW badge', async () => /typing into a live run/.test((await badge(page).textContent()) ?? ''));
+    // the operator shell is one tab away
+    await page.click('.pane-tab[data-pane="operator"]');
     const op = '.term-host[data-pane="operator"]';
     await typeInto(page, 'echo "op-$((2+3))"', 'operator');
     await waitScreen(page, /^op-5$/m, op);
-    // the task pane is still there, one click away
-    await page.click('.pane-tab[data-pane="task"]');
-    expect(await page.locator('.terminal-panel').getAttribute('data-active-pane')).to.equal('task');
-    expect(await screenText(page)).to.include('take-me');
     await page.locator('[data-testid=timeline] li[data-action="takeover"]').waitFor();
+
+    // resume brings the task pane back to the front
+    await page.click('button[data-action="resume"]');
+    await waitFor('the task pane in front', async () => (await page.locator('.terminal-panel').getAttribute('data-active-pane')) === 'task', 10_000);
+    expect(await screenText(page)).to.include('take-me');
+
+    // "hard" is asked for each pause, never left ticked
+    await page.locator('[data-testid=controls] label.check input').check();
+    await page.click('button[data-action="pause"]');
+    await page.locator('button[data-action="resume"]').waitFor();
+    expect(await page.locator('[data-testid=controls] label.check input').isChecked()).to.equal(false);
   });
 
   it('shows controls by role: none to a viewer, revoke session only to an admin', async () => {

@@ -70,7 +70,15 @@ export class LiveSessionCard {
       this.buttons.pause = h(
         'span.group',
         {},
-        actionButton('Pause', async () => this.update(await ok(api.control(id, 'pause', hard.checked ? { mode: 'hard' } : {})), this.session), fail),
+        actionButton(
+          'Pause',
+          async () => {
+            const next = await ok(api.control(id, 'pause', hard.checked ? { mode: 'hard' } : {}));
+            hard.checked = false; // a hard pause is asked for each time, never carried over
+            this.update(next, this.session);
+          },
+          fail,
+        ),
         h('label.check', { title: 'hard pause: SIGSTOP the running step' }, hard, 'hard'),
       );
       this.buttons.resume = h(
@@ -90,7 +98,7 @@ export class LiveSessionCard {
         ),
         summary,
       );
-      this.buttons.takeover = actionButton('Takeover', async () => this.update(await ok(api.control(id, 'takeover')), this.session), fail, 'warn');
+      this.buttons.takeover = this.takeoverControl(id, ok, fail);
       this.buttons.cancel = confirmButton('Cancel run', 'Really cancel?', async () => this.update(await ok(api.cancel(id)), this.session), fail, 'danger');
     }
     if (can(me, 'admin')) {
@@ -115,6 +123,50 @@ export class LiveSessionCard {
     });
     this.ticker = setInterval(() => this.renderRw(), 500);
     this.render();
+  }
+
+  /**
+   * Takeover in one step (issue 15): the button asks for the write grant's length, then takes
+   * over and grants write together; the terminal keeps the task pane in front and focuses it.
+   */
+  private takeoverControl(id: string, ok: <T>(p: Promise<T>) => Promise<T>, fail: (err: unknown) => void): HTMLElement {
+    const open = h('button.warn', { type: 'button', 'data-action': 'takeover', 'aria-expanded': 'false' }, 'Takeover');
+    const ttl = h('select.ttl', { 'aria-label': 'write grant for the takeover', 'data-testid': 'takeover-ttl' });
+    for (const m of TTL_CHOICES) append(ttl, h('option', { value: m, selected: m === DEFAULT_TTL }, m < 60 ? `${m} min` : `${m / 60} h`));
+    const confirm = actionButton(
+      'Take over with write',
+      async () => {
+        const run = await ok(api.control(id, 'takeover'));
+        this.update(run, this.session);
+        const res: GrantWriteResult = await ok(api.grantWrite(id, Number(ttl.value)));
+        this.rwCommand = res.attachRw;
+        this.link.useGrant(res.grantToken);
+        ask.hidden = true;
+        open.setAttribute('aria-expanded', 'false');
+        this.update(this.run, res.session);
+      },
+      fail,
+      'warn',
+    );
+    confirm.dataset.action = 'takeover-confirm';
+    const cancel = h('button', { type: 'button', 'data-action': 'takeover-cancel' }, 'Cancel');
+    const ask = h(
+      'div.takeover-ask',
+      { hidden: true, 'data-testid': 'takeover-ask' },
+      h('p', {}, 'The agent stops and you type into the run for:'),
+      h('span.group', {}, ttl, confirm, cancel),
+    );
+    open.addEventListener('click', () => {
+      ask.hidden = !ask.hidden;
+      open.setAttribute('aria-expanded', String(!ask.hidden));
+      if (!ask.hidden) ttl.focus();
+    });
+    cancel.addEventListener('click', () => {
+      ask.hidden = true;
+      open.setAttribute('aria-expanded', 'false');
+      open.focus();
+    });
+    return h('span.group.takeover', {}, open, ask);
   }
 
   update(run: TaskRunDto, session: LiveSessionDto | null | undefined): void {

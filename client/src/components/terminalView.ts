@@ -130,6 +130,13 @@ export class TerminalView {
     };
   };
 
+  /** The run's takeover began or ended: either way the task pane comes (back) to the front. */
+  setTakeover(on: boolean): void {
+    const op = this.panes.get(OPERATOR_PANE);
+    if (op) op.tab.textContent = on ? TITLES[OPERATOR_PANE] ?? OPERATOR_PANE : `${TITLES[OPERATOR_PANE] ?? OPERATOR_PANE} (closed)`;
+    if (!on && this.active !== TASK_PANE) this.activate(TASK_PANE);
+  }
+
   /** Text of a pane's buffer (scrollback included), for tests and copy. */
   text(paneId = TASK_PANE): string {
     const p = this.panes.get(paneId);
@@ -211,8 +218,8 @@ export class TerminalView {
     term.onData((d) => this.input(view, encoder.encode(d)));
     term.onBinary((d) => this.input(view, Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
     this.panes.set(paneId, view);
-    // the task pane is the default tab; the operator shell comes forward when it opens
-    if (this.panes.size === 1 || paneId === OPERATOR_PANE) this.activate(paneId);
+    // the task pane stays in front (a takeover types into the task); the operator shell is a tab away
+    if (this.panes.size === 1 || paneId === TASK_PANE) this.activate(paneId);
     else this.activate(this.active);
     return view;
   }

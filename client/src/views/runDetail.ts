@@ -105,11 +105,13 @@ export function runDetailView(me: Identity, runId: string): View {
       showReplay();
     }
     let sink: PaneSinkFactory = () => null;
+    let terminal: TerminalView | null = null;
     if (!isOver(run)) {
-      const terminal = new TerminalView(link);
-      cleanups.push(() => terminal.destroy());
-      append(center, terminal.el);
-      sink = terminal.sink;
+      terminal = new TerminalView(link);
+      const t = terminal;
+      cleanups.push(() => t.destroy());
+      append(center, t.el);
+      sink = t.sink;
     }
 
     const renderHead = () => {
@@ -140,8 +142,15 @@ export function runDetailView(me: Identity, runId: string): View {
     };
     renderHead();
 
+    /** Every new state of the run goes through here: a takeover's start or end moves the terminal's tabs. */
+    const setRun = (next: TaskRunDto) => {
+      const was = !!run.payload.liveControl?.takeover;
+      run = next;
+      const now = !!run.payload.liveControl?.takeover;
+      if (was !== now) terminal?.setTakeover(now);
+    };
     link.on('joined', (reply) => {
-      run = { ...reply.run, liveSession: reply.session };
+      setRun({ ...reply.run, liveSession: reply.session });
       session = reply.session;
       card.update(run, session);
       renderHead();
@@ -149,7 +158,7 @@ export function runDetailView(me: Identity, runId: string): View {
     link.on('joinFailed', (err) => (error.textContent = `could not join the run's live stream: ${err.message}`));
     link.socket.on('run:status', (id, r, s) => {
       if (id !== runId) return;
-      run = { ...r, liveSession: s };
+      setRun({ ...r, liveSession: s });
       session = s;
       card.update(run, session);
       renderHead();
@@ -161,7 +170,7 @@ export function runDetailView(me: Identity, runId: string): View {
     });
     link.socket.on('run:control', (id, liveControl) => {
       if (id !== runId) return;
-      run = { ...run, payload: { ...run.payload, liveControl } };
+      setRun({ ...run, payload: { ...run.payload, liveControl } });
       card.update(run, session);
       renderHead();
     });
