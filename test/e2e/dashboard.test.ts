@@ -670,4 +670,71 @@ describe('operator dashboard (browser, postgres)', function () {
     await waitScreen(page, /replay-done/, '[data-testid=replay-terminal]', 5000);
     expect(pageErrors).to.deep.equal([]);
   });
+
+  it('opens a replay on its final frame, seeks, jumps to step markers, limits idle time, and scrolls or fits wide output', async () => {
+    const run = await createRun(['echo cast-placeholder']);
+    await waitRun(run.id, ['succeeded']);
+    await waitFor('the agent\u2019s upload', async () => (await hub.api('GET', `/api/task-runs/${run.id}/recording`, hub.token('viewer'))).status === 200);
+    // a 120-column recording with step markers and a 30 s silence, uploaded as the owning worker does
+    const wide = `${'W'.repeat(100)}END-OF-WIDE`;
+    const lines = [
+      JSON.stringify({ version: 2, width: 120, height: 8, timestamp: Math.floor(Date.now() / 1000) }),
+      JSON.stringify([0.1, 'm', 'step 1: build']),
+      JSON.stringify([0.2, 'o', 'building the thing\r\n']),
+      JSON.stringify([1.0, 'o', 'build done\r\n']),
+      JSON.stringify([31.0, 'm', 'step 2: test']),
+      JSON.stringify([31.1, 'o', 'testing now\r\n']),
+      JSON.stringify([32.0, 'o', `${wide}\r\n`]),
+      JSON.stringify([33.0, 'o', 'final-frame-text\r\n']),
+    ];
+    const put = await fetch(`${hub.url}/api/task-runs/${run.id}/recording`, { method: 'PUT', headers: { authorization: `Bearer ${hub.workerToken('w1')}`, 'content-type': 'application/x-asciicast' }, body: `${lines.join('\n')}\n` });
+    expect(put.status, await put.text()).to.equal(200);
+
+    const page = await signedIn('viewer', 'replay-viewer', { viewport: { width: 1440, height: 900 } });
+    await openRun(page, run.id);
+    const term = '[data-testid=replay-terminal]';
+    // the final frame, before anything is clicked
+    await waitScreen(page, /final-frame-text/, term, 10_000);
+    expect(await screenText(page, term)).to.include('building the thing');
+    // idle limit 2 s by default: 33 s recorded play in about 5 s; "as recorded" restores the silence
+    expect(await page.locator('[data-testid=replay-time]').textContent()).to.equal('0:05 / 0:05');
+    await page.selectOption('[data-testid=replay-idle]', '0');
+    await waitFor('the full length', async () => (await page.locator('[data-testid=replay-time]').textContent()) === '0:33 / 0:33');
+    await page.selectOption('[data-testid=replay-idle]', '2');
+
+    // step markers jump to where each step began
+    const markers = page.locator('[data-testid=replay-markers] button');
+    expect(await markers.allTextContents()).to.deep.equal(['step 1: build', 'step 2: test']);
+    await markers.nth(1).click();
+    await waitFor('step 2 without its end', async () => {
+      const t = await screenText(page, term);
+      return t.includes('build done') && !t.includes('testing now') ? true : undefined;
+    }, 5000);
+    await markers.nth(0).click();
+    await waitFor('back at step 1', async () => !(await screenText(page, term)).includes('build done'), 5000);
+
+    // the slider seeks: a click near its end shows the last lines again
+    const seek = page.locator('[data-testid=replay-seek]');
+    const box = await seek.boundingBox();
+    if (!box) throw new Error('no slider');
+    await page.mouse.click(box.x + box.width - 2, box.y + box.height / 2);
+    await waitScreen(page, /final-frame-text/, term, 5000);
+    await page.mouse.click(box.x + box.width * 0.05, box.y + box.height / 2);
+    await waitFor('an early frame', async () => !(await screenText(page, term)).includes('final-frame-text'), 5000);
+    await page.click('button[data-action="replay-end"]');
+    await waitScreen(page, /END-OF-WIDE/, term, 5000);
+
+    // wide output: the panel scrolls sideways; Fit width shows all 120 columns
+    const host = page.locator(term);
+    const overflow = () => host.evaluate((e) => e.scrollWidth - e.clientWidth);
+    expect(await overflow()).to.be.greaterThan(0);
+    await page.click('button[data-action="replay-fit"]');
+    await waitFor('every column in view', async () => (await overflow()) <= 0, 5000);
+    await expectAccessible(page, 'the replay');
+
+    // speeds up to 8x
+    await page.click('button[data-speed="8"]');
+    expect(await page.locator('button[data-speed="8"]').getAttribute('aria-pressed')).to.equal('true');
+    expect(pageErrors).to.deep.equal([]);
+  });
 });
