@@ -2,6 +2,7 @@
  * The operator dashboard's entry: a small history-API router over three pages — sign-in,
  * the runs list and a run's detail — under a header that names who is signed in.
  */
+import { startAgeTicker } from './ages.ts';
 import { signInWatch } from './components/signInWatch.ts';
 import { h } from './dom.ts';
 import { backToSignIn, interceptLinks, navigate, setNavigationHandler } from './nav.ts';
@@ -55,6 +56,7 @@ function route(): void {
 }
 
 setNavigationHandler(route);
+startAgeTicker(root);
 window.addEventListener('popstate', route);
 interceptLinks(root);
 route();

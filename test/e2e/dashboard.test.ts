@@ -302,7 +302,8 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(await badge(page).textContent()).to.equal('read-only');
     expect(await page.locator('[data-testid=session-status]').textContent()).to.equal('ready');
     expect(await page.locator('[data-testid=attach-ro]').textContent()).to.equal(`handoff attach ${run.id}`);
-    expect(await page.locator('[data-testid=web-ro]').getAttribute('href')).to.equal(`${hub.url}/runs/${run.id}`);
+    expect(await page.locator('[data-testid=web-ro]').textContent()).to.equal(`${hub.url}/runs/${run.id}`);
+    expect(await page.locator('[data-testid=live-session-card] a[href]').count(), 'no link from the card to its own page').to.equal(0);
     await page.locator('[data-testid=messages] li').filter({ hasText: 'fixture path' }).waitFor();
 
     // RO: keystrokes never reach the run
@@ -317,7 +318,9 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(await page.locator('[data-testid=ttl]').inputValue()).to.equal('15');
     await page.click('button[data-action="grant-write"]');
     await waitFor('the RW badge', async () => /you are typing into a live run — 1[45]:\d\d left/.test((await badge(page).textContent()) ?? ''));
-    expect(await page.locator('[data-testid=attach-rw]').textContent()).to.match(/--grant \S+/);
+    const rwCommand = (await page.locator('[data-testid=attach-rw]').textContent()) ?? '';
+    expect(rwCommand).to.match(/--grant \S+/);
+    expect(rwCommand, 'the grant is not on screen in full').to.not.match(/eyJ[\w-]+\.[\w-]+\.[\w-]{8,}/);
     const first = await badgeSecondsLeft(page);
     await sleep(2100);
     const second = await badgeSecondsLeft(page);
@@ -503,6 +506,68 @@ describe('operator dashboard (browser, postgres)', function () {
     await light.goto(`${hub.url}/`);
     await light.locator(`tr[data-run-id="${run.id}"]`).waitFor();
     await expectAccessible(light, 'the runs list in the light theme');
+  });
+
+  it('counts search matches, keeps its placeholder whole, ages tick, the first timeline row shows, failures look failed, errors are not cut', async () => {
+    const run = await createRun(['echo findme-a; echo findme-b; echo other; read -t 8 l; exit 3']);
+    await waitSessionReady(run.id);
+    const page = await signedIn('operator', 'operator-user', { viewport: { width: 1440, height: 900 } });
+    await openRun(page, run.id);
+    await waitScreen(page, /other/);
+
+    // search: a count, or "no results"
+    const search = page.locator('[data-testid=term-search]');
+    const placeholderFits = await search.evaluate((el) => {
+      const input = el as HTMLInputElement;
+      const cs = getComputedStyle(input);
+      const ctx = document.createElement('canvas').getContext('2d');
+      if (!ctx) return false;
+      ctx.font = `${cs.fontSize} ${cs.fontFamily}`;
+      return ctx.measureText(input.placeholder).width <= input.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    });
+    expect(placeholderFits, 'the search placeholder is not cut').to.equal(true);
+    await search.fill('findme');
+    await search.press('Enter');
+    await waitFor('a match count', async () => /^[12] of 2$/.test((await page.locator('[data-testid=search-count]').textContent()) ?? ''), 5000);
+    await search.fill('not-in-the-output');
+    await search.press('Enter');
+    await waitFor('no results', async () => (await page.locator('[data-testid=search-count]').textContent()) === 'no results', 5000);
+
+    // relative times move on by themselves
+    const created = page.locator('[data-testid=age-created]');
+    const before = await created.textContent();
+    await waitFor('the age to tick', async () => (await created.textContent()) !== before, 5000);
+
+    // the first timeline row is wholly in view in its scroll box
+    const first = page.locator('[data-testid=timeline] li').first();
+    await first.waitFor();
+    const inView = await first.evaluate((li) => {
+      const box = (li.closest('.scroll') as HTMLElement).getBoundingClientRect();
+      const r = li.getBoundingClientRect();
+      return r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5;
+    });
+    expect(inView, 'first timeline row fully visible').to.equal(true);
+
+    // a session error is shown whole, not cut mid-word
+    const longError = 'the live session failed: tmux could not attach to the pane because the server socket vanished while the step was still running';
+    const report = await hub.api('POST', `/api/task-runs/${run.id}/live-session/report`, hub.workerToken('w1'), { workerId: 'w1', status: 'error', errorMessage: longError });
+    expect(report.status, report.text).to.equal(200);
+    const errDd = page.locator('[data-testid=live-session-card] dd.error-text');
+    await waitFor('the session error', async () => (await errDd.textContent()) === longError);
+    const cut = await errDd.evaluate((dd) => {
+      const card = (dd.closest('[data-testid=live-session-card]') as HTMLElement).getBoundingClientRect();
+      const r = dd.getBoundingClientRect();
+      return dd.scrollWidth > dd.clientWidth + 1 || r.right > card.right + 0.5;
+    });
+    expect(cut, 'the error is wrapped inside the card').to.equal(false);
+
+    // the run fails: run_completed is shown as a failure
+    await waitRun(run.id, ['failed']);
+    const completed = page.locator('[data-testid=timeline] li[data-action="run_completed"] .action');
+    await completed.waitFor({ timeout: 15_000 });
+    expect(await completed.getAttribute('class')).to.include('a-run_completed-failed');
+    await page.screenshot({ path: join(shotDir, 'run-failed.png'), fullPage: true });
+    await expectAccessible(page, 'a failed run');
   });
 
   it('drops to read-only by itself when a short grant expires', async () => {

@@ -206,12 +206,13 @@ export class LiveSessionCard {
       ];
       for (const [label, iso] of rows) {
         if (!iso) continue;
-        append(this.times, h('dt', {}, label), h('dd', {}, h('time', { datetime: iso, title: iso }, shortClock(iso)), h('span.muted', {}, ` (${age(iso)})`)));
+        append(this.times, h('dt', {}, label), h('dd', {}, h('time', { datetime: iso, title: iso }, shortClock(iso)), h('span.muted', {}, ' (', h('span', { 'data-age': iso, 'data-testid': `age-${label.replace(/\s+/g, '-')}` }, age(iso)), ')')));
       }
       if (s.workerHostname || s.workerId) append(this.times, h('dt', {}, 'worker'), h('dd', {}, `${s.workerId ?? '?'}${s.workerHostname ? ` @ ${s.workerHostname}` : ''}`));
       if (s.errorMessage) append(this.times, h('dt', {}, 'error'), h('dd.error-text', {}, s.errorMessage));
       if (s.attachRo) append(this.attach, commandRow('Attach read-only', s.attachRo, 'attach-ro'));
-      if (s.webRo) append(this.attach, h('div.weblink', {}, 'Web: ', h('a', { href: s.webRo, 'data-testid': 'web-ro', target: '_blank', rel: 'noopener' }, s.webRo)));
+      // the web view is this very page: offered as an address to share, not as a link to itself
+      if (s.webRo) append(this.attach, commandRow('Web view (share this address)', s.webRo, 'web-ro'));
     } else {
       append(this.times, h('p.muted', {}, 'This run has no live session: it runs headless.'));
     }

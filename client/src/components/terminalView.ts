@@ -47,13 +47,17 @@ export class TerminalView {
   private readonly observer: ResizeObserver;
   private ended = false;
   private fontSize = terminalFontSize();
+  private readonly searchCount = h('span.search-count', { 'data-testid': 'search-count', 'aria-live': 'polite' });
   private readonly fontLabel = h('span.font-size', { 'data-testid': 'font-size', 'aria-live': 'polite' });
 
   constructor(private readonly link: ViewerLink) {
     this.tabs = h('div.pane-tabs', { role: 'tablist' });
     this.badge = h('span.rw-badge.ro', { 'data-testid': 'rw-badge', 'aria-live': 'polite' }, 'read-only');
     this.notice = h('span.term-notice', { 'aria-live': 'polite' });
-    const search = h('input.term-search', { type: 'search', placeholder: 'search output (Enter / Shift+Enter)', 'aria-label': 'search the terminal output' });
+    const search = h('input.term-search', { type: 'search', placeholder: 'Search output', title: 'Enter: next match, Shift+Enter: previous', 'aria-label': 'search the terminal output (Enter: next, Shift+Enter: previous)', 'data-testid': 'term-search' });
+    search.addEventListener('input', () => {
+      if (!search.value) this.searchCount.textContent = '';
+    });
     search.addEventListener('keydown', (ev) => {
       if (ev.key !== 'Enter') return;
       const p = this.panes.get(this.active);
@@ -84,7 +88,7 @@ export class TerminalView {
     this.el = h(
       'section.panel.terminal-panel',
       { 'data-can-write': 'false' },
-      h('header.term-head', {}, this.tabs, this.badge, this.notice, search, h('span.group', { role: 'group', 'aria-label': 'terminal text size' }, smaller, this.fontLabel, larger), copyAll, download, focus),
+      h('header.term-head', {}, this.tabs, this.badge, this.notice, search, this.searchCount, h('span.group', { role: 'group', 'aria-label': 'terminal text size' }, smaller, this.fontLabel, larger), copyAll, download, focus),
       this.body,
       this.keyHint,
       h('p.term-empty', {}, 'Waiting for the run\u2019s terminal…'),
@@ -192,6 +196,10 @@ export class TerminalView {
     const search = new SearchAddon();
     term.loadAddon(fit);
     term.loadAddon(search);
+    search.onDidChangeResults(({ resultIndex, resultCount }) => {
+      if (this.active !== paneId) return;
+      this.searchCount.textContent = resultCount === 0 ? 'no results' : resultIndex >= 0 ? `${resultIndex + 1} of ${resultCount}` : `${resultCount} matches`;
+    });
     term.loadAddon(new WebLinksAddon((_ev, uri) => window.open(uri, '_blank', 'noopener,noreferrer')));
     term.open(host);
     const tab = h('button.pane-tab', { type: 'button', role: 'tab', 'data-pane': paneId }, TITLES[paneId] ?? paneId);

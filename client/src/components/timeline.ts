@@ -21,6 +21,12 @@ function metaText(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** The colour class of an event: a run_completed is red unless the run succeeded. */
+export function actionClass(e: ControlEventDto): string {
+  if (e.action === 'run_completed' && e.metadata?.['status'] !== 'succeeded') return 'a-run_completed-failed';
+  return `a-${e.action}`;
+}
+
 export class Timeline {
   readonly el: HTMLElement;
   private readonly list = h('ol.timeline', { 'data-testid': 'timeline' });
@@ -61,7 +67,7 @@ export class Timeline {
       'li.event',
       { 'data-action': e.action, 'data-id': e.id },
       h('time', { datetime: e.createdAt, title: e.createdAt }, clock(e.createdAt)),
-      h(`span.action.a-${e.action}`, {}, e.action),
+      h(`span.action.${actionClass(e)}`, {}, e.action),
       h('span.actor', {}, actorOf(e)),
       h('span.metas', {}, ...meta),
     );

@@ -132,7 +132,7 @@ export function runDetailView(me: Identity, runId: string): View {
           'p.meta',
           {},
           h('span', {}, 'worker ', h('b', {}, run.workerId ?? '–')),
-          h('span', {}, 'created ', h('time', { title: run.createdAt }, `${clock(run.createdAt)} (${age(run.createdAt)})`)),
+          h('span', {}, 'created ', h('time', { datetime: run.createdAt, title: run.createdAt }, clock(run.createdAt), ' (', h('span', { 'data-age': run.createdAt }, age(run.createdAt)), ')')),
           run.startedAt ? h('span', {}, 'started ', h('time', { title: run.startedAt }, clock(run.startedAt))) : null,
           run.finishedAt ? h('span', {}, 'finished ', h('time', { title: run.finishedAt }, clock(run.finishedAt))) : null,
           run.exitCode !== null ? h('span', {}, 'exit code ', h('b', {}, run.exitCode)) : null,

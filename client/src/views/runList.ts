@@ -84,9 +84,6 @@ export function runListView(me: Identity): View {
     else runs.set(run.id, merged);
     render();
   });
-  const ages = setInterval(() => {
-    for (const t of tbody.querySelectorAll<HTMLElement>('time[data-age]')) t.textContent = age(t.dataset.age ?? null);
-  }, 5000);
 
   let create: HTMLElement | null = null;
   if (can(me, 'operator')) {
@@ -128,7 +125,6 @@ export function runListView(me: Identity): View {
   return {
     el,
     destroy() {
-      clearInterval(ages);
       conn.destroy();
       link.close();
     },
