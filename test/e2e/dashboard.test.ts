@@ -251,6 +251,7 @@ describe('operator dashboard (browser, postgres)', function () {
     await waitFor('the paused run to be highlighted', async () => ((await longRow.getAttribute('class')) ?? '').includes('needs-operator'));
     expect(await longRow.textContent()).to.include('needs operator');
     await page.screenshot({ path: join(shotDir, 'runs-list.png') });
+    await expectAccessible(page, 'the runs list');
 
     // filter by status
     await page.selectOption('[data-testid=status-filter]', 'succeeded');
@@ -261,6 +262,7 @@ describe('operator dashboard (browser, postgres)', function () {
     // an operator creates a run from the form (one step per line) and lands on its page
     await page.selectOption('[data-testid=status-filter]', '');
     await page.locator('details.create-run summary').click();
+    await expectAccessible(page, 'the new-run form');
     await page.fill('[data-testid=new-run-steps]', 'echo from-the-form\necho second-step');
     await page.click('button[data-action="create-run"]');
     await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
@@ -349,7 +351,7 @@ describe('operator dashboard (browser, postgres)', function () {
   it('copies a selection with Ctrl+C in write mode without interrupting the run, and Tab / Esc Esc leave the terminal', async () => {
     const run = await createRun(['echo copy-source-line; read -t 60 l; echo "after:[$l]"; read -t 60 m; echo "pasted:[$m]"; sleep 60']);
     await waitSessionReady(run.id);
-    const page = await signedIn('operator', 'operator-user', { clipboard: true });
+    const page = await signedIn('operator', 'operator-user', { clipboard: true, colorScheme: 'dark' });
     await openRun(page, run.id);
     await waitScreen(page, /copy-source-line/);
     await expectAccessible(page, 'the run page (read-only)');
@@ -694,6 +696,7 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(await viewer.locator('[data-testid=message-input]').count()).to.equal(0);
     expect(await viewer.locator('[data-testid=live-session-card]').textContent()).to.include('watching only');
     expect(await viewer.locator('[data-testid=attach-ro]').count()).to.equal(1);
+    await expectAccessible(viewer, 'the run page of a viewer');
 
     const operator = await signedIn('operator');
     await openRun(operator, run.id);

@@ -53,11 +53,7 @@ export class LiveSessionCard {
     const grant = actionButton(
       'Grant write',
       async () => {
-        const res: GrantWriteResult = await ok(api.grantWrite(id, Number(ttl.value)));
-        this.rwCommand = res.attachRw;
-        this.session = res.session;
-        this.link.useGrant(res.grantToken);
-        this.update(this.run, res.session);
+        this.takeGrant(await ok(api.grantWrite(id, Number(ttl.value))));
       },
       fail,
       'primary',
@@ -126,6 +122,18 @@ export class LiveSessionCard {
   }
 
   /**
+   * The one place a write grant from the hub reaches this tab: the viewer link presents it (the
+   * hub checks it at join) and the card shows the attach command (token masked). How the grant
+   * is carried may change (docs/architecture.md §7); only this function then changes.
+   */
+  private takeGrant(res: GrantWriteResult): void {
+    this.rwCommand = res.attachRw;
+    this.session = res.session;
+    this.link.useGrant(res.grantToken);
+    this.update(this.run, res.session);
+  }
+
+  /**
    * Takeover in one step (issue 15): the button asks for the write grant's length, then takes
    * over and grants write together; the terminal keeps the task pane in front and focuses it.
    */
@@ -138,12 +146,9 @@ export class LiveSessionCard {
       async () => {
         const run = await ok(api.control(id, 'takeover'));
         this.update(run, this.session);
-        const res: GrantWriteResult = await ok(api.grantWrite(id, Number(ttl.value)));
-        this.rwCommand = res.attachRw;
-        this.link.useGrant(res.grantToken);
+        this.takeGrant(await ok(api.grantWrite(id, Number(ttl.value))));
         ask.hidden = true;
         open.setAttribute('aria-expanded', 'false');
-        this.update(this.run, res.session);
       },
       fail,
       'warn',
