@@ -250,6 +250,7 @@ describe('operator dashboard (browser, postgres)', function () {
     await hub.api('POST', `/api/task-runs/${long.id}/control`, hub.token('operator'), { action: 'pause' });
     await waitFor('the paused run to be highlighted', async () => ((await longRow.getAttribute('class')) ?? '').includes('needs-operator'));
     expect(await longRow.textContent()).to.include('needs operator');
+    await waitFor('the tab title to count it', async () => (await page.title()).startsWith('(1) need an operator'));
     await page.screenshot({ path: join(shotDir, 'runs-list.png') });
     await expectAccessible(page, 'the runs list');
 
@@ -604,6 +605,7 @@ describe('operator dashboard (browser, postgres)', function () {
     await waitScreen(page, /== PAUSED FOR OPERATOR ==/);
     await page.locator('[data-testid=needs-operator]').waitFor();
     await page.locator('[data-testid=timeline] li[data-action="pause"]').filter({ hasText: 'olivia' }).waitFor();
+    expect(await page.title()).to.match(/^\(paused\) handoff · run [0-9a-f]{8}$/);
     expect(await page.locator('button[data-action="pause"]').isVisible()).to.equal(false);
     await sleep(Math.max(0, stepOneSeen + 3500 - Date.now()));
     expect(await screenText(page)).to.not.include('step-two'); // held before the next step

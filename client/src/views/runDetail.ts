@@ -117,6 +117,7 @@ export function runDetailView(me: Identity, runId: string): View {
     const renderHead = () => {
       clear(head);
       const lc = run.payload.liveControl;
+      document.title = `${needsOperator(run) ? `(${lc?.takeover ? 'taken over' : 'paused'}) ` : ''}handoff \u00b7 run ${shortId(run.id)}`;
       append(
         head,
         h(

@@ -58,6 +58,9 @@ export function runListView(me: Identity): View {
     const list = [...runs.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     for (const r of list) tbody.appendChild(row(r));
     status.textContent = list.length ? '' : filter ? `No ${filter} runs.` : 'No runs yet.';
+    // the tab says how many runs wait for a person, even when it is in the background
+    const waiting = list.filter(needsOperator).length;
+    document.title = waiting ? `(${waiting}) need an operator \u00b7 handoff` : 'handoff \u00b7 runs';
   };
 
   const reload = async () => {
