@@ -1,6 +1,7 @@
 /**
  * What the page's live link to the hub is doing, always on screen (issue 15): connected,
- * reconnecting (the first RECONNECTING_MS after a cut), cut off (with how long), or refused.
+ * rejoining (connected, catching up), reconnecting (the first RECONNECTING_MS after a cut),
+ * cut off (with how long), or refused.
  * While the link is down the page's live data is as of the cut, and the bar says so. When it
  * comes back after a cut, `onBack` callbacks run: views clear the errors the outage caused and
  * retry what failed.
@@ -63,7 +64,7 @@ export class ConnectionBar {
         text = 'connecting to the hub…';
         break;
       case 'rejoining':
-        state = 'reconnecting';
+        state = 'rejoining'; // connected: fresh snapshots on the way, nothing is stale
         text = 'reconnected, catching up…';
         break;
       case 'cut_off':
