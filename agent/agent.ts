@@ -17,7 +17,9 @@ export interface RunningAgent {
   /** Resolves with each run's result as it finishes (tests wait on it). */
   finished: Map<string, Promise<StepRunResult>>;
   /** Stops claiming, then finishes (default), cancels or hands back the runs in progress. */
-  close(opts?: { cancelRuns?: boolean; handBack?: boolean }): Promise<void>;
+  close(opts?: { cancelRuns?: boolean; handBack?: boolean; reason?: string }): Promise<void>;
+  /** Cancels every run in progress (e.g. a second stop signal while finishing). */
+  cancelRuns(reason: string): void;
 }
 
 export function startAgent(config: AgentConfig, log: (msg: string) => void = (m) => process.stderr.write(`handoff agent: ${m}\n`)): RunningAgent {
@@ -103,12 +105,15 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
     link,
     runs,
     finished,
+    cancelRuns(reason) {
+      for (const r of runs.values()) r.cancel(reason);
+    },
     async close(opts = {}) {
       closing = true;
       clearInterval(heartbeat);
       clearInterval(poll);
-      if (opts.handBack) for (const r of runs.values()) r.handBack();
-      else if (opts.cancelRuns) for (const r of runs.values()) r.cancel();
+      if (opts.handBack) for (const r of runs.values()) r.handBack(opts.reason);
+      else if (opts.cancelRuns) for (const r of runs.values()) r.cancel(opts.reason);
       await Promise.allSettled([...runs.keys()].map((id) => finished.get(id)));
       for (const { exec, timer } of retained.values()) {
         clearTimeout(timer);

@@ -15,6 +15,8 @@ export interface AgentConfig {
   /** Base of the dashboard links given as attach info. */
   publicUrl: string;
   /** Output kept per pane while the hub is away; beyond it, viewers resync from a snapshot. */
+  /** A run whose terminal is read with no output for this long is flagged as waiting for a person. */
+  inputWaitSeconds: number;
   backlogBytes: number;
   /** On SIGTERM: `finish` the runs in progress, or `handback` them to the queue at once. */
   shutdownPolicy: 'finish' | 'handback';
@@ -46,6 +48,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     HANDOFF_AGENT_BACKLOG_BYTES: int(0, 1024 ** 3).default(8 * 1024 * 1024),
     HANDOFF_AGENT_FAULTS: z.string().optional(),
     HANDOFF_AGENT_SHUTDOWN: z.enum(['finish', 'handback']).default('finish'),
+    HANDOFF_AGENT_INPUT_WAIT_SECONDS: int(1, 3600).default(3),
   });
   const input: Record<string, string> = {};
   for (const k of Object.keys(schema.shape)) if (env[k]) input[k] = env[k] as string;
@@ -67,6 +70,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     publicUrl: (c.HANDOFF_PUBLIC_URL ?? c.HANDOFF_HUB_URL).replace(/\/$/, ''),
     backlogBytes: c.HANDOFF_AGENT_BACKLOG_BYTES,
     shutdownPolicy: c.HANDOFF_AGENT_SHUTDOWN,
+    inputWaitSeconds: c.HANDOFF_AGENT_INPUT_WAIT_SECONDS,
     faults: new Set((c.HANDOFF_AGENT_FAULTS ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
   };
 }

@@ -38,6 +38,12 @@ export class AsciicastRecorder {
     this.out.write(`${JSON.stringify([this.elapsed(), 'r', `${cols}x${rows}`])}\n`);
   }
 
+  /** A marker event (asciicast `m`), e.g. where a step began. */
+  marker(label: string): void {
+    if (this.closed) return;
+    this.out.write(`${JSON.stringify([this.elapsed(), 'm', label])}\n`);
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;

@@ -8,7 +8,7 @@
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import type { LiveSessionDto, TaskRunDto } from '../common/api.ts';
-import type { Ack, AgentRunState, AgentToHubEvents, HelloReply, HubToAgentEvents, PaneInfo, RunCompletion, SessionReport } from '../common/protocol.ts';
+import type { Ack, AgentRunState, AgentToHubEvents, HelloReply, HubToAgentEvents, PaneInfo, RunCompletion, SessionReport, StepEvent } from '../common/protocol.ts';
 import { AGENT_NAMESPACE, PROTOCOL_VERSION, SOCKET_PATH } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
@@ -25,10 +25,14 @@ interface Backlog {
 export type HeartbeatReply = { abandon: string[]; controls: Record<string, LiveControl> };
 
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Step events kept while the hub is away (sent after the next hello; the oldest fall off). */
+const MAX_PENDING_STEPS = 1000;
 
 export class HubLink {
   private readonly socket: AgentSocket;
   private readonly backlogs = new Map<string, Backlog>();
+  private readonly pendingSteps: Array<[string, StepEvent]> = [];
+  private readonly waiting = new Set<string>();
   private ready = false;
   private closing = false;
   private readonly onReadyFns: Array<(reply: HelloReply) => void> = [];
@@ -94,6 +98,8 @@ export class HubLink {
       }
       this.ready = true;
       this.flushBacklogs();
+      for (const [runId, step] of this.pendingSteps.splice(0)) this.socket.emit('run:step', runId, step);
+      for (const runId of this.waiting) this.socket.emit('run:attention', runId, true);
       for (const fn of this.onReadyFns) fn(reply.data);
     } catch (err) {
       this.log(`hello failed: ${(err as Error).message}`);
@@ -148,6 +154,20 @@ export class HubLink {
     if (this.isReady) this.socket.emit('pane:resize', runId, paneId, cols, rows);
   }
 
+  /** The run's terminal waits for a person (or no longer); the latest state is re-sent after a reconnect. */
+  attention(runId: string, waitingForInput: boolean): void {
+    if (waitingForInput) this.waiting.add(runId);
+    else this.waiting.delete(runId);
+    if (this.isReady) this.socket.emit('run:attention', runId, waitingForInput);
+  }
+
+  /** A step began or ended; kept (bounded) while the hub is away. */
+  step(runId: string, step: StepEvent): void {
+    if (this.isReady) return void this.socket.emit('run:step', runId, step);
+    this.pendingSteps.push([runId, step]);
+    if (this.pendingSteps.length > MAX_PENDING_STEPS) this.pendingSteps.shift();
+  }
+
   controlApplied(runId: string, liveControl: LiveControl): void {
     if (this.isReady) this.socket.emit('control:applied', runId, liveControl);
   }
@@ -175,6 +195,7 @@ export class HubLink {
   }
 
   dropBacklog(runId: string): void {
+    this.waiting.delete(runId);
     for (const [k, b] of this.backlogs) if (b.runId === runId) this.backlogs.delete(k);
   }
 

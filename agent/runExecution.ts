@@ -19,6 +19,10 @@ import { OperatorShell } from './operatorShell.ts';
 import { Pane } from './pane.ts';
 import type { StepRunResult } from './stepRunner.ts';
 import { StepRunner } from './stepRunner.ts';
+import { waitingForTerminalInput } from './ttyWait.ts';
+
+/** How often the agent looks whether a run's terminal waits for a person. */
+const INPUT_WATCH_MS = 1000;
 
 export const PAUSED_BANNER = '== PAUSED FOR OPERATOR ==';
 
@@ -33,9 +37,12 @@ export class RunExecution {
   private hardPaused = false;
   private control: LiveControl | null;
   private cancelled = false;
+  private stopReason: string | undefined;
   private handedBack = false;
   private finished = false;
   private cwd = '';
+  private lastOutputAt = Date.now();
+  private waitingForInput = false;
   private operatorShell: OperatorShell | null = null;
 
   constructor(
@@ -76,7 +83,17 @@ export class RunExecution {
     this.runner = runner;
     const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder, this.gate, this.runId);
     this.panes.set(TASK_PANE, task);
-    runner.onData((d) => task.push(d));
+    runner.onData((d) => {
+      this.lastOutputAt = Date.now();
+      task.push(d);
+    });
+    const watch = setInterval(() => this.watchInput(), INPUT_WATCH_MS);
+    // A step's mark comes in the output stream: what was printed before it is flushed first.
+    runner.onStepMark((index, phase, exitCode) => {
+      task.flush();
+      this.recorder?.marker(phase === 'start' ? `step ${index + 1}` : `step ${index + 1} exited ${exitCode}`);
+      this.link.step(this.runId, { index, phase, ...(exitCode === undefined ? {} : { exitCode }) });
+    });
 
     const session = this.run.liveSession;
     if (session && !TERMINAL_SESSION_STATUSES.includes(session.status)) {
@@ -94,6 +111,7 @@ export class RunExecution {
       result = { status: 'failed', exitCode: null };
     }
     if (this.cancelled) result = { status: 'cancelled', exitCode: null };
+    clearInterval(watch);
     this.finished = true;
     this.gate.releaseRun(this.runId);
     await this.closeOperatorPane();
@@ -101,6 +119,19 @@ export class RunExecution {
     await this.recorder.close();
     await this.finish(result);
     return result;
+  }
+
+  /**
+   * A run waits for a person when its terminal's foreground job is blocked reading the terminal
+   * and nothing was printed for a while (a prompt, not a program between two lines of output).
+   */
+  private watchInput(): void {
+    const pid = this.runner?.pid;
+    const quiet = Date.now() - this.lastOutputAt >= this.config.inputWaitSeconds * 1000;
+    const waiting = pid !== undefined && !this.finished && quiet && waitingForTerminalInput(pid);
+    if (waiting === this.waitingForInput) return;
+    this.waitingForInput = waiting;
+    this.link.attention(this.runId, waiting);
   }
 
   /** The environment of the steps and of the operator's shell. */
@@ -226,6 +257,8 @@ export class RunExecution {
   }
 
   onControl(cmd: ControlCommand): void {
+    // A command is applied (and acknowledged) once: a repeat of the state in force is not news.
+    if (cmd.liveControl.updatedAt && cmd.liveControl.updatedAt === this.control?.updatedAt) return;
     this.applyControl(cmd.liveControl, cmd.summary, true);
   }
 
@@ -265,25 +298,28 @@ export class RunExecution {
     void this.inbox.append({ type: 'message', id: msg.id, from: msg.from, message: msg.message, at: msg.createdAt });
   }
 
-  cancel(): void {
+  /** `reason`: why, when it is not an operator's cancel (the agent is stopping); the timeline shows it. */
+  cancel(reason?: string): void {
     this.cancelled = true;
+    this.stopReason ??= reason;
     this.runner?.cancel();
   }
 
   /** Stops the run here and gives it back to the queue (another agent starts it afresh). */
-  handBack(): void {
+  handBack(reason?: string): void {
     this.handedBack = true;
+    this.stopReason ??= reason;
     this.runner?.cancel();
   }
 
   private async finish(result: StepRunResult): Promise<void> {
     if (this.handedBack) {
-      const ack = await this.link.release(this.runId, 'agent shutting down');
+      const ack = await this.link.release(this.runId, this.stopReason ?? 'agent shutting down');
       if (!ack.ok) this.log(`run ${this.runId}: hand-back refused: ${ack.error.message}`);
       this.link.dropBacklog(this.runId);
       return;
     }
-    const ack = await this.link.complete({ runId: this.runId, status: result.status, exitCode: result.exitCode });
+    const ack = await this.link.complete({ runId: this.runId, status: result.status, exitCode: result.exitCode, ...(result.status === 'cancelled' && this.stopReason ? { reason: this.stopReason } : {}) });
     if (!ack.ok) this.log(`run ${this.runId}: hub refused the result: ${ack.error.message}`);
     this.link.dropBacklog(this.runId);
     await this.uploadRecording();

@@ -61,9 +61,13 @@ while :; do
     if [ $rc -gt 128 ]; then continue; fi
     break
   fi
+  # The same news twice: in the output stream (an OSC the agent cuts out), where it falls
+  # exactly between the steps' bytes (replay markers), and on the status FIFO (the control loop).
+  printf '\\033]%s;S;%s\\007' "$2" "$idx"
   printf 'S %s\\n' "$idx" > "$ctl/status"
   "$BASH" -c "$(< "$ctl/step-$idx")"
   rc=$?
+  printf '\\033]%s;E;%s;%s\\007' "$2" "$idx" "$rc"
   printf 'E %s %s\\n' "$idx" "$rc" > "$ctl/status"
 done
 # Linux drops pty output the master has not read yet when the pty hangs up (node-pty #72/#85),
@@ -73,10 +77,15 @@ printf '\\033]%s\\007' "$2"
 while IFS=' ' read -r -t 10 op idx < "$ctl/go"; do [ "$op" = exit ] && break; done
 `;
 
+/** Longest driver mark: OSC, the body, ";E;<index>;<rc>", BEL. */
+const MAX_MARK_BYTES = 96;
+
 type Events = {
   data: [chunk: Buffer];
   stepStart: [index: number];
   stepEnd: [index: number, exitCode: number];
+  /** Where a step began / ended in the output: emitted between the 'data' events it falls between. */
+  stepMark: [index: number, phase: 'start' | 'end', exitCode: number | undefined];
 };
 
 export class StepRunner {
@@ -88,9 +97,9 @@ export class StepRunner {
   private goFd: number | undefined;
   private statusSock: net.Socket | undefined;
   private statusBuf = '';
-  /** The driver's end-of-output mark (see DRIVER_SCRIPT); output is scanned for it once 'stop' was sent. */
+  /** The driver's marks in the output (see DRIVER_SCRIPT): OSC <body>[;S;i | ;E;i;rc] BEL, cut out. */
   private readonly eofMarkBody = `handoff-eof-${randomBytes(12).toString('hex')}`;
-  private readonly eofMark = Buffer.from(`\x1b]${this.eofMarkBody}\x07`, 'latin1');
+  private readonly markPrefix = Buffer.from(`\x1b]${this.eofMarkBody}`, 'latin1');
   private stopSent = false;
   private eofSeen = false;
   /** Output held back because it may be the start of the mark. */
@@ -129,6 +138,12 @@ export class StepRunner {
   onStepStart(cb: (index: number) => void): () => void {
     this.events.on('stepStart', cb);
     return () => this.events.off('stepStart', cb);
+  }
+
+  /** Step boundaries in output order (for markers); onStepStart / onStepEnd drive the control loop. */
+  onStepMark(cb: (index: number, phase: 'start' | 'end', exitCode: number | undefined) => void): () => void {
+    this.events.on('stepMark', cb);
+    return () => this.events.off('stepMark', cb);
   }
 
   onStepEnd(cb: (index: number, exitCode: number) => void): () => void {
@@ -248,28 +263,46 @@ export class StepRunner {
     });
   }
 
-  /** Output of the pty: passed on as is, except the driver's end-of-output mark, which is cut out. */
+  /** Output of the pty: passed on as is, except the driver's marks, which are cut out and told. */
   private onPtyData(chunk: Buffer): void {
-    if (!this.stopSent || this.eofSeen) {
-      this.events.emit('data', chunk);
-      return;
-    }
     let buf = this.markCarry ? Buffer.concat([this.markCarry, chunk]) : chunk;
     this.markCarry = null;
-    const at = buf.indexOf(this.eofMark);
-    if (at >= 0) {
+    for (;;) {
+      const at = buf.indexOf(this.markPrefix);
+      if (at < 0) break;
+      const end = buf.indexOf(0x07, at + this.markPrefix.length);
+      if (end < 0) {
+        // the mark's tail is still in the pty: hold it back (a mark is a few dozen bytes)
+        if (buf.length - at < MAX_MARK_BYTES) {
+          this.markCarry = Buffer.from(buf.subarray(at));
+          buf = buf.subarray(0, at);
+        }
+        break;
+      }
+      if (at > 0) this.events.emit('data', buf.subarray(0, at));
+      this.onMark(buf.toString('latin1', at + this.markPrefix.length, end));
+      buf = buf.subarray(end + 1);
+    }
+    if (!this.markCarry) {
+      const keep = markPrefixAtEnd(buf, this.markPrefix);
+      if (keep > 0) {
+        this.markCarry = Buffer.from(buf.subarray(buf.length - keep));
+        buf = buf.subarray(0, buf.length - keep);
+      }
+    }
+    if (buf.length) this.events.emit('data', buf);
+  }
+
+  private onMark(payload: string): void {
+    if (payload === '') {
+      if (!this.stopSent || this.eofSeen) return;
       this.eofSeen = true;
-      const rest = Buffer.concat([buf.subarray(0, at), buf.subarray(at + this.eofMark.length)]);
-      if (rest.length) this.events.emit('data', rest);
       this.sendGo('exit'); // everything before the mark was read: the driver may go
       return;
     }
-    const keep = markPrefixAtEnd(buf, this.eofMark);
-    if (keep > 0) {
-      this.markCarry = Buffer.from(buf.subarray(buf.length - keep));
-      buf = buf.subarray(0, buf.length - keep);
-    }
-    if (buf.length) this.events.emit('data', buf);
+    const [, kind, idx, rc] = payload.split(';');
+    if (kind === 'S') this.events.emit('stepMark', Number(idx), 'start', undefined);
+    else if (kind === 'E') this.events.emit('stepMark', Number(idx), 'end', Number(rc));
   }
 
   private onStatusData(s: string): void {

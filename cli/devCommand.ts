@@ -11,15 +11,14 @@ export async function run(): Promise<void> {
   const config = loadHubConfig({ HANDOFF_LOG_LEVEL: 'warn', ...process.env });
   const hub = await startHub(config);
   const workerId = process.env.HANDOFF_WORKER_ID ?? 'dev-worker';
-  const agent = startAgent(
-    loadAgentConfig({
-      ...process.env,
-      HANDOFF_HUB_URL: hub.url,
-      HANDOFF_WORKER_ID: workerId,
-      HANDOFF_WORKER_TOKEN: hub.ctx.tokens.mintWorker(workerId),
-      HANDOFF_DATA_DIR: config.dataDir,
-    }),
-  );
+  const agentConfig = loadAgentConfig({
+    ...process.env,
+    HANDOFF_HUB_URL: hub.url,
+    HANDOFF_WORKER_ID: workerId,
+    HANDOFF_WORKER_TOKEN: hub.ctx.tokens.mintWorker(workerId),
+    HANDOFF_DATA_DIR: config.dataDir,
+  });
+  const agent = startAgent(agentConfig);
   const admin = hub.ctx.tokens.mintOperator('dev-admin', 'admin', 12 * 3600);
   const base = config.publicUrl ?? hub.url;
   process.stdout.write(
@@ -35,15 +34,27 @@ export async function run(): Promise<void> {
       `    export HANDOFF_HUB_URL=${hub.url} HANDOFF_TOKEN=${admin}`,
       `    node bin/handoff.js run -- 'for i in $(seq 1 20); do echo "step $i"; sleep 0.5; done'`,
       '',
-      '  Ctrl-C stops both.',
+      `  Ctrl-C stops both (running runs: ${agentConfig.shutdownPolicy === 'handback' ? 'handed back to the queue' : 'finished first; Ctrl-C again cancels them'}, HANDOFF_AGENT_SHUTDOWN).`,
       '',
     ].join('\n'),
   );
-  const stop = async () => {
-    await agent.close({ cancelRuns: true });
+  // Stopping follows the agent's shutdown policy like `handoff agent`, and the timeline says why
+  // each run ended or went back to the queue.
+  let stopping = false;
+  const stop = async (signal: string) => {
+    const reason = `handoff dev stopped (${signal})`;
+    if (stopping) {
+      process.stderr.write(`handoff dev: ${signal} again: cancelling ${agent.runs.size} run(s)\n`);
+      agent.cancelRuns(`${reason} before the run finished`);
+      return;
+    }
+    stopping = true;
+    const handBack = agentConfig.shutdownPolicy === 'handback';
+    if (agent.runs.size) process.stderr.write(`handoff dev: ${signal}: ${handBack ? 'handing back' : 'finishing'} ${agent.runs.size} run(s)${handBack ? '' : '; signal again to cancel them'}\n`);
+    await agent.close(handBack ? { handBack: true, reason } : {});
     await hub.close();
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
 }

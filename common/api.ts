@@ -1,11 +1,18 @@
 /** JSON shapes of the REST API (architecture §4), shared by hub, agent, CLI and dashboard. */
 import type { ControlAction, LiveControl, SessionProvider, SessionStatus, TaskRunStatus } from './statuses.ts';
 
+/** Set by the hub from the agent's report: the run's terminal waits for a person's input. */
+export interface RunAttention {
+  waitingForInput: boolean;
+  /** Since when it waits (or waited, until it was given input). */
+  since: string;
+}
+
 export interface TaskRunDto {
   id: string;
   status: TaskRunStatus;
   steps: string[];
-  payload: Record<string, unknown> & { liveControl?: LiveControl; cwd?: string };
+  payload: Record<string, unknown> & { liveControl?: LiveControl; cwd?: string; attention?: RunAttention };
   workerId: string | null;
   exitCode: number | null;
   createdAt: string;

@@ -30,6 +30,14 @@ export type AckFn<T> = (reply: Ack<T>) => void;
 /** Bytes on the wire: Buffer in Node, ArrayBuffer / Uint8Array in the browser. */
 export type Bytes = Uint8Array | ArrayBuffer;
 
+export interface StepEvent {
+  /** 0-based index into the run's steps. */
+  index: number;
+  phase: 'start' | 'end';
+  /** With phase end: the step's exit status. */
+  exitCode?: number;
+}
+
 export interface PaneInfo {
   paneId: string;
   title: string;
@@ -94,6 +102,8 @@ export interface RunCompletion {
   runId: string;
   status: Extract<TaskRunStatus, 'succeeded' | 'failed' | 'cancelled'>;
   exitCode: number | null;
+  /** Why the run ended this way when it is not the steps' doing (e.g. the agent was stopped); audited. */
+  reason?: string;
 }
 
 export interface ControlCommand {
@@ -128,6 +138,10 @@ export interface AgentToHubEvents {
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
   'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;
   'control:applied': (runId: string, liveControl: LiveControl) => void;
+  /** The run's terminal is (true) or is no longer (false) waiting for a person's input. */
+  'run:attention': (runId: string, waitingForInput: boolean) => void;
+  /** A step began or ended (audited as step_started / step_finished; a marker in the recording). */
+  'run:step': (runId: string, step: StepEvent) => void;
   'run:complete': (completion: RunCompletion, ack: AckFn<{ run: TaskRunDto }>) => void;
   /** Hands a run back to the queue (agent shutting down with the handback policy). */
   'run:release': (runId: string, reason: string, ack: AckFn<{ run: TaskRunDto }>) => void;

@@ -37,6 +37,10 @@ export const CONTROL_ACTIONS = [
   'run_completed',
   'run_cancelled',
   'run_requeued',
+  'step_started',
+  'step_finished',
+  'input_wanted',
+  'input_given',
 ] as const;
 export type ControlAction = (typeof CONTROL_ACTIONS)[number];
 

@@ -26,6 +26,7 @@ import { RwGate } from './realtime/rwGate.ts';
 import { SlowViewerGuard } from './realtime/slowViewerGuard.ts';
 import type { AgentNamespace, ViewerNamespace } from './realtime/types.ts';
 import { attachViewerGateway } from './realtime/viewerGateway.ts';
+import { LiveRecorder } from './recordings/liveRecorder.ts';
 import { RecordingStore } from './recordings/recordingStore.ts';
 import { resolveSecrets } from './secrets.ts';
 import { LeaderLock } from './sweepers/leaderLock.ts';
@@ -70,7 +71,8 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   const metrics = new HubMetrics();
   const runs = new TaskRunService(ctx);
   const sessions = new LiveSessionService(ctx);
-  const recordings = new RecordingStore(config.dataDir);
+  const recordings = new RecordingStore(database.orm);
+  const recorder = new LiveRecorder(recordings, log);
 
   const app = createApp({ orm: database.orm, tokens: ctx.tokens, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl });
   const server = createServer(app);
@@ -98,7 +100,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   const agents: AgentNamespace = io.of(AGENT_NAMESPACE);
   const viewers: ViewerNamespace = io.of(VIEWER_NAMESPACE);
   const rw = new RwGate(viewers, sessions, log, redis !== null);
-  attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, config, metrics, log });
+  attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, recorder, config, metrics, log });
   attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, metrics, log, rw });
   attachDomainFanout(ctx.events, agents, viewers, rw);
   const slowViewers = new SlowViewerGuard(viewers, agents, metrics, log, config.viewerBacklogBytes);
@@ -141,6 +143,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
       await sweeper.stop();
       for (const nsp of [agents, viewers]) for (const socket of nsp.sockets.values()) socket.conn.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      await recorder.close();
       await redis?.close();
       if (ownsDatabase) await database.close();
     },

@@ -3,10 +3,11 @@
  * start otherwise); development generates them once and keeps them in the data folder.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HubConfig } from './config.ts';
 import { decodeKey } from './config.ts';
+import { PRIVATE_FILE_MODE, ensurePrivateDir } from './privateFiles.ts';
 
 export interface HubSecrets {
   jwtSecret: string;
@@ -24,17 +25,20 @@ export function resolveSecrets(config: Pick<HubConfig, 'jwtSecret' | 'encryption
     return { jwtSecret: config.jwtSecret, encryptionKey: config.encryptionKey, generated: false };
   }
   const file = join(config.dataDir, 'secrets.json');
+  // Private to the hub's user, also when an older version left the folder or the file readable.
+  ensurePrivateDir(config.dataDir);
   let stored: StoredSecrets | undefined;
   try {
     stored = JSON.parse(readFileSync(file, 'utf8')) as StoredSecrets;
   } catch {
     stored = undefined;
   }
+  if (stored) chmodSync(file, PRIVATE_FILE_MODE);
   let generated = false;
   if (!stored || typeof stored.jwtSecret !== 'string' || !decodeKey(stored.encryptionKey ?? '')) {
     stored = { jwtSecret: randomBytes(32).toString('base64url'), encryptionKey: randomBytes(32).toString('hex') };
-    mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, JSON.stringify(stored, null, 2), { mode: 0o600 });
+    writeFileSync(file, JSON.stringify(stored, null, 2), { mode: PRIVATE_FILE_MODE });
+    chmodSync(file, PRIVATE_FILE_MODE); // writeFileSync's mode applies only to a new file
     generated = true;
   }
   return {

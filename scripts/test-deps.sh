@@ -6,12 +6,14 @@
 
 # command → Debian package; a command of the form "py:MODULE" is a Python module of /usr/bin/python3.
 HANDOFF_TEST_PACKAGES=(
+  "psql:postgresql-client"
   "tmux:tmux"
   "asciinema:asciinema"
   "chromium:chromium"
   "bwrap:bubblewrap"
   "py:socketio:python3-socketio"
   "py:websocket:python3-websocket"
+  "py:aiohttp:python3-aiohttp"
   "docker-compose:docker-compose"
 )
 

@@ -9,7 +9,10 @@ import { TASK_PANE } from '../../common/protocol.ts';
 import type { PaneStream } from '../../common/paneStream.ts';
 import type { LinkPane, PaneSink, ViewerSocket } from '../../common/viewerLink.ts';
 import { ViewerLink } from '../../common/viewerLink.ts';
-import type { StreamVerifier } from './pattern.ts';
+/** Checks a viewer's bytes as they arrive (the pattern, or a payload's hash). */
+export interface ChunkVerifier {
+  feed(offset: number, chunk: Uint8Array): void;
+}
 
 export type { ViewerSocket };
 
@@ -21,7 +24,7 @@ export class BenchPane implements PaneSink {
   snapshots: PaneSnapshot[] = [];
   firstByteAt = 0;
   lastByteAt = 0;
-  verifier: StreamVerifier | null = null;
+  verifier: ChunkVerifier | null = null;
   /** Called with every live chunk written (after ordering / dedup), e.g. the echo scenario. */
   onBytes: ((bytes: Uint8Array, at: number) => void) | null = null;
   private waiters: Array<{ offset: number; resolve: () => void }> = [];

@@ -192,6 +192,33 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
       add('fanout2', 'msPerMB_hubB', "two hubs: hub B (viewers') CPU per MB", 'ms', 1);
     }
   }
+  if (o.has('userruns')) {
+    const u = o.get('userruns') as ScenarioOutcome;
+    const names = Object.keys(u.summary)
+      .filter((k) => k.endsWith('_handoff') && !k.startsWith('echo'))
+      .map((k) => k.slice(0, -'_handoff'.length));
+    for (const n of names) {
+      add('userruns', `${n}_raw`, `${n}: node-pty read`, 'MB/s');
+      add('userruns', `${n}_wetty`, `${n}: WeTTY, 1 client`, 'MB/s');
+      add('userruns', `${n}_handoff`, `${n}: handoff, 1 viewer`, 'MB/s');
+      const bad = failedChecks('userruns').filter((c) => c.startsWith(`${n}_`));
+      const perMB = (['agent', 'hub', 'bench'] as const)
+        .map((p) => [p, stat(o, 'userruns', `${n}_msPerMB_${p}`)?.median ?? Number.NaN] as [string, number])
+        .filter(([, v]) => Number.isFinite(v))
+        .sort((a, b) => b[1] - a[1]);
+      const cost = perMB.length ? `CPU per MB of this payload: ${perMB.map(([p, v]) => `${NAMES[p]} ${v.toFixed(1)} ms (≤ ${(1000 / v).toFixed(0)} MB/s on a core of its own)`).join(', ')}` : '';
+      const vsRaw = stat(o, 'userruns', `${n}_vsRaw`);
+      if (vsRaw) target({ scenario: 'userruns', figure: `${n}: handoff ÷ node-pty`, unit: '×', stat: vsRaw, digits: 2, target: '≥ 0.90', reached: vsRaw.median >= 0.9 && !bad.length, limits: bad.length ? [`checks failed: ${bad.join(', ')}`, cost] : [cost] });
+      const vsWetty = stat(o, 'userruns', `${n}_vsWetty`);
+      if (vsWetty) target({ scenario: 'userruns', figure: `${n}: handoff ÷ WeTTY`, unit: '×', stat: vsWetty, digits: 2, target: '> 1 (ahead of WeTTY)', reached: vsWetty.median > 1 && !bad.length, limits: [cost] });
+    }
+    add('userruns', 'echoP50_wetty', 'echo p50, WeTTY', 'ms', 2);
+    add('userruns', 'echoP50_handoff', 'echo p50, handoff', 'ms', 2);
+    const ours = stat(o, 'userruns', 'echoP99_handoff');
+    const theirs = stat(o, 'userruns', 'echoP99_wetty');
+    if (theirs) add('userruns', 'echoP99_wetty', 'echo p99, WeTTY', 'ms', 2);
+    if (ours) target({ scenario: 'userruns', figure: 'echo p99, handoff', unit: 'ms', stat: ours, digits: 2, target: '≤ 2 ms and below WeTTY', reached: ours.median <= 2 && (!theirs || ours.median < theirs.median), limits: [`see the echo scenario's line: the same round trip, measured alone`] });
+  }
   if (o.has('echo')) {
     add('echo', 'p50', 'echo round trip p50', 'ms', 2);
     add('echo', 'p95', 'echo round trip p95', 'ms', 2);

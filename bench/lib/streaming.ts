@@ -11,6 +11,8 @@ import type { BenchViewer } from './benchViewer.ts';
 import { BenchViewer as Viewer } from './benchViewer.ts';
 import type { Cluster } from './cluster.ts';
 import { generatorCommand, ptyBytes, StreamVerifier } from './pattern.ts';
+import type { Payload } from './payloads.ts';
+import { HashVerifier } from './payloads.ts';
 import { CpuMeter, RssSampler } from './procStats.ts';
 import { monotonicUs } from './profile.ts';
 import { MB, max, min, withTimeout } from './stats.ts';
@@ -19,6 +21,8 @@ import { Trigger } from './trigger.ts';
 export interface StreamOptions {
   /** Bytes the generator prints (the pty's output is a little larger: "\n" → "\r\n"). */
   bytes: number;
+  /** Instead of the FIFO-released generator: a step that `cat`s this payload's file once the viewers joined. */
+  payload?: Payload;
   viewers: number;
   /** Viewers that join and then stop reading their socket. */
   stalled?: number;
@@ -60,9 +64,10 @@ export interface StreamResult {
 }
 
 export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<StreamResult> {
-  const total = ptyBytes(opts.bytes);
+  const payload = opts.payload;
+  const total = payload ? payload.ptyBytes : ptyBytes(opts.bytes);
   const trigger = new Trigger(cluster.dir);
-  const run = await cluster.createRun([`${trigger.shellWait}; ${generatorCommand(opts.bytes)}`]);
+  const run = await cluster.createRun([`${trigger.shellWait}; ${payload ? `cat '${payload.file}'` : generatorCommand(opts.bytes)}`]);
   const viewers: BenchViewer[] = [];
   const stalled: BenchViewer[] = [];
   let probe: { stop(): Promise<void> } | null = null;
@@ -83,7 +88,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
     viewers.push(...(await Promise.all(Array.from({ length: opts.viewers }, connect))));
     for (const v of viewers) {
       const p = v.pane();
-      p.verifier = new StreamVerifier(total, p.pos);
+      p.verifier = payload ? new HashVerifier(payload, p.pos) : new StreamVerifier(total, p.pos);
     }
     for (let i = 0; i < (opts.stalled ?? 0); i++) {
       const v = await connect();
@@ -98,7 +103,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
     const holdsBefore = await viewerHub.metric('handoff_output_holds_total');
     const t0 = await trigger.fire();
     const w0 = monotonicUs();
-    const timeoutMs = 60_000 + (opts.bytes / MB) * 1000 * Math.max(1, opts.viewers / 2);
+    const timeoutMs = 60_000 + (total / MB) * 1000 * Math.max(1, opts.viewers / 2);
     await withTimeout(
       `${opts.viewers} viewer(s) receiving ${total} bytes`,
       Promise.all(viewers.map((v) => v.pane().reached(total))),
@@ -119,11 +124,11 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
     const perViewer = viewers.map((v) => {
       const p = v.pane();
       const seconds = (p.lastByteAt - t0) / 1000;
-      const f = p.verifier as StreamVerifier;
-      // byte-exact: every byte from offset 0 as the pattern says, and the last offset = the pty's output size
+      const f = p.verifier as StreamVerifier | HashVerifier;
+      // byte-exact: every byte from offset 0 as expected, and the last offset = the pty's output size
       // a viewer the hub resynced (it fell more than the hub's limit behind) skipped bytes: not exact
       const resyncs = p.snapshots.length - 1;
-      const exact = f.exact && f.start === 0 && p.pos === total && p.gaps === 0 && resyncs === 0;
+      const exact = (f instanceof HashVerifier ? f.exact() : f.exact) && f.start === 0 && p.pos === total && p.gaps === 0 && resyncs === 0;
       return { mbps: f.bytes / MB / seconds, seconds, exact, bytes: f.bytes, gaps: p.gaps + resyncs };
     });
     const seconds = max(perViewer.map((v) => v.seconds));

@@ -9,41 +9,21 @@ import { join } from 'node:path';
 import type { IEvent } from 'node-pty';
 import { spawn } from 'node-pty';
 import { generatorCommand, ptyBytes, StreamVerifier } from '../lib/pattern.ts';
+import { ptyRead } from '../lib/peers.ts';
 import { latencySummary } from '../lib/echo.ts';
 import { CpuMeter } from '../lib/procStats.ts';
 import { MB, withTimeout } from '../lib/stats.ts';
-import { Trigger } from '../lib/trigger.ts';
 import type { BenchContext, RepResult, Scenario } from '../lib/types.ts';
 
 export async function ptyThroughput(bytes: number): Promise<{ mbps: number; seconds: number; exact: boolean; cpuSeconds: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'handoff-bench-pty-'));
-  const trigger = new Trigger(dir);
   const total = ptyBytes(bytes);
   const verifier = new StreamVerifier(total);
-  let last = 0;
-  let done: () => void = () => undefined;
-  const finished = new Promise<void>((r) => (done = r));
-  const term = spawn('bash', ['--noprofile', '--norc', '-c', `${trigger.shellWait}; ${generatorCommand(bytes)}; sleep 60`], {
-    name: 'xterm-256color',
-    cols: 120,
-    rows: 40,
-    cwd: dir,
-    env: process.env as Record<string, string>,
-    encoding: null,
-  });
-  (term.onData as unknown as IEvent<Buffer>)((chunk) => {
-    verifier.feed(verifier.offset, chunk);
-    last = performance.now();
-    if (verifier.offset >= total) done();
-  });
   try {
     const cpu = new CpuMeter({ bench: process.pid });
-    const t0 = await trigger.fire();
-    await withTimeout('node-pty baseline', finished, 120_000);
-    const seconds = (last - t0) / 1000;
+    const seconds = await ptyRead(dir, generatorCommand(bytes), total, (chunk) => verifier.feed(verifier.offset, chunk));
     return { mbps: verifier.bytes / MB / seconds, seconds, exact: verifier.exact, cpuSeconds: cpu.stop().bench ?? Number.NaN };
   } finally {
-    term.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 }

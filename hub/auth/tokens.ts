@@ -50,14 +50,29 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * mult;
 }
 
+/**
+ * The longest a token of each kind may live (from `iat` to `exp`): minting refuses more and
+ * verification refuses a token that claims more (or says nothing of when it was issued).
+ * Grants are bounded by the hub's configured grant TTL where they are issued.
+ */
+export const MAX_TOKEN_SECONDS = { operator: 30 * 86400, worker: 400 * 86400, grant: 86400 } as const;
+
+function lifetime(kind: keyof typeof MAX_TOKEN_SECONDS, ttlSeconds: number): number {
+  const max = MAX_TOKEN_SECONDS[kind];
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds > max) throw new TokenError(`${kind} tokens live at most ${max / 86400} days (asked: ${ttlSeconds} s)`);
+  return ttlSeconds;
+}
+
 export class TokenService {
   constructor(private readonly secret: string) {}
 
   mintOperator(sub: string, role: OperatorRole, ttlSeconds = 8 * 3600): string {
+    lifetime('operator', ttlSeconds);
     return jwt.sign({ role }, this.secret, { algorithm: 'HS256', subject: sub, audience: AUD.operator, issuer: ISSUER, expiresIn: ttlSeconds });
   }
 
   mintWorker(workerId: string, ttlSeconds = 365 * 86400): string {
+    lifetime('worker', ttlSeconds);
     return jwt.sign({}, this.secret, { algorithm: 'HS256', subject: workerId, audience: AUD.worker, issuer: ISSUER, expiresIn: ttlSeconds });
   }
 
@@ -75,6 +90,9 @@ export class TokenService {
     try {
       const payload = jwt.verify(token, this.secret, { algorithms: ['HS256'], audience, issuer: ISSUER });
       if (typeof payload === 'string') throw new TokenError('malformed token');
+      const kind = (Object.keys(AUD) as Array<keyof typeof AUD>).find((k) => AUD[k] === audience);
+      const max = kind && kind in MAX_TOKEN_SECONDS ? MAX_TOKEN_SECONDS[kind as keyof typeof MAX_TOKEN_SECONDS] : 0;
+      if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number' || payload.exp - payload.iat > max) throw new TokenError('token lifetime exceeds the maximum');
       return payload;
     } catch (err) {
       if (err instanceof TokenError) throw err;

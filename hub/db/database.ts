@@ -2,6 +2,7 @@
  * Opens the hub's database: a configured PostgreSQL server, or the embedded store. Migrations
  * from migrations/ are applied on open (and by `handoff migrate`).
  */
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
@@ -31,7 +32,7 @@ export interface DatabaseOptions {
   queryTimeoutMs?: number;
 }
 
-export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 15_000, connectTimeoutMs = 5000) {
+export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 15_000, connectTimeoutMs = 5000, stream?: () => Duplex) {
   return {
     entities: ENTITIES,
     clientUrl,
@@ -40,7 +41,7 @@ export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 
     pool: { min: 0, max: poolMax },
     // A database that stops answering (not only one that refuses) must turn into a quick 503,
     // never a request that hangs: bounded connect and query times, TCP keep-alive.
-    driverOptions: { connectionTimeoutMillis: connectTimeoutMs, query_timeout: queryTimeoutMs, keepAlive: true },
+    driverOptions: { connectionTimeoutMillis: connectTimeoutMs, query_timeout: queryTimeoutMs, keepAlive: true, ...(stream ? { stream } : {}) },
     migrations: {
       path: 'migrations',
       pathTs: 'migrations',
@@ -88,9 +89,13 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   let orm: MikroORM;
   try {
     // The embedded store is in this process: it cannot be partitioned away, only busy (one
-    // backend, WASM), so it gets the patience a remote server does not.
+    // backend, WASM), so it gets the patience a remote server does not. One connection: PGlite
+    // has one backend, and a second connection's statements would land inside the first one's
+    // transaction.
     orm = await MikroORM.init(
-      embedded ? ormOptions(url, opts.poolMax ?? 4, Math.max(opts.queryTimeoutMs ?? 0, 120_000), 120_000) : ormOptions(url, opts.poolMax ?? 10, opts.queryTimeoutMs),
+      embedded
+        ? ormOptions(url, 1, Math.max(opts.queryTimeoutMs ?? 0, 120_000), 120_000, embedded.stream)
+        : ormOptions(url, opts.poolMax ?? 10, opts.queryTimeoutMs),
     );
     if (opts.migrate !== false) await migrate(orm, embedded ? null : url, opts.log);
   } catch (err) {

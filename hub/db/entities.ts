@@ -4,11 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p } from '@mikro-orm/core';
 import type { InferEntity } from '@mikro-orm/core';
+import type { RunAttention } from '../../common/api.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import { SESSION_PROVIDERS, SESSION_STATUSES, TASK_RUN_STATUSES } from '../../common/statuses.ts';
 
 export interface TaskRunPayload {
   liveControl?: LiveControl;
+  attention?: RunAttention;
   /** Working directory for the steps; the run's artifact folder when absent. */
   cwd?: string;
   [key: string]: unknown;
@@ -78,4 +80,27 @@ export const TaskRunControlEvent = defineEntity({
 });
 export type TaskRunControlEvent = InferEntity<typeof TaskRunControlEvent>;
 
-export const ENTITIES = [TaskRun, TaskRunLiveSession, TaskRunControlEvent];
+/**
+ * A run's terminal recording (asciicast v2 event lines), kept by the hub as the output flows, in
+ * batches (architecture §3): any hub serves any recording, and it holds every byte a hub saw.
+ */
+export const TaskRunRecordingPart = defineEntity({
+  name: 'TaskRunRecordingPart',
+  tableName: 'task_run_recording_part',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    taskRun: () => p.manyToOne(TaskRun).deleteRule('cascade').index(),
+    /** live: written by a hub from the relayed stream; upload: a whole recording the agent sent. */
+    source: p.enum(['live', 'upload'] as const),
+    /** The pane's output offset after the last byte of this part (live parts; dedupes re-sent output). */
+    endOffset: p.bigint('number').default(0),
+    /** Terminal output bytes in this part (a longer recording is never replaced by a shorter one). */
+    outputBytes: p.bigint('number').default(0),
+    /** Newline-terminated asciicast event lines, times relative to the recording's start. */
+    events: p.text(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+export type TaskRunRecordingPart = InferEntity<typeof TaskRunRecordingPart>;
+
+export const ENTITIES = [TaskRun, TaskRunLiveSession, TaskRunControlEvent, TaskRunRecordingPart];

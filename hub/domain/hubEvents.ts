@@ -14,6 +14,8 @@ export interface HubEventMap {
   'run:available': [];
   'run:cancelled': [runId: string];
   'run:control': [runId: string, liveControl: LiveControl, summary: string | undefined];
+  /** The agent acknowledged the latest control state (viewers only). */
+  'run:controlApplied': [runId: string, liveControl: LiveControl];
   'run:message': [runId: string, event: ControlEventDto];
   /** The session was revoked (by an operator or the TTL): tear the live layer down. */
   'session:revoked': [runId: string, reason: string];

@@ -2,6 +2,7 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
+import type { StepEvent } from '../../common/protocol.ts';
 import type { LiveControl, TaskRunStatus } from '../../common/statuses.ts';
 import { DEFAULT_LIVE_CONTROL, TERMINAL_RUN_STATUSES } from '../../common/statuses.ts';
 import { TaskRun, TaskRunControlEvent, TaskRunLiveSession } from '../db/entities.ts';
@@ -140,7 +141,7 @@ export class TaskRunService {
     return run;
   }
 
-  async complete(workerId: string, runId: string, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null }): Promise<TaskRunDto> {
+  async complete(workerId: string, runId: string, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null; reason?: string }): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
       const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
       const session = await sessionOf(uow.em, runId);
@@ -151,13 +152,39 @@ export class TaskRunService {
       }
       if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
       run.status = input.status;
+      run.payload = withoutAttention(run.payload);
       run.exitCode = input.exitCode ?? null;
       run.finishedAt = new Date();
-      uow.audit(runId, 'run_completed', { kind: 'worker', workerId }, { status: input.status, exitCode: input.exitCode ?? null });
-      if (session) endSessionIn(uow, session, 'ended', { kind: 'worker', workerId }, { reason: `run ${input.status}` });
+      uow.audit(runId, 'run_completed', { kind: 'worker', workerId }, { status: input.status, exitCode: input.exitCode ?? null, ...(input.reason ? { reason: input.reason } : {}) });
+      if (session) endSessionIn(uow, session, 'ended', { kind: 'worker', workerId }, { reason: input.reason ? `run ${input.status}: ${input.reason}` : `run ${input.status}` });
       await uow.em.flush();
       this.announce(uow, run, session);
       return runDto(run, session);
+    });
+  }
+
+  /** The agent says the run's terminal waits for a person, or no longer does: flagged and audited once per change. */
+  async attention(workerId: string, runId: string, waitingForInput: boolean): Promise<void> {
+    await transact(this.ctx, async (uow) => {
+      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      if (run.status !== 'running' || (run.payload.attention?.waitingForInput ?? false) === waitingForInput) return;
+      run.payload = { ...run.payload, attention: { waitingForInput, since: new Date().toISOString() } };
+      uow.audit(runId, waitingForInput ? 'input_wanted' : 'input_given', { kind: 'worker', workerId }, {});
+      await uow.em.flush();
+      this.announce(uow, run, await sessionOf(uow.em, runId));
+    });
+  }
+
+  /** A step of a running run began or ended (the run page's step list and the replay's markers). */
+  async step(workerId: string, runId: string, step: StepEvent): Promise<void> {
+    await transact(this.ctx, async (uow) => {
+      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      if (run.status !== 'running') return; // late news of a finished run changes nothing
+      if (step.index >= run.steps.length) throw invalidPayload(`the run has ${run.steps.length} steps`);
+      const meta: Record<string, unknown> = { index: step.index, command: (run.steps[step.index] as string).slice(0, 500) };
+      if (step.phase === 'end') meta['exitCode'] = step.exitCode ?? null;
+      uow.audit(runId, step.phase === 'start' ? 'step_started' : 'step_finished', { kind: 'worker', workerId }, meta);
+      await uow.em.flush();
     });
   }
 
@@ -167,6 +194,7 @@ export class TaskRunService {
       if (isTerminalRun(run.status)) throw invalidState(`task run is already ${run.status}`);
       const wasRunning = run.status === 'running';
       run.status = 'cancelled';
+      run.payload = withoutAttention(run.payload);
       run.finishedAt = new Date();
       uow.audit(runId, 'run_cancelled', actor, reason ? { reason } : {});
       const session = await sessionOf(uow.em, runId);
@@ -213,12 +241,14 @@ export class TaskRunService {
     await transact(this.ctx, async (uow) => {
       const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
       const cur = run.payload.liveControl;
-      // Only acknowledge the state that is still the latest one asked for.
-      if (!cur || cur.updatedAt !== applied.updatedAt) return;
+      // Only the first acknowledgement of the state that is still the latest one asked for counts:
+      // a repeated ack changes nothing and tells nobody (architecture §5, one event per change).
+      if (!cur || cur.updatedAt !== applied.updatedAt || cur.appliedAt) return;
       run.payload = { ...run.payload, liveControl: { ...cur, appliedAt: new Date().toISOString() } };
       await uow.em.flush();
       const lc = run.payload.liveControl as LiveControl;
-      uow.afterCommit(() => this.ctx.events.emit('run:control', runId, lc, undefined));
+      // Viewers learn the state is in force; the agent applied it, so it is not told again.
+      uow.afterCommit(() => this.ctx.events.emit('run:controlApplied', runId, lc));
     });
   }
 
@@ -257,14 +287,14 @@ export class TaskRunService {
    * Puts a running run back in the queue. Its session has ended (terminal states are final),
    * so the next attempt gets a session of its own; the audit trail keeps both.
    */
-  private async requeueIn(uow: UnitOfWork, run: TaskRun, session: TaskRunLiveSession | null, actor: Actor): Promise<TaskRunLiveSession | null> {
+  private async requeueIn(uow: UnitOfWork, run: TaskRun, session: TaskRunLiveSession | null, actor: Actor, reason?: string): Promise<TaskRunLiveSession | null> {
     run.status = 'queued';
     run.workerId = null;
     run.startedAt = null;
     run.lastHeartbeatAt = null;
     run.attempts += 1;
-    run.payload = { ...run.payload, liveControl: { ...DEFAULT_LIVE_CONTROL } };
-    uow.audit(run.id, 'run_requeued', actor, { attempts: run.attempts });
+    run.payload = { ...withoutAttention(run.payload), liveControl: { ...DEFAULT_LIVE_CONTROL } };
+    uow.audit(run.id, 'run_requeued', actor, { attempts: run.attempts, ...(reason ? { reason } : {}) });
     uow.afterCommit(() => this.ctx.events.emit('run:available'));
     if (!session) return null;
     // viewers of the old session learn that it ended (session:ended) before they see the fresh one
@@ -286,7 +316,7 @@ export class TaskRunService {
       const actor: Actor = { kind: 'worker', workerId };
       const session = await sessionOf(uow.em, runId);
       if (session) endSessionIn(uow, session, 'ended', actor, { reason });
-      const fresh = await this.requeueIn(uow, run, session, actor);
+      const fresh = await this.requeueIn(uow, run, session, actor, reason);
       await uow.em.flush();
       this.announce(uow, run, fresh);
       return runDto(run, fresh);
@@ -321,6 +351,7 @@ export class TaskRunService {
           current = await this.requeueIn(uow, run, session, actor);
         } else {
           run.status = 'failed';
+          run.payload = withoutAttention(run.payload);
           run.finishedAt = new Date();
         }
         await uow.em.flush();
@@ -331,4 +362,11 @@ export class TaskRunService {
     }
     return n;
   }
+}
+
+/** A run that ended or went back to the queue waits for nobody. */
+function withoutAttention(payload: TaskRun['payload']): TaskRun['payload'] {
+  if (!payload.attention) return payload;
+  const { attention: _gone, ...rest } = payload;
+  return rest;
 }

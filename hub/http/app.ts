@@ -30,6 +30,9 @@ export interface AppDeps {
   publicUrl: string | undefined;
 }
 
+/** The error code of a client error Express or a middleware raised with only a status. */
+const CLIENT_ERROR_CODES: Record<number, string> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed', 413: 'payload_too_large', 415: 'unsupported_media_type' };
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -87,7 +90,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (type === 'charset.unsupported' || type === 'encoding.unsupported') return void res.status(415).json({ error: { code: 'unsupported_media_type', message: String((err as Error).message) } });
     // Other client errors raised by Express itself (e.g. a path parameter that is not valid percent-encoding: URIError, status 400).
     const status = (err as { status?: unknown })?.status;
-    if (typeof status === 'number' && status >= 400 && status < 500) return void res.status(status).json({ error: { code: 'bad_request', message: String((err as Error).message) } });
+    if (typeof status === 'number' && status >= 400 && status < 500) return void res.status(status).json({ error: { code: CLIENT_ERROR_CODES[status] ?? 'bad_request', message: String((err as Error).message) } });
     if (isDatabaseDown(err)) {
       deps.log.warn({ err: (err as Error).message, path: req.path }, 'database unavailable');
       return void res.status(503).json({ error: { code: 'unavailable', message: 'database unavailable, try again shortly' } });

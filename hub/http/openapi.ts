@@ -11,27 +11,73 @@ const obj = (props: Record<string, Json>) => ({ type: 'object', properties: prop
 
 const withOptional = (o: ReturnType<typeof obj>, extra: Record<string, Json>) => ({ ...o, properties: { ...o.properties, ...extra } });
 
-const errors = (...codes: number[]) =>
-  Object.fromEntries(
-    codes.map((c) => [
-      String(c),
-      {
-        description: { 401: 'missing or invalid token', 403: 'wrong role or wrong worker', 404: 'unknown run, or no session', 422: 'invalid payload or state', 503: 'database unavailable' }[c] ?? 'error',
-        ...json(ref('Error')),
-      },
-    ]),
-  );
+/** Every error code the REST API answers, in `{ error: { code, message, details? } }`. */
+export const REST_ERROR_CODES = [
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'invalid_payload',
+  'invalid_json',
+  'invalid_state',
+  'payload_too_large',
+  'unsupported_media_type',
+  'bad_request',
+  'unavailable',
+  'internal',
+] as const;
+
+const ERROR_STATUS: Record<number, string> = {
+  401: 'unauthorized: no bearer token, a malformed or expired one, or a token of the wrong kind (a worker token on an operator route, an RW grant as a bearer)',
+  403: 'forbidden: the operator role is too low, or the worker token is for another worker / the worker does not own the run',
+  404: 'not_found: no such run (an id that is not a UUID names no run either), or the run has no live session',
+  413: 'payload_too_large: the body is too large (a JSON body: 1 MB; a recording: 2 GiB)',
+  415: 'unsupported_media_type: the body is not of the documented content type',
+  422: 'invalid_payload (the body or query string does not match its schema, `details` lists the problems per field; a recording that is not asciicast v2), invalid_json (the body is not JSON) or invalid_state (the run or session is not in a state that allows this)',
+  503: 'unavailable: the database is away for a moment; retry after a pause',
+};
+
+/** The error answers of one operation; `default` covers what any route may answer (400 bad_request for a malformed URL, 415 unsupported_media_type for a JSON body charset other than UTF-8, 431 for oversized headers, 500 internal). */
+const errors = (...codes: number[]) => ({
+  ...Object.fromEntries(codes.map((c) => [String(c), { description: ERROR_STATUS[c] ?? 'error', ...json(ref('Error')) }])),
+  default: { description: 'any other error, in the same shape (400 bad_request, 415 unsupported_media_type, 431, 500 internal)', ...json(ref('Error')) },
+});
 
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const nullable = (t: string, format?: string) => ({ type: [t, 'null'], ...(format ? { format } : {}) });
 
-function op(summary: string, opts: { body?: z.ZodType; params?: Json[]; ok: Json; okStatus?: number; errors: number[]; security?: string; extra?: Json }): Json {
+type Tag = 'task-runs' | 'workers' | 'live-sessions' | 'recordings' | 'service';
+const TAGS: Array<{ name: Tag; description: string }> = [
+  { name: 'task-runs', description: 'Operators create, list, read, cancel, control and message runs, and read their audit timeline.' },
+  { name: 'workers', description: 'What a worker (agent) does over REST: claim, report, heartbeat, complete. The real-time path is the /agent Socket.IO namespace (docs/protocol.md).' },
+  { name: 'live-sessions', description: 'The live session of a run: enable, read, grant / revoke write, revoke.' },
+  { name: 'recordings', description: 'The asciicast v2 recording of a run.' },
+  { name: 'service', description: 'Health, readiness, metrics and this document: no token.' },
+];
+
+interface OpOptions {
+  operationId: string;
+  tag: Tag;
+  body?: z.ZodType;
+  params?: Json[];
+  ok: Json;
+  okStatus?: number;
+  errors: number[];
+  security?: string;
+  extra?: Json;
+}
+
+function op(summary: string, opts: OpOptions): Json {
+  // every route reads the database; a JSON body may be too large
+  const codes = [...new Set([...opts.errors, ...(opts.body ? [413] : []), 503])].sort((a, b) => a - b);
   return {
+    operationId: opts.operationId,
+    tags: [opts.tag],
     summary,
     security: [{ [opts.security ?? 'operator']: [] }],
     ...(opts.params ? { parameters: opts.params } : {}),
-    ...(opts.body ? { requestBody: { required: true, ...json(schema(opts.body)) } } : {}),
-    responses: { [String(opts.okStatus ?? 200)]: { description: 'ok', ...json(opts.ok) }, ...(opts.extra ?? {}), ...errors(...opts.errors) },
+    // a body whose every field is optional may be left out (the routes read a missing body as {})
+    ...(opts.body ? { requestBody: { required: !opts.body.safeParse({}).success, ...json(schema(opts.body)) } } : {}),
+    responses: { [String(opts.okStatus ?? 200)]: { description: 'ok', ...json(opts.ok) }, ...(opts.extra ?? {}), ...errors(...codes) },
   };
 }
 
@@ -43,13 +89,14 @@ export function buildOpenApi(serverUrl?: string): Json {
     openapi: '3.1.0',
     info: { title: 'handoff hub', version: '1.0.0', description: 'Live task handoff: task runs, live sessions, RW grants, controls and the audit trail.' },
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
+    tags: TAGS,
     components: {
       securitySchemes: {
         operator: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'operator token (role viewer, operator or admin)' },
         worker: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'worker token bound to one worker id' },
       },
       schemas: {
-        Error: obj({ error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} }, required: ['code', 'message'] } }),
+        Error: obj({ error: { type: 'object', properties: { code: { enum: [...REST_ERROR_CODES] }, message: { type: 'string' }, details: {} }, required: ['code', 'message'] } }),
         LiveControl: {
           type: 'object',
           properties: { paused: { type: 'boolean' }, mode: { enum: ['soft', 'hard'] }, takeover: { type: 'boolean' }, lastAction: { enum: ['pause', 'resume', 'takeover', null] }, updatedAt: nullable('string', 'date-time'), appliedAt: nullable('string', 'date-time') },
@@ -100,11 +147,13 @@ export function buildOpenApi(serverUrl?: string): Json {
     },
     paths: {
       '/api/task-runs': {
-        post: op('Create a task run', { body: s.createRunBody, ok: obj({ taskRun: ref('TaskRun') }), okStatus: 201, errors: [401, 403, 422] }),
-        get: op('List task runs (newest first)', { params: queryParams(s.listRunsQuery), ok: obj({ taskRuns: { type: 'array', items: ref('TaskRun') } }), errors: [401, 422] }),
+        post: op('Create a task run', { operationId: 'createTaskRun', tag: 'task-runs', body: s.createRunBody, ok: obj({ taskRun: ref('TaskRun') }), okStatus: 201, errors: [401, 403, 422] }),
+        get: op('List task runs (newest first)', { operationId: 'listTaskRuns', tag: 'task-runs', params: queryParams(s.listRunsQuery), ok: obj({ taskRuns: { type: 'array', items: ref('TaskRun') } }), errors: [401, 422] }),
       },
       '/api/task-runs/claim': {
         post: op('Atomically claim the oldest queued run (worker)', {
+          operationId: 'claimTaskRun',
+          tag: 'workers',
           body: s.claimBody,
           security: 'worker',
           ok: obj({ taskRun: ref('TaskRun') }),
@@ -112,59 +161,133 @@ export function buildOpenApi(serverUrl?: string): Json {
           errors: [401, 403, 422],
         }),
       },
-      '/api/task-runs/{id}': { get: op('Read a task run with its live session', { params: [idParam], ok: obj({ taskRun: ref('TaskRun') }), errors: [401, 404] }) },
-      '/api/task-runs/{id}/cancel': { post: op('Cancel a task run (also while paused)', { params: [idParam], body: s.cancelBody, ok: obj({ taskRun: ref('TaskRun') }), errors: [401, 403, 404, 422] }) },
+      '/api/task-runs/{id}': {
+        get: op('Read a task run with its live session', { operationId: 'getTaskRun', tag: 'task-runs', params: [idParam], ok: obj({ taskRun: ref('TaskRun') }), errors: [401, 404] }),
+      },
+      '/api/task-runs/{id}/cancel': {
+        post: op('Cancel a task run (also while paused)', { operationId: 'cancelTaskRun', tag: 'task-runs', params: [idParam], body: s.cancelBody, ok: obj({ taskRun: ref('TaskRun') }), errors: [401, 403, 404, 422] }),
+      },
       '/api/task-runs/{id}/events': {
-        get: op('Audit timeline of the run', { params: [idParam, ...queryParams(s.eventsQuery)], ok: obj({ events: { type: 'array', items: ref('ControlEvent') } }), errors: [401, 404] }),
+        get: op('Audit timeline of the run (events with an id above `after`)', {
+          operationId: 'listTaskRunEvents',
+          tag: 'task-runs',
+          params: [idParam, ...queryParams(s.eventsQuery)],
+          ok: obj({ events: { type: 'array', items: ref('ControlEvent') } }),
+          errors: [401, 404, 422],
+        }),
       },
       '/api/task-runs/{id}/recording': {
         get: {
-          summary: 'The run terminal recording (asciicast v2)',
+          operationId: 'getRecording',
+          tags: ['recordings'],
+          summary: 'The run terminal recording (asciicast v2): kept by the hub as the output flows, with an `m` marker where each step began and ended',
           security: [{ operator: [] }],
           parameters: [idParam],
-          responses: { 200: { description: 'asciicast v2', content: { 'application/x-asciicast': { schema: { type: 'string' } } } }, ...errors(401, 404) },
+          responses: { 200: { description: 'asciicast v2', content: { 'application/x-asciicast': { schema: { type: 'string' } } } }, ...errors(401, 404, 503) },
         },
         put: {
-          summary: 'Upload the run recording (owning worker)',
+          operationId: 'putRecording',
+          tags: ['recordings'],
+          summary: "Upload the worker's own recording of the run (owning worker); kept only if it holds at least as much output as the hub's",
           security: [{ worker: [] }],
           parameters: [idParam],
           requestBody: { required: true, content: { 'application/x-asciicast': { schema: { type: 'string' } } } },
-          responses: { 200: { description: 'stored', ...json(obj({ bytes: { type: 'integer' } })) }, ...errors(401, 403, 404) },
+          responses: {
+            200: {
+              description: 'which recording the hub keeps',
+              ...json(obj({ bytes: { type: 'integer' }, outputBytes: { type: 'integer' }, kept: { type: 'string', enum: ['upload', 'existing'] } })),
+            },
+            ...errors(401, 403, 404, 413, 415, 422, 503),
+          },
         },
       },
       '/api/task-runs/{id}/complete': {
-        post: op('Report the run result (owning worker)', { params: [idParam], body: s.completeBody, security: 'worker', ok: obj({ taskRun: ref('TaskRun') }), errors: [401, 403, 404, 422] }),
-      },
-      '/api/task-runs/{id}/control': {
-        post: op('Pause, resume or take over a run', { params: [idParam], body: s.controlBody, ok: obj({ taskRun: ref('TaskRun') }), errors: [401, 403, 404, 422] }),
-      },
-      '/api/task-runs/{id}/operator-messages': {
-        post: op('Send an operator message to the agent and every viewer', { params: [idParam], body: s.messageBody, okStatus: 201, ok: obj({ event: ref('ControlEvent') }), errors: [401, 403, 404, 422] }),
-      },
-      [ls]: {
-        post: op('Enable the live session (idempotent)', { params: [idParam], ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }),
-        get: op('Read the live session (never holds RW attach data)', { params: [idParam], ok: obj({ session: ref('LiveSession') }), errors: [401, 404] }),
-      },
-      [`${ls}/grant-write`]: {
-        post: op('Grant write: a scoped, expiring RW grant for the caller', {
+        post: op('Report the run result (owning worker)', {
+          operationId: 'completeTaskRun',
+          tag: 'workers',
           params: [idParam],
-          body: s.grantWriteBody,
-          ok: obj({ session: ref('LiveSession'), attachRw: { type: 'string' }, webRw: { type: 'string' }, grantToken: { type: 'string' }, grantedUntil: { type: 'string', format: 'date-time' } }),
+          body: s.completeBody,
+          security: 'worker',
+          ok: obj({ taskRun: ref('TaskRun') }),
           errors: [401, 403, 404, 422],
         }),
       },
-      [`${ls}/revoke-write`]: { post: op('Revoke every RW grant of the session', { params: [idParam], body: s.revokeBody, ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }) },
-      [`${ls}/revoke`]: { post: op('Revoke the session (admin)', { params: [idParam], body: s.revokeBody, ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }) },
+      '/api/task-runs/{id}/control': {
+        post: op('Pause, resume or take over a run', { operationId: 'controlTaskRun', tag: 'task-runs', params: [idParam], body: s.controlBody, ok: obj({ taskRun: ref('TaskRun') }), errors: [401, 403, 404, 422] }),
+      },
+      '/api/task-runs/{id}/operator-messages': {
+        post: op('Send an operator message to the agent and every viewer', {
+          operationId: 'sendOperatorMessage',
+          tag: 'task-runs',
+          params: [idParam],
+          body: s.messageBody,
+          okStatus: 201,
+          ok: obj({ event: ref('ControlEvent') }),
+          errors: [401, 403, 404, 422],
+        }),
+      },
+      [ls]: {
+        post: op('Enable the live session (idempotent)', { operationId: 'enableLiveSession', tag: 'live-sessions', params: [idParam], body: s.enableBody, ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }),
+        get: op('Read the live session (never holds RW attach data)', { operationId: 'getLiveSession', tag: 'live-sessions', params: [idParam], ok: obj({ session: ref('LiveSession') }), errors: [401, 404] }),
+      },
+      [`${ls}/grant-write`]: {
+        post: op('Grant write: a scoped, expiring RW grant for the caller', {
+          operationId: 'grantWrite',
+          tag: 'live-sessions',
+          params: [idParam],
+          body: s.grantWriteBody,
+          ok: withOptional(obj({ session: ref('LiveSession'), attachRw: { type: 'string' }, grantToken: { type: 'string' }, grantedUntil: { type: 'string', format: 'date-time' } }), {
+            webRw: { type: 'string', description: 'the dashboard link with the grant; only when HANDOFF_ALLOW_WEB is on and the worker reported a webRw' },
+          }),
+          errors: [401, 403, 404, 422],
+        }),
+      },
+      [`${ls}/revoke-write`]: {
+        post: op('Revoke every RW grant of the session', { operationId: 'revokeWrite', tag: 'live-sessions', params: [idParam], body: s.revokeBody, ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }),
+      },
+      [`${ls}/revoke`]: {
+        post: op('Revoke the session (admin)', { operationId: 'revokeLiveSession', tag: 'live-sessions', params: [idParam], body: s.revokeBody, ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }),
+      },
       [`${ls}/report`]: {
-        post: op('Report the live layer state (owning worker)', { params: [idParam], body: s.reportBody, security: 'worker', ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }),
+        post: op('Report the live layer state (owning worker)', {
+          operationId: 'reportLiveSession',
+          tag: 'workers',
+          params: [idParam],
+          body: s.reportBody,
+          security: 'worker',
+          ok: obj({ session: ref('LiveSession') }),
+          errors: [401, 403, 404, 422],
+        }),
       },
       [`${ls}/heartbeat`]: {
-        post: op('Heartbeat (owning worker)', { params: [idParam], body: s.heartbeatBody, security: 'worker', ok: obj({ session: ref('LiveSession') }), errors: [401, 403, 404, 422] }),
+        post: op('Heartbeat (owning worker)', {
+          operationId: 'heartbeatLiveSession',
+          tag: 'workers',
+          params: [idParam],
+          body: s.heartbeatBody,
+          security: 'worker',
+          ok: obj({ session: ref('LiveSession') }),
+          errors: [401, 403, 404, 422],
+        }),
       },
-      '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: 'the process is up' } } } },
-      '/readyz': { get: { summary: 'Readiness (database reachable)', security: [], responses: { 200: { description: 'ready' }, 503: { description: 'database unavailable' } } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-      '/api/openapi.json': { get: { summary: 'This OpenAPI document', security: [], responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } } },
+      '/healthz': {
+        get: { operationId: 'healthz', tags: ['service'], summary: 'Liveness', security: [], responses: { 200: { description: 'the process is up', ...json(obj({ status: { const: 'ok' } })) } } },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'readyz',
+          tags: ['service'],
+          summary: 'Readiness (database reachable)',
+          security: [],
+          responses: { 200: { description: 'ready', ...json(obj({ status: { const: 'ready' } })) }, 503: { description: 'database unavailable', ...json(ref('Error')) } },
+        },
+      },
+      '/metrics': {
+        get: { operationId: 'metrics', tags: ['service'], summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } },
+      },
+      '/api/openapi.json': {
+        get: { operationId: 'openapi', tags: ['service'], summary: 'This OpenAPI document', security: [], responses: { 200: { description: 'OpenAPI 3.1', ...json({ type: 'object' }) } } },
+      },
     },
   };
 }

@@ -34,12 +34,17 @@ export const completeBody = z
     workerId: z.string().min(1).max(200),
     status: z.enum(['succeeded', 'failed', 'cancelled']),
     exitCode: z.number().int().min(-1024).max(1024).nullable().optional(),
+    /** Why, when the run did not end by its steps (e.g. the agent was stopped). */
+    reason: shortText(500).optional(),
   })
   .strict();
 
 export const grantWriteBody = z.object({ ttlMinutes: z.number().int().min(1).max(240).optional() }).strict();
 
 export const revokeBody = z.object({ reason: shortText(1000).optional() }).strict();
+
+/** Enabling a live session takes no fields (an empty body or none). */
+export const enableBody = z.object({}).strict();
 
 export const controlBody = z
   .object({
@@ -54,7 +59,8 @@ export const controlBody = z
 /** The byte limit of a message is configuration; checked by the service. */
 export const messageBody = z.object({ message: z.string().min(1, 'message must not be empty') }).strict();
 
-const isoDate = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'expected an ISO 8601 date');
+/** An RFC 3339 date-time with a zone (Z or ±hh:mm): what the document calls `format: date-time`. */
+const isoDate = z.iso.datetime({ offset: true });
 
 export const reportBody = z
   .object({

@@ -4,7 +4,7 @@
  * database and no JSON (the bytes travel as a binary attachment).
  */
 import type { Logger } from 'pino';
-import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, SessionReport } from '../../common/protocol.ts';
+import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, SessionReport, StepEvent } from '../../common/protocol.ts';
 import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION } from '../../common/protocol.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
@@ -14,6 +14,7 @@ import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
+import type { LiveRecorder } from '../recordings/liveRecorder.ts';
 import { answer } from './acks.ts';
 import { agentRunRoom, viewerOutputRoom, viewerRunRoom, workerRoom } from './rooms.ts';
 import type { AgentNamespace, AgentSocket, ViewerNamespace } from './types.ts';
@@ -25,6 +26,7 @@ export interface AgentGatewayDeps {
   tokens: TokenService;
   runs: TaskRunService;
   sessions: LiveSessionService;
+  recorder: LiveRecorder;
   config: HubConfig;
   metrics: HubMetrics;
   log: Logger;
@@ -34,7 +36,7 @@ const REPORT_STATUSES = new Set(['starting', 'ready', 'ended', 'revoked', 'error
 const REPORT_TEXTS = ['workerHostname', 'attachRo', 'attachRw', 'webRo', 'webRw', 'errorMessage'] as const;
 
 export function attachAgentGateway(deps: AgentGatewayDeps): void {
-  const { agents, viewers, tokens, runs, sessions, metrics, log } = deps;
+  const { agents, viewers, tokens, runs, sessions, recorder, metrics, log } = deps;
 
   agents.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown })?.token;
@@ -134,6 +136,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
 
     socket.on('pane:resize', (runId: string, paneId: string, cols: number, rows: number) => {
       if (!socket.data.runs.has(runId) || !isPaneId(paneId) || !isSize(cols) || !isSize(rows)) return;
+      recorder.resized(runId, paneId, cols, rows);
       viewers.to(viewerRunRoom(runId)).emit('pane:resize', runId, paneId, cols, rows);
     });
 
@@ -142,6 +145,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       if (!socket.data.runs.has(runId) || !isBytes(data) || !isOffset(offset) || !isPaneId(paneId)) return;
       metrics.outputChunks.inc();
       metrics.outputBytes.inc(byteLength(data));
+      recorder.output(runId, paneId, offset, data instanceof ArrayBuffer ? new Uint8Array(data) : data);
       viewers.to(viewerOutputRoom(runId)).emit('pane:output', runId, paneId, offset, data);
     });
 
@@ -150,14 +154,29 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       runs.controlApplied(workerId, runId, liveControl).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'control ack failed'));
     });
 
+    socket.on('run:attention', (runId: string, waitingForInput: boolean) => {
+      if (!socket.data.runs.has(runId) || typeof waitingForInput !== 'boolean') return;
+      runs.attention(workerId, runId, waitingForInput).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'attention report refused'));
+    });
+
+    socket.on('run:step', (runId: string, step: StepEvent) => {
+      if (!socket.data.runs.has(runId) || !isObject(step) || !Number.isInteger(step.index) || step.index < 0 || (step.phase !== 'start' && step.phase !== 'end')) return;
+      const exitCode = Number.isInteger(step.exitCode) ? step.exitCode : undefined;
+      recorder.marker(runId, step.phase === 'start' ? `step ${step.index + 1}` : `step ${step.index + 1} exited ${exitCode ?? '?'}`);
+      runs.step(workerId, runId, { index: step.index, phase: step.phase, ...(exitCode === undefined ? {} : { exitCode }) }).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'step event refused'));
+    });
+
     socket.on('run:complete', (completion: RunCompletion, ack) =>
       answer(ack, log, async () => {
         if (!isObject(completion) || !isRunId(completion.runId)) throw badInputError('completion needs a runId');
         if (!['succeeded', 'failed', 'cancelled'].includes(completion.status)) throw badInputError('status must be succeeded, failed or cancelled');
         const exitCode = typeof completion.exitCode === 'number' && Number.isInteger(completion.exitCode) ? completion.exitCode : null;
         completing.add(completion.runId);
+        // The recording holds the run's last byte before anyone learns it ended.
+        if (socket.data.runs.has(completion.runId)) await recorder.finish(completion.runId);
         try {
-          const run = await runs.complete(workerId, completion.runId, { status: completion.status, exitCode });
+          const reason = typeof completion.reason === 'string' && completion.reason ? storableText(completion.reason.slice(0, 500)) : undefined;
+          const run = await runs.complete(workerId, completion.runId, { status: completion.status, exitCode, ...(reason ? { reason } : {}) });
           disownAfterRetention(completion.runId);
           return { run };
         } catch (err) {
@@ -170,6 +189,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     socket.on('run:release', (runId: string, reason: string, ack) =>
       answer(ack, log, async () => {
         if (!isRunId(runId)) throw badInputError('release needs a runId');
+        if (socket.data.runs.has(runId)) await recorder.finish(runId);
         const run = await runs.release(workerId, runId, typeof reason === 'string' ? storableText(reason.slice(0, 500)) : 'handed back');
         disown(runId);
         return { run };
@@ -178,6 +198,8 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
 
     socket.on('disconnect', (reason) => {
       metrics.agentsConnected.dec();
+      // Everything this hub relayed is in the recording even if the agent never comes back.
+      for (const runId of socket.data.runs) void recorder.finish(runId);
       log.info({ workerId, reason }, 'agent disconnected');
     });
   });

@@ -21,6 +21,7 @@ export function attachDomainFanout(events: HubEvents, agents: AgentNamespace, vi
     agents.to(agentRunRoom(runId)).emit('run:control', { runId, liveControl, ...(summary !== undefined ? { summary } : {}) });
     viewers.to(viewerRunRoom(runId)).emit('run:control', runId, liveControl);
   });
+  events.on('run:controlApplied', (runId, liveControl) => viewers.to(viewerRunRoom(runId)).emit('run:control', runId, liveControl));
 
   events.on('run:message', (runId, event) => {
     const message = { id: event.id, runId, from: event.actorUserId, message: String(event.metadata['message'] ?? ''), createdAt: event.createdAt };

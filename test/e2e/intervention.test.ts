@@ -213,6 +213,29 @@ describe('operator intervention (e2e)', function () {
       await waitForRunStatus(hub, run.id, ['cancelled']);
     });
 
+    it('a control reaches each viewer once as asked and once as applied; the agent acknowledges it once', async () => {
+      const run = await readyRun(['for i in $(seq 1 600); do echo "tick $i"; sleep 0.01; done']);
+      const v = await viewer();
+      await v.join(run.id);
+      await v.waitForOutput(TASK_PANE, (b) => b.length > 100);
+      await control(run.id, { action: 'pause', mode: 'hard' });
+      const controls = () => v.events.filter((e) => e.name === 'run:control').map((e) => e.args[1] as { appliedAt?: string | null; paused: boolean });
+      await waitUntil('the applied state', () => controls().find((c) => c.appliedAt), 5000);
+      // Long enough for a storm to show (it was ~170 events per second), short of the run's end.
+      await sleep(1500);
+      expect(controls().map((c) => [c.paused, Boolean(c.appliedAt)])).to.deep.equal([
+        [true, false],
+        [true, true],
+      ]);
+      const detail = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'));
+      const appliedAt = detail.body.taskRun.payload.liveControl?.appliedAt;
+      await sleep(500);
+      const again = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'));
+      expect(again.body.taskRun.payload.liveControl?.appliedAt, 'a repeated ack would move appliedAt').to.equal(appliedAt);
+      await hub.api('POST', `/api/task-runs/${run.id}/cancel`, hub.token('operator'), {});
+      await waitForRunStatus(hub, run.id, ['cancelled']);
+    });
+
     it('takeover opens the operator shell pane in the run workspace, writable with the grant', async () => {
       const run = await readyRun(['sleep 30']);
       const v = await viewer((await grantWrite(run.id)).grantToken);
@@ -266,11 +289,12 @@ describe('operator intervention (e2e)', function () {
     const rw = await viewer(g.grantToken);
     expect((await rw.join(run.id)).canWrite).to.equal(true);
     rw.sendInput(TASK_PANE, 'fix\r');
-    await sleep(500);
+    // the step has read the answer when the terminal echoed it
+    await screenShows(v, TASK_PANE, 'fix', 5000);
     expect((await control(run.id, { action: 'resume', summary: 'typed the answer' })).status).to.equal(200);
     const done = await waitForRunStatus(hub, run.id, ['succeeded', 'failed']);
     expect(done.status).to.equal('succeeded');
-    await v.waitForOutput(TASK_PANE, (b) => text(b).includes('done after takeover'), 5000).catch(() => undefined);
+    await v.waitForOutput(TASK_PANE, (b) => text(b).includes('done after takeover'), 5000, 'the second step, after resume');
     const timeline = await events(run.id);
     const actions = timeline.map((e) => e.action);
     for (const a of ['create_session', 'session_ready', 'pause', 'grant_rw', 'rw_attach', 'resume', 'run_completed', 'session_ended']) expect(actions, a).to.include(a);

@@ -332,7 +332,7 @@ describe('e2e: live observation (issue #3)', function () {
       expect(ev[0]).to.be.a('number');
       expect(ev[0] as number).to.be.at.least(lastT);
       lastT = ev[0] as number;
-      expect(ev[1]).to.be.oneOf(['o', 'r']);
+      expect(ev[1]).to.be.oneOf(['o', 'r', 'm']);
       if (ev[1] === 'o') text += ev[2] as string;
     }
     expect(text).to.include('hello recording é😀');

@@ -89,7 +89,7 @@ for (const policy of ['fail', 'requeue'] as const) {
       const viewer = await TestViewer.connect(hub.url, operatorToken('viewer'));
       viewers.push(viewer);
       await viewer.join(run.id);
-      await viewer.waitForOutput(TASK_PANE, (_b, p) => p.snapshots.length > 0, 10_000).catch(() => undefined);
+      await viewer.waitForOutput(TASK_PANE, (_b, p) => p.snapshots.length > 0, 10_000, 'the join snapshot');
       await waitUntil('the step processes to run', async () => ((await processesMatching(marker)).length > 0 ? true : undefined), 10_000, 50);
 
       const killedAt = Date.now();
@@ -158,3 +158,58 @@ for (const policy of ['fail', 'requeue'] as const) {
     });
   });
 }
+
+describe('faults: agent SIGKILLed mid-run — the recording', function () {
+  this.timeout(60_000);
+  let db: TestDatabase;
+  let hub: HubProcess;
+  let agent: AgentProcess | null = null;
+  let viewer: TestViewer | null = null;
+  const marker = `handoff-rec-${randomBytes(6).toString('hex')}`;
+
+  before(async function () {
+    this.timeout(40_000);
+    db = await createTestDatabase();
+    hub = await spawnHub({ databaseUrl: db.url, env: FAST_SWEEP });
+  });
+  after(async function () {
+    this.timeout(30_000);
+    viewer?.close();
+    await agent?.stop('SIGKILL');
+    await hub?.stop('SIGTERM');
+    removeDir(agent?.dataDir);
+    removeDir(hub?.dataDir);
+    for (const pid of await processesMatching(marker)) process.kill(pid, 'SIGKILL');
+    await db?.drop();
+  });
+
+  it('holds every byte the viewers saw, up to the kill', async () => {
+    agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-rec-kill' });
+    const run = await createRunAt(hub.url, [`bash -c 'i=0; while :; do i=$((i+1)); echo "line $i é"; if ((i % 200 == 0)); then sleep 0.01; fi; done; : ${marker}'`]);
+    await waitSessionAt(hub.url, run.id, ['ready']);
+    viewer = await TestViewer.connect(hub.url, operatorToken('viewer'));
+    await viewer.join(run.id);
+    await viewer.waitForOutput(TASK_PANE, (b) => b.length > 64 * 1024, 20_000, '64 KiB of live output');
+    agent.proc.kill('SIGKILL');
+    await agent.exited;
+    await waitSessionAt(hub.url, run.id, ['error'], 15_000);
+
+    const pane = viewer.pane(TASK_PANE);
+    const seen = pane.liveOutput();
+    const from = pane.snapshots[0]?.offset ?? 0;
+    const res = await fetch(`${hub.url}/api/task-runs/${run.id}/recording`, { headers: { authorization: `Bearer ${operatorToken('viewer')}` } });
+    expect(res.status).to.equal(200);
+    const lines = (await res.text()).split('\n').filter(Boolean).slice(1);
+    const recorded = Buffer.from(
+      lines
+        .map((l) => JSON.parse(l) as [number, string, string])
+        .filter((e) => e[1] === 'o')
+        .map((e) => e[2])
+        .join(''),
+      'utf8',
+    );
+    expect(seen.length, 'the viewer saw output').to.be.greaterThan(64 * 1024);
+    expect(recorded.length, 'the recording reaches the last byte the viewer saw').to.be.at.least(from + seen.length);
+    expect(recorded.subarray(from, from + seen.length).equals(seen), 'the bytes the viewer saw, in the same place').to.equal(true);
+  });
+});

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { STORES, startTestHub } from '../support/testHub.ts';
+import { withContractCheck } from '../support/openApiContract.ts';
 
 const RUNS = 30;
 const CLAIMERS = 40;
@@ -14,7 +15,7 @@ for (const store of STORES) {
 
     before(async () => {
       // Capacity is not the limit here: each worker may hold up to 50 runs.
-      h = await startTestHub(store, { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '50' });
+      h = await withContractCheck(await startTestHub(store, { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '50' }));
     });
     after(async () => {
       await h?.close();

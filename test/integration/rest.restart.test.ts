@@ -11,6 +11,7 @@ import type { ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } fr
 import { loadHubConfig } from '../../hub/config.ts';
 import type { RunningHub } from '../../hub/hub.ts';
 import { startHub } from '../../hub/hub.ts';
+import { OpenApiContract } from '../support/openApiContract.ts';
 import { STORES } from '../support/testHub.ts';
 
 const describeIf = STORES.includes('embedded') ? describe : describe.skip;
@@ -19,6 +20,7 @@ describeIf('hub restart on the embedded store', function () {
   this.timeout(120_000);
   let dataDir: string;
   let hub: RunningHub | null = null;
+  let contract: OpenApiContract | undefined;
 
   before(() => {
     dataDir = mkdtempSync(join(tmpdir(), 'handoff-restart-'));
@@ -43,6 +45,9 @@ describeIf('hub restart on the embedded store', function () {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
+    // every answer is checked against the OpenAPI document the hub serves
+    contract ??= await OpenApiContract.fetch(hub!.url);
+    contract.check(method, path, { status: res.status, contentType: res.headers.get('content-type'), text });
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
   }
 

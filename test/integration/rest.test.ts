@@ -11,8 +11,10 @@ import { createApp } from '../../hub/http/app.ts';
 import { HubMetrics } from '../../hub/metrics.ts';
 import { RecordingStore } from '../../hub/recordings/recordingStore.ts';
 import { sql } from '../support/testDatabase.ts';
-import type { TestHub } from '../support/testHub.ts';
 import { STORES, startTestHub } from '../support/testHub.ts';
+import type { CheckedHub } from '../support/openApiContract.ts';
+import { withContractCheck } from '../support/openApiContract.ts';
+import { Validator } from '@seriousme/openapi-schema-validator';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -81,13 +83,14 @@ function routesOf(app: ReturnType<typeof createApp>): string[] {
 for (const store of STORES) {
   describe(`REST API (${store})`, function () {
     this.timeout(60_000);
-    let h: TestHub;
+    let h: CheckedHub;
     let viewer: string;
     let operator: string;
     let admin: string;
 
     before(async () => {
-      h = await startTestHub(store, { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '2' });
+      // every answer `h.api` returns is checked against the served OpenAPI document
+      h = await withContractCheck(await startTestHub(store, { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '2' }));
       viewer = h.token('viewer', 'vera');
       operator = h.token('operator', 'olga');
       admin = h.token('admin', 'ada');
@@ -181,7 +184,7 @@ for (const store of STORES) {
           expectError(await h.api('POST', '/api/task-runs', token, { steps: ['x'] }), 401, 'unauthorized');
         }
         expect((await h.api<ErrorBody>('GET', '/api/task-runs', expired)).body.error.message).to.contain('expired');
-        const basic = await fetch(`${h.url}/api/task-runs`, { headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` } });
+        const basic = await h.api('GET', '/api/task-runs', null, undefined, { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` });
         expect(basic.status).to.equal(401);
         const expiredWorker = h.hub.ctx.tokens.mintWorker('w-exp', -60);
         expectError(await h.api('POST', '/api/task-runs/claim', expiredWorker, { workerId: 'w-exp' }), 401);
@@ -267,7 +270,7 @@ for (const store of STORES) {
         expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: thief, status: 'failed', exitCode: 1 }), 403, 'forbidden');
         // Its own token but the owner's id in the body: still refused.
         expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: 'w-owner', status: 'failed' }), 403, 'forbidden');
-        const put = await fetch(`${h.url}/api/task-runs/${run.id}/recording`, { method: 'PUT', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/x-asciicast' }, body: 'x' });
+        const put = await putRecording(t, run.id, 'x');
         expect(put.status).to.equal(403);
         const after = await getRun(run.id);
         expect(after.status).to.equal('running');
@@ -370,6 +373,9 @@ for (const store of STORES) {
           [`/api/task-runs/${run.id}/complete`, { workerId: 'w-422', status: 'succeeded', exitCode: 'zero' }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'disabled' }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: 'tomorrow' }],
+          // the document says format date-time (RFC 3339 with a zone): a date alone or a zoneless time is not one
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: '2030-01-01' }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: '2030-01-01T00:00:00' }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', attachRw: 42 }],
           [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', secret: 'x' }],
           [`/api/task-runs/${run.id}/live-session/heartbeat`, {}],
@@ -784,33 +790,52 @@ for (const store of STORES) {
     });
 
     describe('recording', () => {
-      it('404 before upload; the owning worker PUTs it; GET returns the same bytes', async () => {
+      const cast = (events: string[]) => `${JSON.stringify({ version: 2, width: 80, height: 24 })}\n${events.map((e) => `${e}\n`).join('')}`;
+      const getRecording = async (runId: string) => {
+        const res = await h.api('GET', `/api/task-runs/${runId}/recording`, viewer);
+        return { status: res.status, type: res.contentType ?? '', text: res.text };
+      };
+      const eventLines = (text: string) => text.split('\n').filter(Boolean).slice(1);
+
+      it('404 not_found before any; the owning worker PUTs one; GET serves its events after the hub header', async () => {
         const w = 'w-rec';
         const run = await claimed(w);
         expectError(await h.api('GET', `/api/task-runs/${run.id}/recording`, viewer), 404, 'not_found');
-        const cast = `${JSON.stringify({ version: 2, width: 80, height: 24 })}\n[0.1, "o", "hello \\u00e9\\r\\n"]\n[0.2, "o", "${randomBytes(8).toString('hex')}"]\n`;
-        const put = await putRecording(h.workerToken(w), run.id, cast);
+        const events = ['[0.1, "o", "hello \\u00e9\\r\\n"]', `[0.2, "o", "${randomBytes(8).toString('hex')}"]`, '[0.3, "m", "step 1"]'];
+        const body = cast(events);
+        const put = await putRecording(h.workerToken(w), run.id, body);
         expect(put.status, put.text).to.equal(200);
-        expect((put.body as { bytes: number }).bytes).to.equal(Buffer.byteLength(cast));
-        const get = await fetch(`${h.url}/api/task-runs/${run.id}/recording`, { headers: { authorization: `Bearer ${viewer}` } });
+        expect(put.body).to.deep.equal({ bytes: Buffer.byteLength(body), outputBytes: Buffer.byteLength('hello é\r\n') + 16, kept: 'upload' });
+        const get = await getRecording(run.id);
         expect(get.status).to.equal(200);
-        expect(get.headers.get('content-type')).to.contain('application/x-asciicast');
-        expect(Buffer.from(await get.arrayBuffer()).equals(Buffer.from(cast))).to.equal(true);
+        expect(get.type).to.contain('application/x-asciicast');
+        expect(JSON.parse(get.text.split('\n')[0] as string)).to.include({ version: 2 });
+        expect(eventLines(get.text)).to.deep.equal(events);
         // Without a token: 401.
-        expect((await fetch(`${h.url}/api/task-runs/${run.id}/recording`)).status).to.equal(401);
+        expect((await h.api('GET', `/api/task-runs/${run.id}/recording`, null)).status).to.equal(401);
+      });
+
+      it('refuses a wrong type, a file that is not asciicast v2, and a shorter recording; each leaves the recording as it was', async () => {
+        const w = 'w-rec2';
+        const run = await claimed(w);
+        const long = cast(['[0.1, "o", "0123456789"]', '[0.2, "o", "abcdef"]']);
+        expect((await putRecording(h.workerToken(w), run.id, long)).status).to.equal(200);
+        const before = await getRecording(run.id);
+
+        expectError(await h.api('PUT', `/api/task-runs/${run.id}/recording`, h.workerToken(w), '{}', { 'content-type': 'application/json' }), 415, 'unsupported_media_type');
+        expectError(await putRecording(h.workerToken(w), run.id, 'hello\n'), 422, 'invalid_payload');
+        expectError(await putRecording(h.workerToken(w), run.id, `${cast(['[0.1, "o", "x"]'])}not json\n`), 422, 'invalid_payload');
+        const shorter = await putRecording(h.workerToken(w), run.id, cast(['[0.1, "o", "0123"]']));
+        expect(shorter.status).to.equal(200);
+        expect(shorter.body).to.include({ kept: 'existing', outputBytes: 16 });
+        expect((await getRecording(run.id)).text).to.equal(before.text);
+        // Another worker may not upload at all.
+        expectError(await putRecording(h.workerToken('w-other'), run.id, long), 403, 'forbidden');
       });
     });
 
-    async function putRecording(token: string, runId: string, body: string) {
-      const res = await fetch(`${h.url}/api/task-runs/${runId}/recording`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-asciicast' }, body });
-      const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
-      return { status: res.status, body: parsed, text };
+    function putRecording(token: string, runId: string, body: string) {
+      return h.api<{ bytes: number; outputBytes: number; kept: string }>('PUT', `/api/task-runs/${runId}/recording`, token, body, { 'content-type': 'application/x-asciicast' });
     }
 
     describe('RW attach data stays secret', () => {
@@ -936,10 +961,10 @@ for (const store of STORES) {
 
       it('/metrics is Prometheus text with handoff_ metrics', async () => {
         await h.api('GET', '/api/task-runs', viewer);
-        const res = await fetch(`${h.url}/metrics`);
+        const res = await h.api('GET', '/metrics', null);
         expect(res.status).to.equal(200);
-        expect(res.headers.get('content-type')).to.contain('text/plain');
-        const text = await res.text();
+        expect(res.contentType).to.contain('text/plain');
+        const text = res.text;
         expect(text).to.match(/^# HELP handoff_/m);
         expect(text).to.match(/^# TYPE handoff_http_requests_total counter$/m);
         expect(text).to.match(/^handoff_http_requests_total\{[^}]*route="\/api\/task-runs"[^}]*status="200"[^}]*\} \d+/m);
@@ -947,6 +972,22 @@ for (const store of STORES) {
         expect(text).to.contain('handoff_sweeper_leader');
         expect(text).to.contain('handoff_agents_connected');
         expect(text).to.contain('handoff_viewers_connected');
+      });
+
+      it('/api/openapi.json passes a third-party OpenAPI 3.1 validator; every operation has a unique operationId and a tag', async () => {
+        const r = await h.api<Record<string, unknown>>('GET', '/api/openapi.json', null);
+        const validator = new Validator();
+        const verdict = await validator.validate(r.body);
+        expect(verdict.errors ?? [], JSON.stringify(verdict.errors)).to.deep.equal([]);
+        expect(verdict.valid).to.equal(true);
+        expect(validator.version).to.equal('3.1');
+        const ops = Object.values(h.contract.doc.paths).flatMap((byMethod) => Object.values(byMethod)) as Array<{ operationId?: string; tags?: string[] }>;
+        expect(ops).to.have.length(API_ROUTES.length + PUBLIC_ROUTES.length);
+        const ids = ops.map((o) => o.operationId);
+        expect(ids.every((id) => typeof id === 'string' && id.length > 0), JSON.stringify(ids)).to.equal(true);
+        expect(new Set(ids).size).to.equal(ids.length);
+        const tags = new Set((r.body['tags'] as Array<{ name: string }>).map((t) => t.name));
+        for (const o of ops) expect(o.tags?.length && o.tags.every((t) => tags.has(t)), o.operationId).to.equal(true);
       });
 
       it('/api/openapi.json is OpenAPI 3.1.0 and lists exactly the routes the server answers', async () => {
@@ -967,7 +1008,7 @@ for (const store of STORES) {
           tokens: h.hub.ctx.tokens,
           runs: h.hub.runs,
           sessions: h.hub.sessions,
-          recordings: new RecordingStore(h.dataDir),
+          recordings: new RecordingStore(h.hub.database.orm),
           metrics: new HubMetrics(),
           log: h.hub.log,
           publicUrl: undefined,
@@ -980,6 +1021,19 @@ for (const store of STORES) {
           const [method, path] = x.split(' ') as [string, string];
           const res = await h.api(method, at(path, id), null, method === 'GET' ? undefined : {});
           expect(res.status, x).to.be.oneOf([200, 401]);
+        }
+      });
+    });
+
+    describe('every answer above matched the OpenAPI document', () => {
+      it('each operation was answered with its success status at least once, and checked', () => {
+        const seen = [...h.contract.checked.keys()];
+        for (const [path, byMethod] of Object.entries(h.contract.doc.paths)) {
+          for (const [method, op] of Object.entries(byMethod)) {
+            const ok = Object.keys(op.responses).filter((st) => /^2/.test(st));
+            const hit = seen.some((k) => ok.some((st) => k === `${method.toUpperCase()} ${path} ${st}`));
+            expect(hit, `${method.toUpperCase()} ${path} (${op.operationId}) answered ${ok.join('/')}`).to.equal(true);
+          }
         }
       });
     });

@@ -68,8 +68,8 @@ export interface ChildHandle {
   rss(): number;
 }
 
-function startChild(args: string[], env: Record<string, string>, name: string): ChildHandle {
-  const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+function startChild(args: string[], env: Record<string, string>, name: string, cwd = ROOT): ChildHandle {
+  const proc = spawn(process.execPath, [BIN, ...args], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   const logs: string[] = [];
   let exitedFlag = false;
@@ -172,6 +172,35 @@ export async function spawnHub(opts: HubProcessOptions): Promise<HubProcess> {
     throw err;
   }
   return { ...child, url, port, dataDir };
+}
+
+export interface DevProcess extends ChildHandle {
+  url: string;
+  /** The admin token of the sign-in link `handoff dev` prints. */
+  adminToken: string;
+}
+
+/**
+ * `handoff dev` as the README starts it: no HANDOFF_* settings but a port, in `cwd`, so the
+ * embedded store lives in the default data folder `cwd/.data`.
+ */
+export async function spawnDev(cwd: string, env: Record<string, string> = {}): Promise<DevProcess> {
+  const port = await freePort();
+  const child = startChild(['dev'], { HANDOFF_PORT: String(port), ...env }, 'dev', cwd);
+  const found = await waitUntil(
+    'handoff dev to print where to look',
+    () => {
+      if (!child.alive()) throw new Error(`handoff dev exited:\n${child.logs.slice(-30).join('\n')}`);
+      const line = child.logs.find((l) => l.includes('/signin#token='));
+      const m = line ? /(http:\/\/\S+)\/signin#token=(\S+)/.exec(line) : null;
+      return m ? { url: m[1] as string, adminToken: m[2] as string } : undefined;
+    },
+    60_000,
+  ).catch(async (err: unknown) => {
+    await child.stop('SIGKILL');
+    throw err;
+  });
+  return { ...child, ...found };
 }
 
 export interface AgentProcess extends ChildHandle {
@@ -433,8 +462,8 @@ export async function waitSessionAt(url: string, runId: string, statuses: string
   );
 }
 
-export async function eventsAt(url: string, runId: string): Promise<Array<{ id: number; action: string; metadata: Record<string, unknown> }>> {
-  const res = await rest<{ events: Array<{ id: number; action: string; metadata: Record<string, unknown> }> }>(url, 'GET', `/api/task-runs/${runId}/events`, operatorToken('viewer'));
+export async function eventsAt(url: string, runId: string, token = operatorToken('viewer')): Promise<Array<{ id: number; action: string; metadata: Record<string, unknown> }>> {
+  const res = await rest<{ events: Array<{ id: number; action: string; metadata: Record<string, unknown> }> }>(url, 'GET', `/api/task-runs/${runId}/events`, token);
   if (res.status !== 200) throw new Error(`reading events of ${runId} failed: ${res.status} ${res.text}`);
   return res.body.events;
 }

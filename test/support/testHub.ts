@@ -32,8 +32,16 @@ export interface TestHub {
   logs: string[];
   token(role: OperatorRole, sub?: string): string;
   workerToken(workerId: string): string;
-  api<T = unknown>(method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; body: T; text: string }>;
+  /** One REST call; a string body is sent as it is (with `headers` saying its type), anything else as JSON. */
+  api<T = unknown>(method: string, path: string, token: string | null, body?: unknown, headers?: Record<string, string>): Promise<ApiAnswer<T>>;
   close(): Promise<void>;
+}
+
+export interface ApiAnswer<T> {
+  status: number;
+  body: T;
+  text: string;
+  contentType: string | null;
 }
 
 export async function startTestHub(store: Store, env: Record<string, string> = {}): Promise<TestHub> {
@@ -77,12 +85,13 @@ export async function startTestHub(store: Store, env: Record<string, string> = {
     logs,
     token: (role, sub = `${role}-user`) => hub.ctx.tokens.mintOperator(sub, role),
     workerToken: (workerId) => hub.ctx.tokens.mintWorker(workerId),
-    async api<T>(method: string, path: string, token: string | null, body?: unknown) {
+    async api<T>(method: string, path: string, token: string | null, body?: unknown, headers: Record<string, string> = {}) {
       const res = await fetch(`${hub.url}${path}`, {
         method,
         headers: {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
         },
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
@@ -93,7 +102,7 @@ export async function startTestHub(store: Store, env: Record<string, string> = {
       } catch {
         parsed = undefined; // not JSON: callers look at `text`
       }
-      return { status: res.status, body: parsed as T, text };
+      return { status: res.status, body: parsed as T, text, contentType: res.headers.get('content-type') };
     },
     async close() {
       await hub.close();

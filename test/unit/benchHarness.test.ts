@@ -5,7 +5,12 @@
  */
 import { expect } from 'chai';
 import { Cluster } from '../../bench/lib/cluster.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ptyBytes } from '../../bench/lib/pattern.ts';
+import { makePayloads, PAYLOAD_NAMES } from '../../bench/lib/payloads.ts';
+import { rawPtyCat } from '../../bench/lib/peers.ts';
 import { streamRun } from '../../bench/lib/streaming.ts';
 
 describe('benchmark harness (smoke)', function () {
@@ -26,5 +31,21 @@ describe('benchmark harness (smoke)', function () {
     expect(r.exact, JSON.stringify(r.perViewer)).to.equal(true);
     expect(r.minMbps).to.be.a('number').and.greaterThan(0);
     expect(Number.isFinite(r.minMbps)).to.equal(true);
+  });
+
+  it('runs each user-shaped payload through the pipeline and through node-pty, byte-exact (hash of the pty stream)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'handoff-bench-smoke-'));
+    try {
+      const payloads = makePayloads(dir, 200_000);
+      expect(payloads.map((p) => p.name)).to.deep.equal(PAYLOAD_NAMES);
+      for (const p of payloads) {
+        const raw = await rawPtyCat(dir, p);
+        expect(raw.exact, `${p.name} via node-pty`).to.equal(true);
+        const r = await streamRun(cluster as Cluster, { bytes: p.ptyBytes, payload: p, viewers: 1 });
+        expect(r.exact, `${p.name} via handoff: ${JSON.stringify(r.perViewer)}`).to.equal(true);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

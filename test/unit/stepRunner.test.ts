@@ -98,6 +98,18 @@ describe('agent/StepRunner (real pty)', function () {
     expect(await empty.runner.start()).to.deep.equal({ status: 'succeeded', exitCode: 0 });
   });
 
+  it('tells each step boundary exactly where it falls in the output, and no viewer sees the marks', async () => {
+    const runner = new StepRunner({ cwd: os.tmpdir(), steps: ['printf one; sleep 0.05; printf two', 'printf three; exit 3'] });
+    const seq: string[] = [];
+    runner.onData((c) => seq.push(c.toString('utf8')));
+    runner.onStepMark((i, phase, rc) => seq.push(`<${phase} ${i}${rc === undefined ? '' : ` ${rc}`}>`));
+    const r = await runner.start();
+    expect(r.exitCode).to.equal(3);
+    const text = seq.join('');
+    expect(text).to.not.contain('\x1b]');
+    expect(text.replace(/\r?\n/g, '')).to.equal('<start 0>onetwo<end 0 0><start 1>three<end 1 3>');
+  });
+
   it('stops at the first failing step with its exit code; later steps do not run', async () => {
     const h = harness({ cwd: tmp, steps: ['true', 'false; echo still-step-1', 'exit 3', 'touch ran-step-3', 'exit 4'] });
     const res = await h.runner.start();

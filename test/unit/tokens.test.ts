@@ -135,6 +135,20 @@ describe('tokens', () => {
     rejects(() => tokens.verifyWorker(handSign({ alg: 'HS256' }, { ...base, aud: 'handoff:worker' }, SECRET)));
   });
 
+  it('keeps every kind within its maximum lifetime, minting and verifying (a --ttl of 99999999d is refused)', () => {
+    rejects(() => tokens.mintOperator('a', 'admin', parseDuration('99999999d')), /operator tokens live at most 30 days/);
+    rejects(() => tokens.mintOperator('a', 'admin', 31 * 86400), /30 days/);
+    rejects(() => tokens.mintWorker('w', 401 * 86400), /400 days/);
+    expect(tokens.verifyOperator(tokens.mintOperator('a', 'admin', 30 * 86400)).sub).to.equal('a');
+    // signed with the hub's secret but claiming more than the maximum, or nothing about when it was issued
+    const now = Math.floor(Date.now() / 1000);
+    const op = { aud: 'handoff:operator', iss: 'handoff', sub: 'a', role: 'admin' };
+    rejects(() => tokens.verifyOperator(handSign({ alg: 'HS256' }, { ...op, iat: now, exp: now + 31 * 86400 }, SECRET)), /lifetime/);
+    rejects(() => tokens.verifyOperator(handSign({ alg: 'HS256' }, { ...op, exp: now + 60 }, SECRET)), /lifetime/);
+    rejects(() => tokens.verifyOperator(handSign({ alg: 'HS256' }, { ...op, iat: now, exp: 8.6e24 }, SECRET)));
+    rejects(() => tokens.verifyGrant(mintGrant(Date.now() + 2 * 86400_000).token), /lifetime/);
+  });
+
   it('refuses garbage', () => {
     for (const t of ['', 'garbage', 'a.b.c', 'Bearer x']) {
       rejects(() => tokens.verifyOperator(t));

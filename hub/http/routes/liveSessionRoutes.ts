@@ -3,7 +3,7 @@ import { Router } from 'express';
 import type { OperatorClaims, TokenService } from '../../auth/tokens.ts';
 import type { LiveSessionService } from '../../domain/liveSessions.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
-import { grantWriteBody, heartbeatBody, reportBody, revokeBody } from '../schemas.ts';
+import { enableBody, grantWriteBody, heartbeatBody, reportBody, revokeBody } from '../schemas.ts';
 import { parse, runId } from '../validate.ts';
 
 export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionService): Router {
@@ -17,7 +17,7 @@ export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionSer
 
   r.post(base, operator, async (req, res) => {
     const id = runId(req.params.id);
-    parse(revokeBody.pick({}), req.body);
+    parse(enableBody, req.body);
     res.json({ session: await sessions.enable(op(req.operator), id) });
   });
 

@@ -4,7 +4,8 @@ import type { OperatorClaims } from '../../auth/tokens.ts';
 import type { TaskRunService } from '../../domain/taskRuns.ts';
 import type { TokenService } from '../../auth/tokens.ts';
 import type { RecordingStore } from '../../recordings/recordingStore.ts';
-import { forbidden, notFound } from '../../domain/errors.ts';
+import { ASCIICAST_TYPE } from '../../recordings/recordingStore.ts';
+import { ApiError, forbidden, notFound } from '../../domain/errors.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
 import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody } from '../schemas.ts';
 import { parse, runId } from '../validate.ts';
@@ -53,20 +54,21 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
   r.get('/task-runs/:id/recording', viewer, async (req, res) => {
     const id = runId(req.params.id);
     await runs.get(id); // 404 for an unknown run
-    const file = await recordings.pathIfExists(id);
-    if (!file) throw notFound(`task run ${id} has no recording yet`);
-    res.type('application/x-asciicast');
-    res.sendFile(file);
+    if (!(await recordings.has(id))) throw notFound(`task run ${id} has no recording yet`);
+    res.type(ASCIICAST_TYPE);
+    await recordings.serve(id, `handoff run ${id}`, res);
+    res.end();
   });
 
-  // The owning worker uploads the run's asciicast recording (raw body, application/x-asciicast).
+  // The owning worker may upload its own recording of the run (a run that was not live
+  // throughout); the hub keeps whichever of the two holds more output.
   r.put('/task-runs/:id/recording', worker, async (req, res) => {
     const id = runId(req.params.id);
     const workerId = req.worker!.workerId;
     const run = await runs.get(id);
     if (run.workerId !== workerId) throw forbidden(`worker ${workerId} does not own task run ${id}`);
-    const bytes = await recordings.save(id, req);
-    res.json({ bytes });
+    if (!req.is(ASCIICAST_TYPE)) throw new ApiError(415, 'unsupported_media_type', `a recording is uploaded as ${ASCIICAST_TYPE}`);
+    res.json(await recordings.saveUpload(id, req));
   });
 
   r.post('/task-runs/:id/complete', worker, async (req, res) => {

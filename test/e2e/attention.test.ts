@@ -1,0 +1,70 @@
+/**
+ * A run that waits for a person says so (issue 15): the agent reads from /proc that the step's
+ * terminal is being read with nothing printed for a while; the hub flags the run (payload
+ * `attention`, in the runs list) and audits input_wanted / input_given once per change. A run
+ * that sleeps or prints is never flagged. Real hub (PostgreSQL), agent, pty, viewer socket.
+ */
+import { expect } from 'chai';
+import type { ControlEventDto, GrantWriteResult, TaskRunDto } from '../../common/api.ts';
+import { TASK_PANE } from '../../common/protocol.ts';
+import type { TestAgent } from '../support/testAgent.ts';
+import { createRun, getRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
+import type { TestHub } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
+import { TestViewer } from '../support/viewerClient.ts';
+import { sleep, waitUntil } from '../support/wait.ts';
+
+describe('a run waiting for input is flagged (e2e)', function () {
+  this.timeout(60_000);
+  let hub: TestHub;
+  let agent: TestAgent;
+  const viewers: TestViewer[] = [];
+
+  before(async () => {
+    hub = await startTestHub('postgres', { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' });
+    agent = startTestAgent(hub, { env: { HANDOFF_AGENT_INPUT_WAIT_SECONDS: '1', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
+    await agent.ready();
+  });
+  after(async () => {
+    for (const v of viewers) v.close();
+    await agent?.close();
+    await hub?.close();
+  });
+
+  const events = async (runId: string) => (await hub.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${runId}/events`, hub.token('viewer'))).body.events;
+  const listed = async (runId: string) => (await hub.api<{ taskRuns: TaskRunDto[] }>('GET', '/api/task-runs?limit=100', hub.token('viewer'))).body.taskRuns.find((r) => r.id === runId);
+
+  it('flags a prompt that waits (read -p), and clears it when the operator answers', async () => {
+    const run = await createRun(hub, [`read -r -s -p 'Password: ' pw; echo; echo "got:\${#pw}"; sleep 3`]);
+    await waitForSessionStatus(hub, run.id, ['ready']);
+    const flagged = await waitUntil('the run to be flagged', async () => ((await getRun(hub, run.id)).payload.attention?.waitingForInput ? true : undefined), 10_000);
+    expect(flagged).to.equal(true);
+    expect((await listed(run.id))?.payload.attention?.waitingForInput, 'the runs list shows it').to.equal(true);
+    expect((await events(run.id)).filter((e) => e.action === 'input_wanted')).to.have.length(1);
+
+    const grant = await hub.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, hub.token('operator', 'op-ann'), { ttlMinutes: 1 });
+    const v = await TestViewer.connect(hub.url, hub.token('operator', 'op-ann'), { grant: grant.body.grantToken });
+    viewers.push(v);
+    await v.join(run.id);
+    v.sendInput(TASK_PANE, 'hunter2\r');
+    await v.waitForOutput(TASK_PANE, (b) => b.toString().includes('got:7'), 10_000, 'the step to get the answer');
+    await waitUntil('the flag to clear', async () => ((await getRun(hub, run.id)).payload.attention?.waitingForInput === false ? true : undefined), 10_000);
+    const actions = (await events(run.id)).map((e) => e.action).filter((a) => a.startsWith('input_'));
+    expect(actions).to.deep.equal(['input_wanted', 'input_given']);
+    const done = await waitForRunStatus(hub, run.id, ['succeeded']);
+    expect(done.payload.attention, 'a finished run waits for nobody').to.equal(undefined);
+  });
+
+  it('never flags a run that sleeps or keeps printing', async () => {
+    const quiet = await createRun(hub, ['sleep 4']);
+    const busy = await createRun(hub, ['for i in $(seq 1 40); do echo "tick $i"; sleep 0.1; done']);
+    await waitForRunStatus(hub, quiet.id, ['running']);
+    await waitForRunStatus(hub, busy.id, ['running']);
+    // Longer than the 1 s wait plus the 1 s watch period, several times over.
+    await sleep(3500);
+    for (const r of [quiet, busy]) {
+      expect((await getRun(hub, r.id)).payload.attention, r.steps[0]).to.equal(undefined);
+      expect((await events(r.id)).filter((e) => e.action === 'input_wanted')).to.deep.equal([]);
+    }
+  });
+});
