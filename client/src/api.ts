@@ -4,8 +4,9 @@
  */
 import type { ApiErrorBody, ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { TaskRunStatus } from '../../common/statuses.ts';
+import { retryDelay } from '../../common/viewerLink.ts';
 import { backToSignIn } from './nav.ts';
-import { currentIdentity, signOut } from './session.ts';
+import { currentIdentity, refusedReason, signOut } from './session.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -44,8 +45,9 @@ async function request<T>(method: string, path: string, body?: unknown, opts: { 
       // not JSON: keep the status line
     }
     if (res.status === 401 && !opts.token) {
+      const reason = refusedReason(message);
       signOut();
-      backToSignIn(`Your token was refused by the hub (${message}). Please sign in again.`);
+      backToSignIn(reason);
     }
     throw new ApiError(res.status, code, message);
   }
@@ -75,3 +77,23 @@ export const api = {
   revokeSession: (id: string, reason?: string) =>
     request<{ session: LiveSessionDto }>('POST', `${run(id)}/live-session/revoke`, reason ? { reason } : {}).then((r) => r.session),
 };
+
+/** Bound of retryOnNetwork: about five minutes at the viewer links' pace (at most 5 s apart). */
+const NETWORK_RETRIES = 70;
+
+/**
+ * Calls `fn` until it gets past a network error (the hub away, as after a restart), at the
+ * viewer links' retry pace; any other failure, or `alive()` turning false, ends it.
+ */
+export async function retryOnNetwork<T>(fn: () => Promise<T>, alive: () => boolean, onRetry: (err: ApiError, attempt: number) => void = () => undefined): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 0) || attempt >= NETWORK_RETRIES || !alive()) throw err;
+      onRetry(err, attempt);
+      await new Promise((r) => setTimeout(r, retryDelay(attempt)));
+      if (!alive()) throw err;
+    }
+  }
+}

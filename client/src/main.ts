@@ -2,6 +2,8 @@
  * The operator dashboard's entry: a small history-API router over three pages — sign-in,
  * the runs list and a run's detail — under a header that names who is signed in.
  */
+import { startAgeTicker } from './ages.ts';
+import { signInWatch } from './components/signInWatch.ts';
 import { h } from './dom.ts';
 import { backToSignIn, interceptLinks, navigate, setNavigationHandler } from './nav.ts';
 import { currentIdentity, signOut } from './session.ts';
@@ -12,6 +14,7 @@ import type { View } from './views/view.ts';
 
 const root = document.getElementById('app') as HTMLElement;
 let current: View | null = null;
+let watch: { el: HTMLElement; destroy(): void } | null = null;
 
 function header(): HTMLElement {
   const me = currentIdentity();
@@ -32,6 +35,8 @@ function header(): HTMLElement {
 function route(): void {
   current?.destroy();
   current = null;
+  watch?.destroy();
+  watch = null;
   root.replaceChildren();
   const path = location.pathname;
   if (path === '/signin') {
@@ -45,10 +50,13 @@ function route(): void {
     else current = { el: h('main.page', {}, h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '/', 'data-nav': true }, 'Back to the runs'))), destroy: () => undefined };
     document.title = m ? `handoff · run ${m[1]?.slice(0, 8)}` : 'handoff · runs';
   }
-  root.append(header(), current.el);
+  const who = currentIdentity();
+  if (who && path !== '/signin') watch = signInWatch(who);
+  root.append(header(), ...(watch ? [watch.el] : []), current.el);
 }
 
 setNavigationHandler(route);
+startAgeTicker(root);
 window.addEventListener('popstate', route);
 interceptLinks(root);
 route();

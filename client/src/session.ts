@@ -23,8 +23,14 @@ function decodeBase64Url(part: string): string {
   return new TextDecoder().decode(bytes);
 }
 
-/** Reads an operator token's claims; throws an Error with a readable message when it is not one. */
+/** Reads an operator token's claims; throws an Error with a readable message when it is not one or has expired. */
 export function parseToken(raw: string): Identity {
+  const id = readClaims(raw);
+  if (id.expiresAt !== null && id.expiresAt <= Date.now()) throw new Error('that token has expired');
+  return id;
+}
+
+function readClaims(raw: string): Identity {
   const token = raw.trim();
   const parts = token.split('.');
   if (parts.length !== 3) throw new Error('that is not a token (expected three dot-separated parts)');
@@ -38,7 +44,6 @@ export function parseToken(raw: string): Identity {
   if (!OPERATOR_ROLES.includes(role as OperatorRole)) throw new Error('that token carries no operator role (is it a worker or grant token?)');
   const sub = typeof payload['sub'] === 'string' ? payload['sub'] : 'unknown';
   const exp = typeof payload['exp'] === 'number' ? payload['exp'] * 1000 : null;
-  if (exp !== null && exp <= Date.now()) throw new Error('that token has expired');
   return { token, sub, role: role as OperatorRole, expiresAt: exp };
 }
 
@@ -68,4 +73,29 @@ const RANK: Record<OperatorRole, number> = { viewer: 0, operator: 1, admin: 2 };
 /** What the signed-in role may do (mirrors the hub's checks; the hub has the last word). */
 export function can(id: Identity | null, min: OperatorRole): boolean {
   return !!id && RANK[id.role] >= RANK[min];
+}
+
+/** How long before its expiry the page warns that the sign-in ends. */
+export const EXPIRY_WARNING_MS = 5 * 60_000;
+
+function at(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+/** Why the tab is being signed out, for the sign-in page. */
+export function expiredReason(expiresAt: number): string {
+  return `Signed out: your sign-in token expired at ${at(expiresAt)}. Sign in again with a fresh token to go on; what you were typing is kept.`;
+}
+
+/** The sign-in page's reason after the hub refused the token (`message` is the hub's). */
+export function refusedReason(message: string): string {
+  const raw = sessionStorage.getItem(KEY);
+  let exp: number | null;
+  try {
+    exp = raw ? readClaims(raw).expiresAt : null;
+  } catch {
+    exp = null; // not readable: the generic reason
+  }
+  if (exp !== null && exp <= Date.now() + 1000) return expiredReason(exp);
+  return `Your token was refused by the hub (${message}). Please sign in again.`;
 }

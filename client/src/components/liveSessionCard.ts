@@ -14,6 +14,7 @@ import { age, countdown, errorText, shortClock } from '../format.ts';
 import type { RwView, ViewerLink } from '../../../common/viewerLink.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
+import { dropDraft, keepDraft } from '../drafts.ts';
 
 const TTL_CHOICES = [1, 5, 15, 30, 60, 120, 240];
 const DEFAULT_TTL = 15;
@@ -46,16 +47,13 @@ export class LiveSessionCard {
     const ttl = h('select.ttl', { 'aria-label': 'write grant duration', 'data-testid': 'ttl' });
     for (const m of TTL_CHOICES) append(ttl, h('option', { value: m, selected: m === DEFAULT_TTL }, m < 60 ? `${m} min` : `${m / 60} h`));
     const summary = h('input.summary', { type: 'text', placeholder: 'summary for the agent (optional)', 'aria-label': 'resume summary', maxlength: 16384 });
+    keepDraft(summary, `summary.${id}`);
     const hard = h('input', { type: 'checkbox', 'aria-label': 'hard pause (stop the step\u2019s processes)' });
 
     const grant = actionButton(
       'Grant write',
       async () => {
-        const res: GrantWriteResult = await ok(api.grantWrite(id, Number(ttl.value)));
-        this.rwCommand = res.attachRw;
-        this.session = res.session;
-        this.link.useGrant(res.grantToken);
-        this.update(this.run, res.session);
+        this.takeGrant(await ok(api.grantWrite(id, Number(ttl.value))));
       },
       fail,
       'primary',
@@ -68,7 +66,15 @@ export class LiveSessionCard {
       this.buttons.pause = h(
         'span.group',
         {},
-        actionButton('Pause', async () => this.update(await ok(api.control(id, 'pause', hard.checked ? { mode: 'hard' } : {})), this.session), fail),
+        actionButton(
+          'Pause',
+          async () => {
+            const next = await ok(api.control(id, 'pause', hard.checked ? { mode: 'hard' } : {}));
+            hard.checked = false; // a hard pause is asked for each time, never carried over
+            this.update(next, this.session);
+          },
+          fail,
+        ),
         h('label.check', { title: 'hard pause: SIGSTOP the running step' }, hard, 'hard'),
       );
       this.buttons.resume = h(
@@ -80,6 +86,7 @@ export class LiveSessionCard {
             const text = summary.value.trim();
             const next = await ok(api.control(id, 'resume', text ? { summary: text } : {}));
             summary.value = '';
+            dropDraft(`summary.${id}`);
             this.update(next, this.session);
           },
           fail,
@@ -87,7 +94,7 @@ export class LiveSessionCard {
         ),
         summary,
       );
-      this.buttons.takeover = actionButton('Takeover', async () => this.update(await ok(api.control(id, 'takeover')), this.session), fail, 'warn');
+      this.buttons.takeover = this.takeoverControl(id, ok, fail);
       this.buttons.cancel = confirmButton('Cancel run', 'Really cancel?', async () => this.update(await ok(api.cancel(id)), this.session), fail, 'danger');
     }
     if (can(me, 'admin')) {
@@ -114,6 +121,59 @@ export class LiveSessionCard {
     this.render();
   }
 
+  /**
+   * The one place a write grant from the hub reaches this tab: the viewer link presents it (the
+   * hub checks it at join) and the card shows the attach command (token masked). How the grant
+   * is carried may change (docs/architecture.md §7); only this function then changes.
+   */
+  private takeGrant(res: GrantWriteResult): void {
+    this.rwCommand = res.attachRw;
+    this.session = res.session;
+    this.link.useGrant(res.grantToken);
+    this.update(this.run, res.session);
+  }
+
+  /**
+   * Takeover in one step (issue 15): the button asks for the write grant's length, then takes
+   * over and grants write together; the terminal keeps the task pane in front and focuses it.
+   */
+  private takeoverControl(id: string, ok: <T>(p: Promise<T>) => Promise<T>, fail: (err: unknown) => void): HTMLElement {
+    const open = h('button.warn', { type: 'button', 'data-action': 'takeover', 'aria-expanded': 'false' }, 'Takeover');
+    const ttl = h('select.ttl', { 'aria-label': 'write grant for the takeover', 'data-testid': 'takeover-ttl' });
+    for (const m of TTL_CHOICES) append(ttl, h('option', { value: m, selected: m === DEFAULT_TTL }, m < 60 ? `${m} min` : `${m / 60} h`));
+    const confirm = actionButton(
+      'Take over with write',
+      async () => {
+        const run = await ok(api.control(id, 'takeover'));
+        this.update(run, this.session);
+        this.takeGrant(await ok(api.grantWrite(id, Number(ttl.value))));
+        ask.hidden = true;
+        open.setAttribute('aria-expanded', 'false');
+      },
+      fail,
+      'warn',
+    );
+    confirm.dataset.action = 'takeover-confirm';
+    const cancel = h('button', { type: 'button', 'data-action': 'takeover-cancel' }, 'Cancel');
+    const ask = h(
+      'div.takeover-ask',
+      { hidden: true, 'data-testid': 'takeover-ask' },
+      h('p', {}, 'The agent stops and you type into the run for:'),
+      h('span.group', {}, ttl, confirm, cancel),
+    );
+    open.addEventListener('click', () => {
+      ask.hidden = !ask.hidden;
+      open.setAttribute('aria-expanded', String(!ask.hidden));
+      if (!ask.hidden) ttl.focus();
+    });
+    cancel.addEventListener('click', () => {
+      ask.hidden = true;
+      open.setAttribute('aria-expanded', 'false');
+      open.focus();
+    });
+    return h('span.group.takeover', {}, open, ask);
+  }
+
   update(run: TaskRunDto, session: LiveSessionDto | null | undefined): void {
     this.run = run;
     if (session !== undefined) this.session = session;
@@ -123,6 +183,10 @@ export class LiveSessionCard {
 
   destroy(): void {
     clearInterval(this.ticker);
+  }
+
+  clearError(): void {
+    this.showError(null);
   }
 
   private showError(err: unknown): void {
@@ -147,12 +211,13 @@ export class LiveSessionCard {
       ];
       for (const [label, iso] of rows) {
         if (!iso) continue;
-        append(this.times, h('dt', {}, label), h('dd', {}, h('time', { datetime: iso, title: iso }, shortClock(iso)), h('span.muted', {}, ` (${age(iso)})`)));
+        append(this.times, h('dt', {}, label), h('dd', {}, h('time', { datetime: iso, title: iso }, shortClock(iso)), h('span.muted', {}, ' (', h('span', { 'data-age': iso, 'data-testid': `age-${label.replace(/\s+/g, '-')}` }, age(iso)), ')')));
       }
       if (s.workerHostname || s.workerId) append(this.times, h('dt', {}, 'worker'), h('dd', {}, `${s.workerId ?? '?'}${s.workerHostname ? ` @ ${s.workerHostname}` : ''}`));
       if (s.errorMessage) append(this.times, h('dt', {}, 'error'), h('dd.error-text', {}, s.errorMessage));
       if (s.attachRo) append(this.attach, commandRow('Attach read-only', s.attachRo, 'attach-ro'));
-      if (s.webRo) append(this.attach, h('div.weblink', {}, 'Web: ', h('a', { href: s.webRo, 'data-testid': 'web-ro', target: '_blank', rel: 'noopener' }, s.webRo)));
+      // the web view is this very page: offered as an address to share, not as a link to itself
+      if (s.webRo) append(this.attach, commandRow('Web view (share this address)', s.webRo, 'web-ro'));
     } else {
       append(this.times, h('p.muted', {}, 'This run has no live session: it runs headless.'));
     }
@@ -191,8 +256,16 @@ export class LiveSessionCard {
   }
 }
 
+/**
+ * A command as shown on the page: a grant (any JWT in it) cut to its first characters, so that
+ * it is not on screen or in a screenshot in full; Copy still copies the whole command.
+ */
+export function maskTokens(command: string): string {
+  return command.replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, (t) => `${t.slice(0, 10)}\u2026`);
+}
+
 function commandRow(label: string, command: string, testId: string): HTMLElement {
-  const code = h('code', { 'data-testid': testId }, command);
+  const code = h('code', { 'data-testid': testId, title: 'Copy copies the full command' }, maskTokens(command));
   const btn = h('button.copy', { type: 'button', 'aria-label': `copy: ${label}` }, 'Copy');
   btn.addEventListener('click', () => {
     void copyText(command).then(() => {

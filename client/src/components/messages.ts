@@ -8,6 +8,7 @@ import type { OperatorMessage } from '../../../common/protocol.ts';
 import { api } from '../api.ts';
 import { actionButton, h } from '../dom.ts';
 import { clock, errorText } from '../format.ts';
+import { dropDraft, keepDraft } from '../drafts.ts';
 import type { ViewerLink } from '../../../common/viewerLink.ts';
 
 export class Messages {
@@ -25,6 +26,7 @@ export class Messages {
     canSend: boolean,
   ) {
     this.input = h('textarea', { rows: 3, placeholder: 'Message the agent and every viewer (Enter sends, Shift+Enter for a new line)', 'aria-label': 'operator message', 'data-testid': 'message-input' });
+    keepDraft(this.input, `message.${runId}`);
     const send = actionButton('Send', () => this.send(), (err) => (this.error.textContent = errorText(err)), 'primary');
     this.input.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
@@ -36,10 +38,14 @@ export class Messages {
       this.composer = h('form.composer', {}, this.input, h('div.composer-actions', {}, send), this.error);
       this.composer.addEventListener('submit', (ev) => ev.preventDefault());
     }
-    this.el = h('section.panel.messages-panel', {}, h('h2', {}, 'Operator messages'), h('div.scroll', {}, this.empty, this.list), this.composer);
+    this.el = h('section.panel.messages-panel', {}, h('h2', {}, 'Operator messages'), h('div.scroll', { tabindex: 0, role: 'region', 'aria-label': 'operator messages', 'data-testid': 'messages-scroll' }, this.empty, this.list), this.composer);
     link.socket.on('run:message', (m: OperatorMessage) => {
       if (m.runId === runId) this.add(m);
     });
+  }
+
+  clearError(): void {
+    this.error.textContent = '';
   }
 
   /** Past messages come from the audit events (action send_message). */
@@ -67,6 +73,7 @@ export class Messages {
     this.error.textContent = '';
     const event = await api.message(this.runId, text);
     this.input.value = '';
+    dropDraft(`message.${this.runId}`);
     this.addFromEvents([event]);
   }
 }

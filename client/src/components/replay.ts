@@ -1,30 +1,45 @@
 /**
- * Replay of a finished run's recording (GET …/recording, asciicast v2) in an xterm, with play /
- * pause, speed (1×, 2×, 4×), restart and skip-to-end. Idle gaps longer than 2 s are shortened
- * to 2 s, as asciinema's idle_time_limit does.
+ * Replay of a finished run's recording (GET …/recording, asciicast v2) in an xterm: our own
+ * small player over xterm.js rather than asciinema-player, so the replay renders with the same
+ * terminal, fonts, theme and search as the live view, adds no second terminal emulator to the
+ * bundle and needs no change to the page's CSP.
+ *
+ * It opens on the final frame (what the run ended with); the position slider seeks (the
+ * screen is rebuilt from the start up to that instant); play / pause, speed, an idle limit
+ * (long silences shortened, as asciinema's idle_time_limit), restart and skip to end; step
+ * markers (`m` events) become buttons that jump to where each step began; output wider than
+ * the panel scrolls sideways, or "Fit width" scales the font to show every column.
  */
 import { Terminal } from '@xterm/xterm';
-import { api, ApiError } from '../api.ts';
-import { append, h } from '../dom.ts';
+import { api, ApiError, retryOnNetwork } from '../api.ts';
+import { append, clear, h } from '../dom.ts';
 import { countdown, errorText } from '../format.ts';
-import { terminalOptions } from './xtermTheme.ts';
+import { MIN_FONT_SIZE, terminalFontSize } from '../prefs.ts';
+import { followSystemTheme, terminalOptions } from './xtermTheme.ts';
 
-interface CastEvent {
+export interface CastEvent {
+  /** Seconds since the start, as recorded. */
   t: number;
-  type: 'o' | 'r' | string;
+  type: 'o' | 'r' | 'm' | string;
   data: string;
 }
 
-const IDLE_LIMIT = 2;
-const SPEEDS = [1, 2, 4];
+export interface Cast {
+  width: number;
+  height: number;
+  events: CastEvent[];
+}
 
-export function parseAsciicast(text: string): { width: number; height: number; events: CastEvent[] } {
+const SPEEDS = [0.5, 1, 2, 4, 8];
+/** Idle limits offered, seconds (0: none, the recording's own pace). */
+const IDLE_LIMITS = [0, 0.5, 1, 2, 5];
+const DEFAULT_IDLE_LIMIT = 2;
+
+export function parseAsciicast(text: string): Cast {
   const lines = text.split('\n').filter((l) => l.trim());
   const header = JSON.parse(lines[0] ?? '{}') as { version?: number; width?: number; height?: number };
   if (header.version !== 2) throw new Error('not an asciicast v2 recording');
   const events: CastEvent[] = [];
-  let last = 0;
-  let shift = 0;
   for (const line of lines.slice(1)) {
     let ev: unknown;
     try {
@@ -33,32 +48,52 @@ export function parseAsciicast(text: string): { width: number; height: number; e
       continue; // a torn last line
     }
     if (!Array.isArray(ev) || typeof ev[0] !== 'number' || typeof ev[2] !== 'string') continue;
-    const raw = ev[0];
-    if (raw - last > IDLE_LIMIT) shift += raw - last - IDLE_LIMIT;
-    last = raw;
-    events.push({ t: raw - shift, type: String(ev[1]), data: ev[2] });
+    events.push({ t: ev[0], type: String(ev[1]), data: ev[2] });
   }
   return { width: header.width ?? 80, height: header.height ?? 24, events };
+}
+
+/** Playback times with every silence longer than `limit` seconds cut to `limit` (0: none). */
+export function idleLimited(events: CastEvent[], limit: number): number[] {
+  const out: number[] = [];
+  let last = 0;
+  let shift = 0;
+  for (const ev of events) {
+    if (limit > 0 && ev.t - last > limit) shift += ev.t - last - limit;
+    last = ev.t;
+    out.push(ev.t - shift);
+  }
+  return out;
 }
 
 export class Replay {
   readonly el: HTMLElement;
   private term: Terminal | null = null;
-  private events: CastEvent[] = [];
+  private untheme: () => void = () => undefined;
+  private cast: Cast = { width: 80, height: 24, events: [] };
+  /** Playback instant of each event (idle limit applied). */
+  private times: number[] = [];
   private duration = 0;
+  /** Index of the next event to write. */
   private pos = 0;
-  /** Playback position, seconds of (idle-shortened) recording time. */
+  /** Playback position, seconds. */
   private vt = 0;
   private speed = 1;
+  private idleLimit = DEFAULT_IDLE_LIMIT;
+  private fitWidth = false;
   private playing = false;
   private startedAt = 0;
   private startVt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private readonly host = h('div.replay-host', { 'data-testid': 'replay-terminal' });
-  private readonly status = h('span.muted.replay-status');
-  private readonly progress = h('progress', { max: 1, value: 0, 'aria-label': 'replay position' });
+  private failed = false;
+  private destroyed = false;
+  private readonly host = h('div.replay-host', { 'data-testid': 'replay-terminal', tabindex: 0, role: 'region', 'aria-label': 'recorded terminal' });
+  private readonly status = h('span.muted.replay-status', { 'data-testid': 'replay-time' });
+  private readonly slider = h('input.replay-seek', { type: 'range', min: 0, max: 0, step: 0.05, value: 0, 'aria-label': 'replay position', 'data-testid': 'replay-seek', disabled: true });
   private readonly playBtn = h('button.primary', { type: 'button', 'data-action': 'replay-play', disabled: true }, 'Play');
   private readonly speedBtns: HTMLButtonElement[] = [];
+  private readonly markers = h('div.replay-markers', { 'data-testid': 'replay-markers', hidden: true });
+  private readonly fitBtn = h('button', { type: 'button', 'data-action': 'replay-fit', 'aria-pressed': 'false' }, 'Fit width');
 
   constructor(private readonly runId: string) {
     this.playBtn.addEventListener('click', () => (this.playing ? this.pause() : this.play()));
@@ -73,10 +108,17 @@ export class Replay {
       this.speedBtns.push(b);
       append(speeds, b);
     }
+    const idle = h('select', { 'aria-label': 'idle limit', 'data-testid': 'replay-idle' });
+    for (const l of IDLE_LIMITS) append(idle, h('option', { value: l, selected: l === DEFAULT_IDLE_LIMIT }, l ? `idle \u2264 ${l}s` : 'idle: as recorded'));
+    idle.addEventListener('change', () => this.setIdleLimit(Number(idle.value)));
+    this.slider.addEventListener('input', () => this.seek(Number(this.slider.value)));
+    this.fitBtn.addEventListener('click', () => this.setFit(!this.fitWidth));
     this.el = h(
       'section.panel.replay-panel',
       { 'data-testid': 'replay' },
-      h('header.term-head', {}, h('h2', {}, 'Recording'), this.playBtn, speeds, restart, toEnd, this.progress, this.status),
+      h('header.term-head', {}, h('h2', {}, 'Recording'), this.playBtn, speeds, idle, restart, toEnd, this.fitBtn, this.status),
+      h('div.replay-bar', {}, this.slider),
+      this.markers,
       this.host,
     );
   }
@@ -84,35 +126,51 @@ export class Replay {
   /** Loads the recording; a run that just finished may not have uploaded it yet (retries a few times). */
   async load(attempt = 0): Promise<void> {
     this.status.textContent = 'loading the recording…';
+    this.failed = false;
     try {
-      const cast = parseAsciicast(await api.recording(this.runId));
-      this.events = cast.events;
-      this.duration = cast.events.at(-1)?.t ?? 0;
+      const text = await retryOnNetwork(
+        () => api.recording(this.runId),
+        () => !this.destroyed,
+        (err) => (this.status.textContent = `${err.message} \u2014 retrying…`),
+      );
+      if (this.destroyed) return;
+      this.cast = parseAsciicast(text);
+      this.untheme();
       this.term?.dispose();
-      this.term = new Terminal({ ...terminalOptions, cols: cast.width, rows: cast.height, disableStdin: true, cursorBlink: false });
+      this.term = new Terminal({ ...terminalOptions, fontSize: terminalFontSize(), cols: this.cast.width, rows: this.cast.height, disableStdin: true, cursorBlink: false });
+      this.untheme = followSystemTheme(this.term);
       this.term.open(this.host);
-      this.pos = 0;
-      this.vt = 0;
+      this.retime();
+      this.renderMarkers();
       this.playBtn.disabled = false;
-      this.renderStatus();
+      this.slider.disabled = false;
+      this.toEnd(); // open on the final frame: what the run ended with
     } catch (err) {
       if (err instanceof ApiError && err.status === 404 && attempt < 10) {
         this.status.textContent = 'the recording is not uploaded yet…';
         setTimeout(() => void this.load(attempt + 1), 1000);
         return;
       }
+      this.failed = true;
       this.status.textContent = `no recording: ${errorText(err)}`;
     }
   }
 
+  /** The link is back after a cut: a load that failed meanwhile is tried again. */
+  retryIfFailed(): void {
+    if (this.failed) void this.load();
+  }
+
   destroy(): void {
+    this.destroyed = true;
     this.stopTimer();
+    this.untheme();
     this.term?.dispose();
   }
 
   play(): void {
     if (!this.term) return;
-    if (this.pos >= this.events.length) this.restart();
+    if (this.pos >= this.cast.events.length) this.seek(0);
     this.playing = true;
     this.startedAt = performance.now();
     this.startVt = this.vt;
@@ -130,28 +188,31 @@ export class Replay {
   }
 
   setSpeed(s: number): void {
-    if (this.playing) {
-      this.vt = this.now();
-      this.startVt = this.vt;
-      this.startedAt = performance.now();
-    }
+    this.rebase();
     this.speed = s;
     for (const b of this.speedBtns) b.setAttribute('aria-pressed', String(Number(b.dataset.speed) === s));
-    if (this.playing) {
-      this.stopTimer();
-      this.tick();
-    }
+    this.reschedule();
+  }
+
+  /** A new idle limit: the same event stays on screen, at its new instant. */
+  setIdleLimit(limit: number): void {
+    this.rebase();
+    this.idleLimit = limit;
+    this.retime();
+    this.vt = this.pos > 0 ? Math.min(this.duration, this.times[this.pos - 1] ?? 0) : 0;
+    if (this.playing) this.startVt = this.vt;
+    this.renderMarkers();
+    this.reschedule();
+    this.renderStatus();
   }
 
   restart(): void {
-    this.stopTimer();
-    this.term?.reset();
-    this.pos = 0;
-    this.vt = 0;
-    this.startVt = 0;
-    this.startedAt = performance.now();
-    if (this.playing) this.tick();
-    else this.renderStatus();
+    this.seek(0);
+    if (this.playing) {
+      this.startVt = 0;
+      this.startedAt = performance.now();
+      this.reschedule();
+    }
   }
 
   toEnd(): void {
@@ -161,6 +222,81 @@ export class Replay {
     this.playing = false;
     this.playBtn.textContent = 'Play';
     this.renderStatus();
+  }
+
+  /** Shows the screen as it was at playback instant `t` (rebuilt from the start when going back). */
+  seek(t: number): void {
+    const term = this.term;
+    if (!term) return;
+    const target = Math.max(0, Math.min(this.duration, t));
+    if (target < this.vt || this.pos === 0) {
+      term.reset();
+      if (term.cols !== this.cast.width || term.rows !== this.cast.height) term.resize(this.cast.width, this.cast.height);
+      this.pos = 0;
+    }
+    this.emitUntil(target);
+    this.vt = target;
+    if (this.playing) {
+      this.startVt = target;
+      this.startedAt = performance.now();
+      this.reschedule();
+    }
+    this.renderStatus();
+  }
+
+  private setFit(on: boolean): void {
+    this.fitWidth = on;
+    this.fitBtn.setAttribute('aria-pressed', String(on));
+    this.el.classList.toggle('fit-width', on);
+    this.applyFit();
+  }
+
+  /** Fit width: the font that shows every column in the panel; off: the chosen size, sideways scroll. */
+  private applyFit(): void {
+    const term = this.term;
+    if (!term) return;
+    const base = terminalFontSize();
+    if (!this.fitWidth) {
+      term.options.fontSize = base;
+      return;
+    }
+    // the screen's width scales with the font: one measurement at the current size is enough
+    const width = this.host.querySelector<HTMLElement>('.xterm-screen')?.getBoundingClientRect().width ?? 0;
+    const avail = this.host.clientWidth - 12;
+    const current = term.options.fontSize ?? base;
+    if (width > 0 && avail > 0) term.options.fontSize = Math.max(MIN_FONT_SIZE - 2, Math.min(base, Math.floor(((current * avail) / width) * 2) / 2));
+  }
+
+  private retime(): void {
+    this.times = idleLimited(this.cast.events, this.idleLimit);
+    this.duration = this.times.at(-1) ?? 0;
+    this.slider.max = String(this.duration);
+  }
+
+  private renderMarkers(): void {
+    clear(this.markers);
+    const marks = this.cast.events.map((ev, i) => ({ ev, at: this.times[i] ?? 0 })).filter((m) => m.ev.type === 'm');
+    this.markers.hidden = marks.length === 0;
+    if (!marks.length) return;
+    append(this.markers, h('span.muted', {}, 'Jump to: '));
+    marks.forEach((m, n) => {
+      const b = h('button.small', { type: 'button', 'data-marker': n, title: `at ${countdown(m.at * 1000)}` }, m.ev.data || `marker ${n + 1}`);
+      b.addEventListener('click', () => this.seek(m.at));
+      append(this.markers, b);
+    });
+  }
+
+  private rebase(): void {
+    if (!this.playing) return;
+    this.vt = this.now();
+    this.startVt = this.vt;
+    this.startedAt = performance.now();
+  }
+
+  private reschedule(): void {
+    if (!this.playing) return;
+    this.stopTimer();
+    this.tick();
   }
 
   private now(): number {
@@ -173,31 +309,38 @@ export class Replay {
     this.emitUntil(vt);
     this.vt = Math.min(vt, this.duration);
     this.renderStatus();
-    const next = this.events[this.pos];
-    if (!next) {
+    const next = this.times[this.pos];
+    if (next === undefined) {
       this.playing = false;
       this.playBtn.textContent = 'Play';
       this.vt = this.duration;
       this.renderStatus();
       return;
     }
-    const wait = Math.max(0, ((next.t - vt) / this.speed) * 1000);
+    const wait = Math.max(0, ((next - vt) / this.speed) * 1000);
     this.timer = setTimeout(() => this.tick(), Math.min(wait, 250));
   }
 
+  /** Writes every event up to playback instant `vt` (output batched in one write). */
   private emitUntil(vt: number): void {
     const term = this.term;
     if (!term) return;
-    while (this.pos < this.events.length) {
-      const ev = this.events[this.pos] as CastEvent;
-      if (ev.t > vt) break;
-      if (ev.type === 'o') term.write(ev.data);
+    let out = '';
+    while (this.pos < this.cast.events.length) {
+      const ev = this.cast.events[this.pos] as CastEvent;
+      if ((this.times[this.pos] ?? 0) > vt) break;
+      if (ev.type === 'o') out += ev.data;
       else if (ev.type === 'r') {
         const m = /^(\d+)x(\d+)$/.exec(ev.data);
-        if (m) term.resize(Number(m[1]), Number(m[2]));
+        if (m) {
+          if (out) term.write(out);
+          out = '';
+          term.resize(Number(m[1]), Number(m[2]));
+        }
       }
       this.pos++;
     }
+    if (out) term.write(out, () => this.fitWidth && this.applyFit());
   }
 
   private stopTimer(): void {
@@ -206,7 +349,8 @@ export class Replay {
   }
 
   private renderStatus(): void {
-    this.progress.value = this.duration ? this.vt / this.duration : this.pos >= this.events.length ? 1 : 0;
+    this.slider.value = String(this.vt);
+    this.slider.setAttribute('aria-valuetext', `${countdown(this.vt * 1000)} of ${countdown(this.duration * 1000)}`);
     this.status.textContent = `${countdown(this.vt * 1000)} / ${countdown(this.duration * 1000)}`;
   }
 }

@@ -12,9 +12,11 @@ import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal } from '@xterm/xterm';
 import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../../../common/protocol.ts';
 import type { PaneSink, RwView, ViewerLink } from '../../../common/viewerLink.ts';
-import { h } from '../dom.ts';
+import { copyText, h } from '../dom.ts';
 import { countdown } from '../format.ts';
-import { BASE_FONT_SIZE, terminalOptions } from './xtermTheme.ts';
+import { focusAfter, LEAVE_HINT_RO, LEAVE_HINT_RW, terminalKeyHandler } from './terminalKeys.ts';
+import { followSystemTheme, terminalOptions } from './xtermTheme.ts';
+import { MAX_FONT_SIZE, MIN_FONT_SIZE, setTerminalFontSize, terminalFontSize } from '../prefs.ts';
 
 interface PaneView {
   id: string;
@@ -23,6 +25,7 @@ interface PaneView {
   search: SearchAddon;
   host: HTMLElement;
   tab: HTMLButtonElement;
+  untheme: () => void;
 }
 
 const TITLES: Record<string, string> = { [TASK_PANE]: 'task', [OPERATOR_PANE]: 'operator shell' };
@@ -34,6 +37,7 @@ export class TerminalView {
   private readonly body: HTMLElement;
   private readonly badge: HTMLElement;
   private readonly notice: HTMLElement;
+  private readonly keyHint: HTMLElement;
   private readonly panes = new Map<string, PaneView>();
   private active: string = TASK_PANE;
   private rw: RwView = { canWrite: false, until: null };
@@ -42,12 +46,18 @@ export class TerminalView {
   private fitTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly observer: ResizeObserver;
   private ended = false;
+  private fontSize = terminalFontSize();
+  private readonly searchCount = h('span.search-count', { 'data-testid': 'search-count', 'aria-live': 'polite' });
+  private readonly fontLabel = h('span.font-size', { 'data-testid': 'font-size', 'aria-live': 'polite' });
 
   constructor(private readonly link: ViewerLink) {
     this.tabs = h('div.pane-tabs', { role: 'tablist' });
     this.badge = h('span.rw-badge.ro', { 'data-testid': 'rw-badge', 'aria-live': 'polite' }, 'read-only');
     this.notice = h('span.term-notice', { 'aria-live': 'polite' });
-    const search = h('input.term-search', { type: 'search', placeholder: 'search output (Enter / Shift+Enter)', 'aria-label': 'search the terminal output' });
+    const search = h('input.term-search', { type: 'search', placeholder: 'Search output', title: 'Enter: next match, Shift+Enter: previous', 'aria-label': 'search the terminal output (Enter: next, Shift+Enter: previous)', 'data-testid': 'term-search' });
+    search.addEventListener('input', () => {
+      if (!search.value) this.searchCount.textContent = '';
+    });
     search.addEventListener('keydown', (ev) => {
       if (ev.key !== 'Enter') return;
       const p = this.panes.get(this.active);
@@ -57,11 +67,30 @@ export class TerminalView {
       else p.search.findNext(search.value, opts);
     });
     this.body = h('div.term-body');
+    this.keyHint = h('p.term-keys', { 'data-testid': 'term-keys' }, LEAVE_HINT_RO);
+    const copyAll = h('button.small', { type: 'button', 'data-action': 'copy-output', title: 'copy the whole output of this pane' }, 'Copy all');
+    copyAll.addEventListener('click', () => void copyText(this.text(this.active)).then(() => this.flash('output copied')));
+    const download = h('button.small', { type: 'button', 'data-action': 'download-output', title: 'download the output of this pane as text' }, 'Download .txt');
+    download.addEventListener('click', () => this.download());
+    const smaller = h('button.small', { type: 'button', 'data-action': 'font-smaller', 'aria-label': 'A\u2212 smaller terminal text' }, 'A\u2212');
+    smaller.addEventListener('click', () => this.setFont(this.fontSize - 1));
+    const larger = h('button.small', { type: 'button', 'data-action': 'font-larger', 'aria-label': 'A+ larger terminal text' }, 'A+');
+    larger.addEventListener('click', () => this.setFont(this.fontSize + 1));
+    const focus = h('button.small', { type: 'button', 'data-action': 'focus-mode', 'aria-pressed': 'false', title: 'the terminal alone on the screen' }, 'Focus');
+    focus.addEventListener('click', () => {
+      const on = this.el.classList.toggle('focus-mode');
+      document.body.classList.toggle('has-focus-mode', on);
+      focus.setAttribute('aria-pressed', String(on));
+      focus.textContent = on ? 'Exit focus' : 'Focus';
+      this.layoutSoon();
+    });
+    this.fontLabel.textContent = `${this.fontSize}px`;
     this.el = h(
       'section.panel.terminal-panel',
       { 'data-can-write': 'false' },
-      h('header.term-head', {}, this.tabs, this.badge, this.notice, search),
+      h('header.term-head', {}, this.tabs, this.badge, this.notice, search, this.searchCount, h('span.group', { role: 'group', 'aria-label': 'terminal text size' }, smaller, this.fontLabel, larger), copyAll, download, focus),
       this.body,
+      this.keyHint,
       h('p.term-empty', {}, 'Waiting for the run\u2019s terminal…'),
     );
     this.observer = new ResizeObserver(() => this.layoutSoon());
@@ -105,6 +134,13 @@ export class TerminalView {
     };
   };
 
+  /** The run's takeover began or ended: either way the task pane comes (back) to the front. */
+  setTakeover(on: boolean): void {
+    const op = this.panes.get(OPERATOR_PANE);
+    if (op) op.tab.textContent = on ? TITLES[OPERATOR_PANE] ?? OPERATOR_PANE : `${TITLES[OPERATOR_PANE] ?? OPERATOR_PANE} (closed)`;
+    if (!on && this.active !== TASK_PANE) this.activate(TASK_PANE);
+  }
+
   /** Text of a pane's buffer (scrollback included), for tests and copy. */
   text(paneId = TASK_PANE): string {
     const p = this.panes.get(paneId);
@@ -115,12 +151,27 @@ export class TerminalView {
     return lines.join('\n').replace(/\n+$/, '');
   }
 
+  /** Saves a pane's output as a text file (scrollback included). */
+  private download(): void {
+    const blob = new Blob([`${this.text(this.active)}\n`], { type: 'text/plain;charset=utf-8' });
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: `run-${this.link.runId?.slice(0, 8) ?? 'output'}-${this.active}.txt` });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
   destroy(): void {
     this.observer.disconnect();
     if (this.ticker) clearInterval(this.ticker);
     if (this.noticeTimer) clearTimeout(this.noticeTimer);
     if (this.fitTimer) clearTimeout(this.fitTimer);
-    for (const p of this.panes.values()) p.term.dispose();
+    document.body.classList.remove('has-focus-mode');
+    for (const p of this.panes.values()) {
+      p.untheme();
+      p.term.dispose();
+    }
   }
 
   private ensurePane(paneId: string, cols = DEFAULT_COLS, rows = DEFAULT_ROWS): PaneView {
@@ -129,11 +180,26 @@ export class TerminalView {
     this.el.classList.add('has-panes');
     const host = h('div.term-host', { 'data-pane': paneId, role: 'tabpanel' });
     this.body.appendChild(host);
-    const term = new Terminal({ ...terminalOptions, cols, rows });
+    // a sideways wheel / trackpad swipe scrolls a pty wider than the window (xterm would take it for its scrollback)
+    host.addEventListener(
+      'wheel',
+      (ev) => {
+        if (Math.abs(ev.deltaX) <= Math.abs(ev.deltaY) || host.scrollWidth <= host.clientWidth) return;
+        host.scrollLeft += ev.deltaX;
+        ev.preventDefault();
+        ev.stopPropagation();
+      },
+      { capture: true, passive: false },
+    );
+    const term = new Terminal({ ...terminalOptions, fontSize: this.fontSize, cols, rows });
     const fit = new FitAddon();
     const search = new SearchAddon();
     term.loadAddon(fit);
     term.loadAddon(search);
+    search.onDidChangeResults(({ resultIndex, resultCount }) => {
+      if (this.active !== paneId) return;
+      this.searchCount.textContent = resultCount === 0 ? 'no results' : resultIndex >= 0 ? `${resultIndex + 1} of ${resultCount}` : `${resultCount} matches`;
+    });
     term.loadAddon(new WebLinksAddon((_ev, uri) => window.open(uri, '_blank', 'noopener,noreferrer')));
     term.open(host);
     const tab = h('button.pane-tab', { type: 'button', role: 'tab', 'data-pane': paneId }, TITLES[paneId] ?? paneId);
@@ -146,12 +212,22 @@ export class TerminalView {
       search,
       host,
       tab,
+      untheme: followSystemTheme(term),
     };
+    term.attachCustomKeyEventHandler(
+      terminalKeyHandler(term, {
+        canWrite: () => this.rw.canWrite,
+        copy: (text) => void copyText(text).then(() => this.flash('copied')),
+        paste: () => void this.paste(view),
+        leave: () => focusAfter(this.el),
+        refused: () => this.flash('read-only: ask for a write grant to type into this run'),
+      }),
+    );
     term.onData((d) => this.input(view, encoder.encode(d)));
     term.onBinary((d) => this.input(view, Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
     this.panes.set(paneId, view);
-    // the task pane is the default tab; the operator shell comes forward when it opens
-    if (this.panes.size === 1 || paneId === OPERATOR_PANE) this.activate(paneId);
+    // the task pane stays in front (a takeover types into the task); the operator shell is a tab away
+    if (this.panes.size === 1 || paneId === TASK_PANE) this.activate(paneId);
     else this.activate(this.active);
     return view;
   }
@@ -169,6 +245,21 @@ export class TerminalView {
     this.layoutSoon();
   }
 
+  private async paste(p: PaneView): Promise<void> {
+    if (!this.rw.canWrite) {
+      this.flash('read-only: nothing is pasted into the run');
+      return;
+    }
+    let text: string;
+    try {
+      text = await navigator.clipboard.readText();
+    } catch {
+      this.flash('the browser refused to read the clipboard: use Shift+Insert or the browser\u2019s paste');
+      return;
+    }
+    if (text) p.term.paste(text);
+  }
+
   private input(p: PaneView, bytes: Uint8Array): void {
     if (!this.rw.canWrite) {
       this.flash('read-only: ask for a write grant to type into this run');
@@ -181,6 +272,7 @@ export class TerminalView {
     const was = this.rw.canWrite;
     this.rw = rw;
     this.el.dataset.canWrite = String(rw.canWrite);
+    this.keyHint.textContent = rw.canWrite ? LEAVE_HINT_RW : LEAVE_HINT_RO;
     for (const p of this.panes.values()) p.term.options.cursorBlink = rw.canWrite;
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
@@ -227,28 +319,28 @@ export class TerminalView {
     this.fitTimer = setTimeout(() => this.layout(), 60);
   }
 
-  /** RW holder: fit the pty to the window. Read-only: scale the font to show the pty's size. */
+  private setFont(n: number): void {
+    this.fontSize = setTerminalFontSize(Math.max(MIN_FONT_SIZE, Math.min(MAX_FONT_SIZE, n)));
+    this.fontLabel.textContent = `${this.fontSize}px`;
+    this.layoutSoon();
+  }
+
+  /**
+   * Every pane at the chosen font size. The RW holder's pty follows the window (fit); a
+   * read-only viewer keeps the pty's size and scrolls sideways when it is wider than the window
+   * (issue 15: a shrunk 7 px font was unreadable, a clipped right side unreachable).
+   */
   private layout(): void {
+    for (const v of this.panes.values()) if (v.term.options.fontSize !== this.fontSize) v.term.options.fontSize = this.fontSize;
     const p = this.panes.get(this.active);
-    if (!p || !this.body.clientWidth) return;
-    if (this.rw.canWrite) {
-      if (p.term.options.fontSize !== BASE_FONT_SIZE) p.term.options.fontSize = BASE_FONT_SIZE;
-      const dims = p.fit.proposeDimensions();
-      if (!dims || !Number.isFinite(dims.cols) || dims.cols < 20 || dims.rows < 5) return;
-      const cols = Math.min(dims.cols, 500);
-      const rows = Math.min(dims.rows, 200);
-      if (cols !== p.term.cols || rows !== p.term.rows) {
-        p.term.resize(cols, rows);
-        this.link.resize(p.id, cols, rows);
-      }
-      return;
-    }
-    // proposeDimensions() says how many cells fit at the current font size; scale to the pty's.
+    if (!p || !this.body.clientWidth || !this.rw.canWrite) return;
     const dims = p.fit.proposeDimensions();
-    if (!dims || !dims.cols || !dims.rows) return;
-    const font = p.term.options.fontSize ?? BASE_FONT_SIZE;
-    const scale = Math.min(dims.cols / p.term.cols, dims.rows / p.term.rows);
-    const next = Math.max(7, Math.min(BASE_FONT_SIZE + 2, Math.floor(font * scale * 2) / 2));
-    if (Math.abs(next - font) >= 0.5) p.term.options.fontSize = next;
+    if (!dims || !Number.isFinite(dims.cols) || dims.cols < 20 || dims.rows < 5) return;
+    const cols = Math.min(dims.cols, 500);
+    const rows = Math.min(dims.rows, 200);
+    if (cols !== p.term.cols || rows !== p.term.rows) {
+      p.term.resize(cols, rows);
+      this.link.resize(p.id, cols, rows);
+    }
   }
 }

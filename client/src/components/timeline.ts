@@ -21,6 +21,12 @@ function metaText(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** The colour class of an event: a run_completed is red unless the run succeeded. */
+export function actionClass(e: ControlEventDto): string {
+  if (e.action === 'run_completed' && e.metadata?.['status'] !== 'succeeded') return 'a-run_completed-failed';
+  return `a-${e.action}`;
+}
+
 export class Timeline {
   readonly el: HTMLElement;
   private readonly list = h('ol.timeline', { 'data-testid': 'timeline' });
@@ -33,7 +39,7 @@ export class Timeline {
     link: ViewerLink,
     private readonly onEvent: (e: ControlEventDto) => void = () => undefined,
   ) {
-    this.el = h('section.panel.timeline-panel', {}, h('h2', {}, 'Audit timeline'), this.status, h('div.scroll', {}, this.list));
+    this.el = h('section.panel.timeline-panel', {}, h('h2', {}, 'Audit timeline'), this.status, h('div.scroll', { tabindex: 0, role: 'region', 'aria-label': 'audit timeline', 'data-testid': 'timeline-scroll' }, this.list));
     link.socket.on('run:event', (e) => {
       if (e.taskRunId === runId) this.add(e);
     });
@@ -61,7 +67,7 @@ export class Timeline {
       'li.event',
       { 'data-action': e.action, 'data-id': e.id },
       h('time', { datetime: e.createdAt, title: e.createdAt }, clock(e.createdAt)),
-      h(`span.action.a-${e.action}`, {}, e.action),
+      h(`span.action.${actionClass(e)}`, {}, e.action),
       h('span.actor', {}, actorOf(e)),
       h('span.metas', {}, ...meta),
     );

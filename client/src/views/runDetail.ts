@@ -12,7 +12,8 @@
 import type { LiveSessionDto, TaskRunDto } from '../../../common/api.ts';
 import type { PaneSinkFactory } from '../../../common/viewerLink.ts';
 import { TERMINAL_RUN_STATUSES } from '../../../common/statuses.ts';
-import { api, ApiError } from '../api.ts';
+import { api, ApiError, retryOnNetwork } from '../api.ts';
+import { ConnectionBar } from '../components/connectionBar.ts';
 import { append, clear, h } from '../dom.ts';
 import { age, clock, errorText, shortId } from '../format.ts';
 import { openLink } from '../socket.ts';
@@ -40,15 +41,22 @@ export function runDetailView(me: Identity, runId: string): View {
   const side = h('aside.run-side');
   const right = h('div.run-right');
   const below = h('div.run-below');
-  const error = h('div.error', { role: 'alert' });
-  const el = h('main.page.run-page', { 'data-run-id': runId }, head, error, h('div.run-grid', {}, side, center, right), below);
+  const error = h('div.error', { role: 'alert', 'data-testid': 'page-error' });
+  const connSlot = h('div.conn-slot');
+  const el = h('main.page.run-page', { 'data-run-id': runId }, connSlot, head, error, h('div.run-grid', {}, side, center, right), below);
   const cleanups: Array<() => void> = [];
   let destroyed = false;
 
   const start = async () => {
     let run: TaskRunDto;
     try {
-      run = await api.getRun(runId);
+      // the hub away (a restart): keep trying, and say so
+      run = await retryOnNetwork(
+        () => api.getRun(runId),
+        () => !destroyed,
+        (err) => (error.textContent = `could not load the run: ${errorText(err)} \u2014 retrying…`),
+      );
+      error.textContent = '';
     } catch (err) {
       error.textContent = err instanceof ApiError && err.status === 404 ? `Run ${runId} does not exist.` : `could not load the run: ${errorText(err)}`;
       return;
@@ -59,6 +67,9 @@ export function runDetailView(me: Identity, runId: string): View {
     // after the session ended, join again: the run's status, events and messages keep coming
     const link = openLink(me.token, { rejoinAfterEnd: true });
     cleanups.push(() => link.close());
+    const conn = new ConnectionBar(link);
+    cleanups.push(() => conn.destroy());
+    append(connSlot, conn.el);
     const card = new LiveSessionCard(run, me, link);
     cleanups.push(() => card.destroy());
     const messages = new Messages(runId, link, can(me, 'operator'));
@@ -66,6 +77,20 @@ export function runDetailView(me: Identity, runId: string): View {
     append(side, card.el);
     append(right, messages.el);
     append(below, timeline.el);
+
+    // back after a cut: the errors the outage caused are stale
+    conn.onBack(() => {
+      error.textContent = '';
+      card.clearError();
+      messages.clearError();
+      replay?.retryIfFailed();
+    });
+    let lastLive = Date.now();
+    link.on('state', (st) => {
+      if (st.kind === 'connected') lastLive = Date.now();
+      else if (st.kind === 'cut_off') lastLive = st.since;
+      renderHead();
+    });
 
     let replay: Replay | null = null;
     const showReplay = () => {
@@ -80,16 +105,19 @@ export function runDetailView(me: Identity, runId: string): View {
       showReplay();
     }
     let sink: PaneSinkFactory = () => null;
+    let terminal: TerminalView | null = null;
     if (!isOver(run)) {
-      const terminal = new TerminalView(link);
-      cleanups.push(() => terminal.destroy());
-      append(center, terminal.el);
-      sink = terminal.sink;
+      terminal = new TerminalView(link);
+      const t = terminal;
+      cleanups.push(() => t.destroy());
+      append(center, t.el);
+      sink = t.sink;
     }
 
     const renderHead = () => {
       clear(head);
       const lc = run.payload.liveControl;
+      document.title = `${needsOperator(run) ? `(${lc?.takeover ? 'taken over' : 'paused'}) ` : ''}handoff \u00b7 run ${shortId(run.id)}`;
       append(
         head,
         h(
@@ -97,6 +125,7 @@ export function runDetailView(me: Identity, runId: string): View {
           {},
           h('h1', {}, 'Run ', h('span.mono', { title: run.id }, shortId(run.id))),
           h(`span.badge.r-${run.status}`, { 'data-testid': 'run-status' }, run.status),
+          conn.down ? h('span.stale', { 'data-testid': 'stale' }, `last known, as of ${clock(new Date(lastLive).toISOString())}`) : null,
           needsOperator(run) ? h('span.flag', { 'data-testid': 'needs-operator' }, lc?.takeover ? 'taken over' : 'paused', ' \u2014 needs operator') : null,
           lc?.paused && lc.mode === 'hard' ? h('span.badge.warn', {}, 'hard pause') : null,
         ),
@@ -104,7 +133,7 @@ export function runDetailView(me: Identity, runId: string): View {
           'p.meta',
           {},
           h('span', {}, 'worker ', h('b', {}, run.workerId ?? '–')),
-          h('span', {}, 'created ', h('time', { title: run.createdAt }, `${clock(run.createdAt)} (${age(run.createdAt)})`)),
+          h('span', {}, 'created ', h('time', { datetime: run.createdAt, title: run.createdAt }, clock(run.createdAt), ' (', h('span', { 'data-age': run.createdAt }, age(run.createdAt)), ')')),
           run.startedAt ? h('span', {}, 'started ', h('time', { title: run.startedAt }, clock(run.startedAt))) : null,
           run.finishedAt ? h('span', {}, 'finished ', h('time', { title: run.finishedAt }, clock(run.finishedAt))) : null,
           run.exitCode !== null ? h('span', {}, 'exit code ', h('b', {}, run.exitCode)) : null,
@@ -114,8 +143,15 @@ export function runDetailView(me: Identity, runId: string): View {
     };
     renderHead();
 
+    /** Every new state of the run goes through here: a takeover's start or end moves the terminal's tabs. */
+    const setRun = (next: TaskRunDto) => {
+      const was = !!run.payload.liveControl?.takeover;
+      run = next;
+      const now = !!run.payload.liveControl?.takeover;
+      if (was !== now) terminal?.setTakeover(now);
+    };
     link.on('joined', (reply) => {
-      run = { ...reply.run, liveSession: reply.session };
+      setRun({ ...reply.run, liveSession: reply.session });
       session = reply.session;
       card.update(run, session);
       renderHead();
@@ -123,7 +159,7 @@ export function runDetailView(me: Identity, runId: string): View {
     link.on('joinFailed', (err) => (error.textContent = `could not join the run's live stream: ${err.message}`));
     link.socket.on('run:status', (id, r, s) => {
       if (id !== runId) return;
-      run = { ...r, liveSession: s };
+      setRun({ ...r, liveSession: s });
       session = s;
       card.update(run, session);
       renderHead();
@@ -135,7 +171,7 @@ export function runDetailView(me: Identity, runId: string): View {
     });
     link.socket.on('run:control', (id, liveControl) => {
       if (id !== runId) return;
-      run = { ...run, payload: { ...run.payload, liveControl } };
+      setRun({ ...run, payload: { ...run.payload, liveControl } });
       card.update(run, session);
       renderHead();
     });

@@ -13,6 +13,7 @@ import { navigate } from '../nav.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 import { openLink } from '../socket.ts';
+import { ConnectionBar } from '../components/connectionBar.ts';
 import type { View } from './view.ts';
 
 export function needsOperator(run: TaskRunDto): boolean {
@@ -43,12 +44,12 @@ export function runListView(me: Identity): View {
     return h(
       'tr',
       { 'data-run-id': r.id, class: needsOperator(r) ? 'needs-operator' : null },
-      h('td', {}, h('a.mono', { href: `/runs/${r.id}`, 'data-nav': true, title: r.id }, shortId(r.id))),
-      h('td', {}, h(`span.badge.r-${r.status}`, { 'data-testid': 'run-status' }, r.status), flag),
-      h('td', {}, s ? h(`span.badge.s-${s.status}`, { 'data-testid': 'session-status' }, s.status) : h('span.muted', {}, 'none')),
-      h('td', {}, r.workerId ?? h('span.muted', {}, '–')),
-      h('td.steps', { title: r.steps.join('\n') }, r.steps[0] ?? '', r.steps.length > 1 ? h('span.muted', {}, ` (+${r.steps.length - 1})`) : null),
-      h('td', {}, h('time', { datetime: r.createdAt, title: r.createdAt, 'data-age': r.createdAt }, age(r.createdAt))),
+      h('td', { 'data-label': 'run' }, h('a.mono', { href: `/runs/${r.id}`, 'data-nav': true, title: r.id }, shortId(r.id))),
+      h('td', { 'data-label': 'status' }, h(`span.badge.r-${r.status}`, { 'data-testid': 'run-status' }, r.status), flag),
+      h('td', { 'data-label': 'session' }, s ? h(`span.badge.s-${s.status}`, { 'data-testid': 'session-status' }, s.status) : h('span.muted', {}, 'none')),
+      h('td', { 'data-label': 'worker' }, r.workerId ?? h('span.muted', {}, '–')),
+      h('td.steps', { 'data-label': 'steps',  title: r.steps.join('\n') }, r.steps[0] ?? '', r.steps.length > 1 ? h('span.muted', {}, ` (+${r.steps.length - 1})`) : null),
+      h('td', { 'data-label': 'age' }, h('time', { datetime: r.createdAt, title: r.createdAt, 'data-age': r.createdAt }, age(r.createdAt))),
     );
   };
 
@@ -57,6 +58,9 @@ export function runListView(me: Identity): View {
     const list = [...runs.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     for (const r of list) tbody.appendChild(row(r));
     status.textContent = list.length ? '' : filter ? `No ${filter} runs.` : 'No runs yet.';
+    // the tab says how many runs wait for a person, even when it is in the background
+    const waiting = list.filter(needsOperator).length;
+    document.title = waiting ? `(${waiting}) need an operator \u00b7 handoff` : 'handoff \u00b7 runs';
   };
 
   const reload = async () => {
@@ -72,6 +76,7 @@ export function runListView(me: Identity): View {
   };
 
   const link = openLink(me.token);
+  const conn = new ConnectionBar(link);
   link.watchRuns();
   // (re)connected: what changed while away comes with a fresh list
   link.on('state', (st) => st.kind === 'connected' && void reload());
@@ -82,9 +87,6 @@ export function runListView(me: Identity): View {
     else runs.set(run.id, merged);
     render();
   });
-  const ages = setInterval(() => {
-    for (const t of tbody.querySelectorAll<HTMLElement>('time[data-age]')) t.textContent = age(t.dataset.age ?? null);
-  }, 5000);
 
   let create: HTMLElement | null = null;
   if (can(me, 'operator')) {
@@ -111,6 +113,7 @@ export function runListView(me: Identity): View {
   const el = h(
     'main.page.runs-page',
     {},
+    conn.el,
     h('div.page-head', {}, h('h1', {}, 'Runs'), h('label.filter', {}, 'Status ', select)),
     create,
     error,
@@ -125,7 +128,7 @@ export function runListView(me: Identity): View {
   return {
     el,
     destroy() {
-      clearInterval(ages);
+      conn.destroy();
       link.close();
     },
   };
