@@ -21,7 +21,7 @@ import type { TestAgent } from '../support/testAgent.ts';
 import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
-import type { PaneState } from '../support/tmux.ts';
+import type { PaneState, PaneStateFormat } from '../support/tmux.ts';
 import { stateDifferences, Tmux } from '../support/tmux.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -56,6 +56,8 @@ interface Scene {
   after: Phase[];
   /** Typed at the end to leave the program (the run then succeeds); null: the run is cancelled. */
   quit: Phase | null;
+  /** Modes the program asks its terminal for (tmux format → value): the late viewer's terminal must be in them at once. */
+  modes: Partial<Record<PaneStateFormat, string>>;
   /** What the program shows depends on its machine (time, processes): the late viewer is compared with the early one only. */
   runDependent?: boolean;
 }
@@ -110,6 +112,7 @@ def main(scr):
     log = box.derwin(curses.LINES - 6, curses.COLS - 12, 1, 1)
     log.scrollok(True)
     log.idlok(True)
+    log.keypad(True)
     n = 0
     while True:
         c = log.getch()
@@ -130,6 +133,8 @@ const scenes: Scene[] = [
     needs: ['vim'],
     files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
     command: 'exec vim -u vimrc -i NONE -N notes.txt',
+    // cursor keys and keypad in application mode, mouse=a: button events in SGR encoding
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
     before: [
       { until: 'notes.txt' },
       { keys: ['120G'], until: 'at=120,1' },
@@ -153,6 +158,8 @@ const scenes: Scene[] = [
     needs: ['/usr/bin/python3'],
     files: { 'logview.py': CURSES_PY },
     command: 'exec /usr/bin/python3 logview.py',
+    // the window reads with the keypad on; curs_set(0) hides the cursor
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', cursor_flag: '0', alternate_on: '1' },
     before: [
       { until: 'keys: n adds lines' },
       { keys: ['n'], until: 'shown 7' },
@@ -174,6 +181,8 @@ const scenes: Scene[] = [
       '  wait_for P2; echo 55; wait_for P3; echo XXX; echo 80; echo "nearly there: checking"; echo XXX;',
       '  wait_for P4; echo 95; wait_for Q; } | dialog --backtitle "handoff late join" --title "Progress" --gauge "starting" 10 60 0',
     ].join('\n'),
+    // dialog: keypad, mouse clicks in SGR encoding, no cursor
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', cursor_flag: '0' },
     before: [
       { until: '5%' },
       { touch: 'P1', until: 'copying the first files' },
@@ -190,6 +199,8 @@ const scenes: Scene[] = [
     needs: ['less'],
     files: { 'book.txt': numbered(400, 'page') },
     command: 'LESSHISTFILE=- exec less --mouse -R book.txt',
+    // less --mouse: clicks and wheel in SGR encoding; keypad
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
     before: [
       { until: 'page 1:' },
       { keys: ['50j'], until: 'page 51:' },
@@ -208,6 +219,7 @@ const scenes: Scene[] = [
     needs: ['top'],
     // once a second: the screen changes between the phases, the late viewer follows the same frames
     command: 'HOME=$PWD exec top -d 1',
+    modes: { cursor_flag: '0', keypad_cursor_flag: '1', keypad_flag: '1' },
     runDependent: true,
     before: [
       { until: 'load average' },
@@ -330,7 +342,10 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
       await settled(`before the join, step ${i + 1}`, compareWith(), p.until);
     }
     const late = await attach(run.id, true);
-    await settled('right after the join', compareWith(late), '');
+    const joined = await settled('right after the join', compareWith(late), '');
+    // the input side: what the late viewer's keys and mouse send is what the program asked for
+    const flags = (joined.late as PaneState).flags;
+    expect(Object.fromEntries(Object.keys(s.modes).map((f) => [f, flags[f as PaneStateFormat]])), 'the late viewer terminal\'s modes').to.deep.equal(s.modes);
     for (const [i, p] of s.after.entries()) {
       act(p, [ref, p.byLate ? late : driver], shared);
       await settled(`after the join, step ${i + 1}`, compareWith(late), p.until);
