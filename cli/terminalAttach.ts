@@ -86,6 +86,7 @@ class TerminalAttach {
     });
     link.on('joinFailed', (err) => this.finish({ kind: 'failed', message: err.message }, `handoff attach: ${err.code === 'timeout' ? `the hub did not answer the join of run ${opts.runId}` : err.message}`));
     link.on('joined', (reply) => this.joined(reply));
+    link.on('paneResized', (paneId, cols, rows) => this.paneResized(paneId, cols, rows));
     const s = link.socket;
     s.on('run:message', (msg) => {
       if (msg.runId === opts.runId) this.status(`[message from ${msg.from ?? 'system'}] ${msg.message}`);
@@ -228,6 +229,16 @@ class TerminalAttach {
     const { columns, rows } = this.stdout;
     if (columns > 0 && rows > 0) this.link.resize(TASK_PANE, columns, rows);
   };
+
+  /**
+   * The run's pane took another size (an RW holder's terminal). A terminal of that size did what
+   * the program's terminal did (reset the scroll region, reflowed); any other one did not, and
+   * keeps cells outside the pane: it repaints from a snapshot at the new size.
+   */
+  private paneResized(paneId: string, cols: number, rows: number): void {
+    if (paneId !== TASK_PANE || !this.tty || this.done) return;
+    if (this.stdout.columns !== cols || this.stdout.rows !== rows) this.link.resyncPane(TASK_PANE);
+  }
 
   private readonly onSignal = (sig: NodeJS.Signals) => this.finish({ kind: 'failed', message: sig }, `handoff attach: ${sig}`);
 

@@ -42,6 +42,13 @@ interface Phase {
   until: string;
   /** Typed into the late viewer (which holds a write grant too) instead of the driver. */
   byLate?: boolean;
+  /** The reference pane and the viewers at the run's size are resized (the driver's terminal resizes the run's pty). */
+  resize?: { cols: number; rows: number };
+}
+
+interface Size {
+  cols: number;
+  rows: number;
 }
 
 interface Scene {
@@ -58,6 +65,10 @@ interface Scene {
   quit: Phase | null;
   /** Modes the program asks its terminal for (tmux format → value): the late viewer's terminal must be in them at once. */
   modes: Partial<Record<PaneStateFormat, string>>;
+  /** The late viewer's terminal, when not 120×40; a late viewer of another size than the run's is read-only. */
+  lateSize?: Size;
+  /** Read-only viewers whose terminal stays 120×40 while the run gets smaller: they show the run's area as the reference does, blank around it. */
+  bigViewers?: boolean;
   /** What the program shows depends on its machine (time, processes): the late viewer is compared with the early one only. */
   runDependent?: boolean;
 }
@@ -235,6 +246,67 @@ const scenes: Scene[] = [
   },
 ];
 
+/**
+ * Resize during a run. Correct means: the run's pty takes the RW holder's size (its terminal was
+ * resized), the program redraws for it, and then every viewer whose terminal has that size — the
+ * RW holder, a late joiner — shows what the reference pane, resized the same way, shows; a
+ * read-only viewer with a bigger terminal (early or late) shows the run's area as the reference
+ * does, blank around it — for programs that place what they draw (full-screen programs); text
+ * streamed past the pane's width wraps at the bigger terminal's width (a known limit: a byte
+ * stream cannot set the width where the viewer's terminal wraps).
+ */
+const resizeScenes: Scene[] = [
+  {
+    name: 'vim while the RW holder resizes, before and after the join',
+    needs: ['vim'],
+    files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
+    command: 'exec vim -u vimrc -i NONE -N notes.txt',
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    lateSize: { cols: 100, rows: 30 },
+    bigViewers: true,
+    before: [
+      { until: 'notes.txt' },
+      { keys: ['120G'], until: 'at=120,1' },
+      { resize: { cols: 100, rows: 30 }, until: 'at=120,1' },
+      { keys: ['cc', 'edited at 100 x 30', 'Escape'], until: 'at=120,18' },
+    ],
+    after: [
+      { keys: ['C-d'], until: 'at=134,1' },
+      { keys: ['o', 'typed after the join', 'Escape'], until: 'at=135,20' },
+      { resize: { cols: 110, rows: 35 }, until: 'at=135,20' },
+      { keys: ['C-e', 'C-e', 'k'], until: 'at=134,' },
+    ],
+    quit: { keys: ['Escape', ':qa!', 'Enter'], until: '' },
+  },
+  {
+    name: 'plain output, long lines, while the RW holder resizes (the screens reflow)',
+    needs: [],
+    command: [
+      `out() { for i in $(seq $1 $2); do printf 'output line %d %s\\n' $i "$(printf 'x%.0s' $(seq 1 $((i * 7 % 150))))"; done; }`,
+      'out 1 30; wait_for A; out 31 45; wait_for B; out 46 60; printf "prompt> "; wait_for Q',
+    ].join('\n'),
+    modes: {},
+    // no bigger viewer here: lines a program streams wrap at the width of the terminal they land in
+    lateSize: { cols: 100, rows: 30 },
+    before: [
+      { until: 'output line 30 ' },
+      { resize: { cols: 100, rows: 30 }, until: 'output line 30 ' },
+      { touch: 'A', until: 'output line 45 ' },
+    ],
+    after: [{ touch: 'B', until: 'prompt> ' }],
+    quit: { touch: 'Q', until: '' },
+  },
+];
+
+/**
+ * What a viewer bigger than the run shows is the run's area: the reference's rows (the rest of
+ * its screen blank) and the same cursor and modes; of its tab stops, those inside the run's width.
+ */
+function runArea(st: PaneState, cols: number): PaneState {
+  const tabs = st.flags.pane_tabs.split(',').filter((t) => t !== '' && Number(t) < cols);
+  return { rows: st.rows, flags: { ...st.flags, pane_tabs: tabs.join(',') } };
+}
+
 describe('e2e: late join of real programs equals an independent terminal (tmux)', function () {
   this.timeout(30_000);
   let hub: TestHub;
@@ -267,15 +339,16 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
   const cliEnv = () => ({ HANDOFF_HUB_URL: hub.url, HANDOFF_TOKEN: hub.token('operator', 'alice') });
 
   /** Starts `handoff attach` in a new pane; resolves once it painted its join snapshot (its title is set right after). */
-  async function attach(runId: string, rw: boolean): Promise<string> {
-    const pane = tmux.spawn(`node ${HANDOFF} attach ${runId}${rw ? ' --rw' : ''}`, cliEnv());
+  async function attach(runId: string, rw: boolean, size?: Size): Promise<string> {
+    const pane = tmux.spawn(`node ${HANDOFF} attach ${runId}${rw ? ' --rw' : ''}`, cliEnv(), size);
     await waitUntil(`handoff attach in ${pane} to paint the run`, () => (tmux.format(pane, '#{pane_title}').startsWith('handoff ') ? true : undefined), 20_000, 50);
     return pane;
   }
 
   /** Waits until every pane equals the first one; fails with the differences left at the deadline. */
-  async function settled(what: string, panes: Record<string, string>, until: string): Promise<Record<string, PaneState>> {
+  async function settled(what: string, panes: Record<string, string>, until: string, areaOnly: string[] = []): Promise<Record<string, PaneState>> {
     const names = Object.keys(panes);
+    const cols = Number(tmux.format(panes[names[0] as string] as string, '#{pane_width}'));
     let last: Record<string, PaneState> = {};
     let diff: string[] = [];
     try {
@@ -285,7 +358,10 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
           last = Object.fromEntries(names.map((n) => [n, tmux.state(panes[n] as string)]));
           const want = last[names[0] as string] as PaneState;
           diff = [];
-          for (const n of names.slice(1)) for (const d of stateDifferences(want, last[n] as PaneState)) diff.push(`${n} against ${names[0]}: ${d}`);
+          for (const n of names.slice(1)) {
+            const area = areaOnly.includes(n);
+            for (const d of stateDifferences(area ? runArea(want, cols) : want, area ? runArea(last[n] as PaneState, cols) : (last[n] as PaneState))) diff.push(`${n} against ${names[0]}: ${d}`);
+          }
           const shown = names.every((n) => (last[n] as PaneState).rows.join('\n').includes(until) || tmux.screen(panes[n] as string).includes(until));
           return shown && diff.length === 0 ? last : undefined;
         },
@@ -298,8 +374,9 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
     }
   }
 
-  function act(p: Phase, panes: string[], shared: string): void {
+  function act(p: Phase, panes: string[], shared: string, sameSize: string[] = []): void {
     if (p.touch) writeFileSync(join(shared, p.touch), '');
+    if (p.resize) for (const pane of [...panes, ...sameSize].filter(Boolean)) tmux.resize(pane, p.resize.cols, p.resize.rows);
     for (const pane of panes.filter(Boolean)) {
       for (const k of p.keys ?? []) tmux.keys(pane, k);
       if (p.paste) tmux.paste(pane, p.paste);
@@ -330,25 +407,31 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
     // a program whose screen depends on its machine has no reference: the late viewer is compared with the early one
     const ref = s.runDependent ? '' : tmux.spawn(line, { TERM });
     const driver = await attach(run.id, true);
+    const bigEarly = s.bigViewers ? await attach(run.id, false) : '';
     writeFileSync(join(shared, 'START'), '');
 
+    const big: string[] = [];
     const compareWith = (late?: string): Record<string, string> => {
       const all: Record<string, string> = s.runDependent ? { early: driver } : { reference: ref, early: driver };
       if (late) all.late = late;
+      if (bigEarly) all['early 120×40'] = bigEarly;
+      if (late && s.bigViewers) all['late 120×40'] = big[0] as string;
       return all;
     };
+    const areaOnly = ['early 120×40', 'late 120×40'];
     for (const [i, p] of s.before.entries()) {
       act(p, [ref, driver], shared);
-      await settled(`before the join, step ${i + 1}`, compareWith(), p.until);
+      await settled(`before the join, step ${i + 1}`, compareWith(), p.until, areaOnly);
     }
-    const late = await attach(run.id, true);
-    const joined = await settled('right after the join', compareWith(late), '');
+    const late = await attach(run.id, !s.lateSize, s.lateSize);
+    if (s.bigViewers) big.push(await attach(run.id, false));
+    const joined = await settled('right after the join', compareWith(late), '', areaOnly);
     // the input side: what the late viewer's keys and mouse send is what the program asked for
     const flags = (joined.late as PaneState).flags;
     expect(Object.fromEntries(Object.keys(s.modes).map((f) => [f, flags[f as PaneStateFormat]])), 'the late viewer terminal\'s modes').to.deep.equal(s.modes);
     for (const [i, p] of s.after.entries()) {
-      act(p, [ref, p.byLate ? late : driver], shared);
-      await settled(`after the join, step ${i + 1}`, compareWith(late), p.until);
+      act(p, [ref, p.byLate ? late : driver], shared, [late]);
+      await settled(`after the join, step ${i + 1}`, compareWith(late), p.until, areaOnly);
     }
 
     if (!s.quit) return; // play() cancels it
@@ -357,4 +440,7 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
   }
 
   for (const s of scenes) it(s.name, () => play(s));
+  describe('resize during a run', () => {
+    for (const s of resizeScenes) it(s.name, () => play(s));
+  });
 });
