@@ -244,6 +244,42 @@ const scenes: Scene[] = [
     // top may drop a key typed while it samples: the run is cancelled instead
     quit: null,
   },
+  {
+    name: 'dialog programbox: a scrolling window fed line by line',
+    needs: ['dialog'],
+    command: [
+      "lines() { for i in $(seq $1 $2); do echo \"step $i: $(printf '#%.0s' $(seq 1 $((i % 30 + 1))))\"; done; }",
+      '{ lines 1 8; wait_for A; lines 9 30; wait_for B; lines 31 44; wait_for C; lines 45 60; } | dialog --title "build log" --programbox 20 70',
+    ].join('\n'),
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', cursor_flag: '0' },
+    before: [
+      { until: 'step 8:' },
+      { touch: 'A', until: 'step 30:' },
+    ],
+    after: [
+      { touch: 'B', until: 'step 44:' },
+      { touch: 'C', until: 'step 60:' },
+    ],
+    quit: { keys: ['Enter'], until: '' },
+  },
+  {
+    name: 'htop',
+    needs: ['htop'],
+    // a long delay: the screen holds still between the phases (it is compared with the early viewer's)
+    command: 'HOME=$PWD exec htop -d 100',
+    runDependent: true,
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', cursor_flag: '0', alternate_on: '1' },
+    before: [
+      { until: 'F5Tree' },
+      { keys: ['t'], until: 'F5List' },
+    ],
+    after: [
+      { keys: ['t'], until: 'F5Tree' },
+      { keys: ['F3', 'redis'], until: 'Search: redis' },
+      { keys: ['Escape'], until: 'F5Tree' },
+    ],
+    quit: { keys: ['q'], until: '' },
+  },
 ];
 
 /**
