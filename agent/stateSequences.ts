@@ -92,8 +92,12 @@ function saveCursor(b: BufferState, rowOffset = 0): string {
   return `${cup(b.saved.y - rowOffset, b.saved.x)}${sgr(b.saved.attrs)}${ESC}(${b.saved.charset}\x0f${ESC}7`;
 }
 
-function region(s: TerminalState, b: BufferState): string {
-  return b.scrollTop === 0 && b.scrollBottom === s.rows - 1 ? '' : `${CSI}${b.scrollTop + 1};${b.scrollBottom + 1}r`;
+/**
+ * Always written, the full screen too: a viewer whose terminal is bigger than the pane (read-only,
+ * it cannot size the pane) then scrolls at the pane's last row, as the program's terminal does.
+ */
+function region(b: BufferState): string {
+  return `${CSI}${b.scrollTop + 1};${b.scrollBottom + 1}r`;
 }
 
 /** The state of the buffer on screen, written after its cells. */
@@ -104,7 +108,7 @@ function activeBuffer(s: TerminalState, b: BufferState): string {
   const saveInRegion = origin && b.saved.y >= b.scrollTop && b.saved.y <= b.scrollBottom;
   const saved = !savedIsDefault(b);
   if (saved && !saveInRegion) out += saveCursor(b);
-  out += region(s, b);
+  out += region(b);
   if (origin) out += `${CSI}?6h`;
   const top = origin ? b.scrollTop : 0;
   if (saved && saveInRegion) out += saveCursor(b, top);
@@ -164,7 +168,7 @@ export function withState(cells: string, s: TerminalState): string {
   const n = s.normal;
   // behind the alternate screen: the normal one's tab stops and region, and its saved cursor —
   // ?1049h saves the cursor as it is, for the program's ?1049l
-  const behind = tabStops(s.cols, n.tabs) + region(s, n) + cup(n.saved.y, n.saved.x) + sgr(n.saved.attrs) + `${ESC}(${n.saved.charset}\x0f`;
+  const behind = tabStops(s.cols, n.tabs) + region(n) + cup(n.saved.y, n.saved.x) + sgr(n.saved.attrs) + `${ESC}(${n.saved.charset}\x0f`;
   // the alternate cells were serialized for a fresh screen: default attributes, ASCII, no region
   const fresh = `${CSI}0m${ESC}(B${CSI}r${CSI}H${CSI}2J`;
   return normalCells + behind + `${CSI}?1049h` + fresh + altCells + activeBuffer(s, s.alternate) + modes(s);

@@ -5,6 +5,7 @@
  * detaches on Ctrl-]. Status (grant time left, operator messages, notices) goes to the title bar
  * and a one-line overlay on stderr, never into the pane's byte stream.
  */
+import { spawnSync } from 'node:child_process';
 import type { LiveSessionDto, TaskRunDto } from '../common/api.ts';
 import type { ViewerJoinReply } from '../common/protocol.ts';
 import { TASK_PANE } from '../common/protocol.ts';
@@ -52,6 +53,8 @@ class TerminalAttach {
   private readonly link: ViewerLink;
   private done = false;
   private rawMode = false;
+  /** The terminal's settings before output processing was turned off (`stty -g`), to put back; or null. */
+  private sttySaved: string | null = null;
   private everConnected = false;
   private sawOutput = false;
   private roHintShown = false;
@@ -86,6 +89,7 @@ class TerminalAttach {
     });
     link.on('joinFailed', (err) => this.finish({ kind: 'failed', message: err.message }, `handoff attach: ${err.code === 'timeout' ? `the hub did not answer the join of run ${opts.runId}` : err.message}`));
     link.on('joined', (reply) => this.joined(reply));
+    link.on('paneResized', (paneId, cols, rows) => this.paneResized(paneId, cols, rows));
     const s = link.socket;
     s.on('run:message', (msg) => {
       if (msg.runId === opts.runId) this.status(`[message from ${msg.from ?? 'system'}] ${msg.message}`);
@@ -120,6 +124,7 @@ class TerminalAttach {
       this.stdin.setRawMode(true);
       this.rawMode = true;
     }
+    if (this.tty) this.rawOutput();
     this.stdin.on('data', this.onKeys);
     this.stdin.resume();
     this.stdout.on('resize', this.onResize);
@@ -229,7 +234,37 @@ class TerminalAttach {
     if (columns > 0 && rows > 0) this.link.resize(TASK_PANE, columns, rows);
   };
 
+  /**
+   * The run's pane took another size (an RW holder's terminal). A terminal of that size did what
+   * the program's terminal did (reset the scroll region, reflowed); any other one did not, and
+   * keeps cells outside the pane: it repaints from a snapshot at the new size.
+   */
+  private paneResized(paneId: string, cols: number, rows: number): void {
+    if (paneId !== TASK_PANE || !this.tty || this.done) return;
+    if (this.stdout.columns !== cols || this.stdout.rows !== rows) this.link.resyncPane(TASK_PANE);
+  }
+
   private readonly onSignal = (sig: NodeJS.Signals) => this.finish({ kind: 'failed', message: sig }, `handoff attach: ${sig}`);
+
+  /**
+   * The pane's bytes reach the terminal as the program's own terminal got them: its pty already
+   * did the output processing. Node's raw mode keeps it on (LF → CR LF), which moves the cursor
+   * to column 1 where a program whose tty has it off (curses) moved straight down.
+   */
+  private rawOutput(): void {
+    const fd = (this.stdout as { fd?: unknown }).fd;
+    if (typeof fd !== 'number') return;
+    const saved = spawnSync('stty', ['-g'], { stdio: [fd, 'pipe', 'ignore'], encoding: 'utf8' });
+    if (saved.status !== 0 || !saved.stdout) return;
+    if (spawnSync('stty', ['-opost'], { stdio: [fd, 'ignore', 'ignore'] }).status === 0) this.sttySaved = saved.stdout.trim();
+  }
+
+  private restoreOutput(): void {
+    const fd = (this.stdout as { fd?: unknown }).fd;
+    if (this.sttySaved === null || typeof fd !== 'number') return;
+    spawnSync('stty', [this.sttySaved], { stdio: [fd, 'ignore', 'ignore'] });
+    this.sttySaved = null;
+  }
 
   // ---- ending --------------------------------------------------------------------------------
   private finish(outcome: AttachOutcome, message: string): void {
@@ -247,6 +282,7 @@ class TerminalAttach {
         // stdin already gone
       }
     }
+    this.restoreOutput();
     this.stdin.pause();
     this.link.close();
     if (this.overlayRow) this.stderr.write(`\x1b7\x1b[${this.overlayRow};1H\x1b[2K\x1b8`);

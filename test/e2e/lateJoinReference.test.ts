@@ -253,6 +253,12 @@ describe('e2e: late join equals an independent terminal (tmux)', function () {
         after: `printf '\\033[20;1H\\nmore alt\\033[?1049l after alt '`,
       },
       {
+        // curses programs turn output processing off (nonl) and move down with a bare LF
+        name: 'line feed alone moves down (the program\'s tty has -onlcr)',
+        before: `stty -onlcr; printf '\\033[3;10Habc\\ndef'`,
+        after: `printf '\\nghi\\n\\n'; stty onlcr`,
+      },
+      {
         name: 'what the keys send: cursor keys, keypad, bracketed paste',
         before: `printf '\\033[?1h\\033=\\033[?2004h\\033[?1000h\\033[?1006h'`,
         after: `printf 'type here: '`,

@@ -89,7 +89,7 @@ export class Tmux {
 
   /** The visible rows with attributes, trailing blank rows dropped; line-drawing characters as the glyphs a person sees. */
   rows(name: string): string[] {
-    const rows = this.tmux('capture-pane', '-p', '-e', '-t', name).split('\n').map(lineDrawingAsGlyphs);
+    const rows = this.tmux('capture-pane', '-p', '-e', '-t', name).split('\n').map(lineDrawingAsGlyphs).map(withoutTrailingResets);
     while (rows.length && rows[rows.length - 1] === '') rows.pop();
     return rows;
   }
@@ -134,6 +134,19 @@ export class Tmux {
   }
 }
 
+/** SGR codes that set an attribute back to its default: blanks after them look like no cell was written. */
+// eslint-disable-next-line no-control-regex -- matching terminal escape sequences is the point
+const TRAILING_RESETS = /(?:\x1b\[(?:(?:0|22|23|24|25|27|28|29|39|49|59)(?:;(?:0|22|23|24|25|27|28|29|39|49|59))*)?m)+$/;
+
+/**
+ * tmux ends a captured row with the SGR of its last written cells even when they are trimmed
+ * blanks: blanks written with default attributes (a program clearing with spaces) and cleared
+ * cells look the same on a screen, so resets at the end of a row are dropped.
+ */
+export function withoutTrailingResets(row: string): string {
+  return row.replace(TRAILING_RESETS, '');
+}
+
 /** DEC special graphics (ESC ( 0), 0x5f–0x7e: the glyph each byte shows. */
 const DEC_GRAPHICS = ' ◆▒␉␌␍␊°±␤␋┘┐┌└┼⎺⎻─⎼⎽├┤┴┬│≤≥π≠£·';
 
@@ -167,7 +180,11 @@ export function lineDrawingAsGlyphs(row: string): string {
 /** Row-by-row differences of two pane states (empty when equal), for a failure message. */
 export function stateDifferences(want: PaneState, got: PaneState): string[] {
   const out: string[] = [];
-  for (const f of PANE_STATE_FORMATS) if (want.flags[f] !== got.flags[f]) out.push(`${f}: ${want.flags[f]} ≠ ${got.flags[f]}`);
+  for (const f of PANE_STATE_FORMATS) {
+    // the cursor saved by ?1049h is tmux's leftover once the alternate screen is off: the next ?1049h saves anew
+    if (f.startsWith('alternate_saved_') && want.flags.alternate_on !== '1' && got.flags.alternate_on !== '1') continue;
+    if (want.flags[f] !== got.flags[f]) out.push(`${f}: ${want.flags[f]} ≠ ${got.flags[f]}`);
+  }
   const n = Math.max(want.rows.length, got.rows.length);
   for (let i = 0; i < n; i++) {
     const a = want.rows[i] ?? '';

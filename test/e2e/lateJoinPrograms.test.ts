@@ -1,0 +1,482 @@
+/**
+ * Late join of real programs from Debian against an independent terminal (architecture §5,
+ * issue 14): vim, a curses program with a scrolling window, a dialog gauge, less, top. Each runs
+ *  (a) directly in a reference tmux pane, and
+ *  (b) as a handoff run, driven by an RW `handoff attach` (the early viewer, joined before the
+ *      program drew anything) and watched by a late `handoff attach` that joins after the program
+ *      drew, scrolled and edited;
+ * the same keys are typed into the reference pane and the driver (through the run's RW path:
+ * the CLI's terminal, the hub, the agent's pty), and the program goes on drawing after the late
+ * join. Then the three panes are compared row by row with attributes, the cursor and every mode
+ * tmux keeps — the input side too: after the late join the viewer's terminal is in the modes the
+ * program asked for (cursor keys, keypad, mouse mode and encoding), and a paste typed into the
+ * late viewer reaches the program bracketed when the program asked for that.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { expect } from 'chai';
+import type { TestAgent } from '../support/testAgent.ts';
+import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
+import type { TestHub } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
+import type { PaneState, PaneStateFormat } from '../support/tmux.ts';
+import { stateDifferences, Tmux } from '../support/tmux.ts';
+import { waitUntil } from '../support/wait.ts';
+
+const HANDOFF = join(resolve(import.meta.dirname, '../..'), 'bin/handoff.js');
+/** The agent's ptys say xterm-256color; the reference pane runs the program under the same TERM. */
+const TERM = 'xterm-256color';
+/** How long the panes may take to show the same thing after a phase. */
+const SETTLE_MS = 10_000;
+
+/** What the person does next: keys typed (tmux send-keys arguments), a paste, or a file the program waits for. */
+interface Phase {
+  keys?: string[];
+  /** Pasted as a person's terminal pastes (bracketed if the pane asked for it). */
+  paste?: string;
+  /** Created in the folder both sides' programs wait on (the program's input is a script). */
+  touch?: string;
+  /** Shown on the screen once the program has drawn this phase. */
+  until: string;
+  /** Typed into the late viewer (which holds a write grant too) instead of the driver. */
+  byLate?: boolean;
+  /** The reference pane and the viewers at the run's size are resized (the driver's terminal resizes the run's pty). */
+  resize?: { cols: number; rows: number };
+}
+
+interface Size {
+  cols: number;
+  rows: number;
+}
+
+interface Scene {
+  name: string;
+  /** Debian commands the scene needs. */
+  needs: string[];
+  /** Files written into the scene's folder (the program's working directory) first. */
+  files?: Record<string, string>;
+  /** The program, a shell line run in the scene's folder; `$shared` is the folder phases touch files in; `wait_for NAME` waits for one. */
+  command: string;
+  before: Phase[];
+  after: Phase[];
+  /** Typed at the end to leave the program (the run then succeeds); null: the run is cancelled. */
+  quit: Phase | null;
+  /** Modes the program asks its terminal for (tmux format → value): the late viewer's terminal must be in them at once. */
+  modes: Partial<Record<PaneStateFormat, string>>;
+  /** The late viewer's terminal, when not 120×40; a late viewer of another size than the run's is read-only. */
+  lateSize?: Size;
+  /** Read-only viewers whose terminal stays 120×40 while the run gets smaller: they show the run's area as the reference does, blank around it. */
+  bigViewers?: boolean;
+  /** What the program shows depends on its machine (time, processes): the late viewer is compared with the early one only. */
+  runDependent?: boolean;
+}
+
+function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The scene as a script: $1 the folder phases touch files in. */
+function script(s: Scene): string {
+  return [
+    'shared=$1',
+    // a wait for a file the test creates (at most ~60 s), without output
+    'wait_for() { w=0; while [ ! -e "$shared/$1" ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w+1)); done; }',
+    'wait_for START',
+    s.command,
+  ].join('\n');
+}
+
+const numbered = (n: number, what: string) => Array.from({ length: n }, (_, i) => `${what} ${i + 1}: ${'the quick brown fox '.repeat(1 + (i % 4))}`).join('\n') + '\n';
+
+/** vim as shipped (defaults.vim: syntax, mouse=a, scrolloff), without the terminal queries whose answers differ between terminals. */
+const VIMRC = [
+  'source $VIMRUNTIME/defaults.vim',
+  'set noswapfile viminfo= number laststatus=2 ttymouse=sgr',
+  // where the window is and where the cursor: each phase waits for what it moved
+  "set statusline=%f\\ top=%{line('w0')}\\ at=%l,%c",
+  // the answers to these queries (version, cursor position, colours) come from the viewer's terminal, not the run's
+  'set t_RV= t_u7= t_RB= t_RF= t_RC= t_RS= t_Ss= t_SH=',
+  // focus events come from the terminal's own focus (tmux reports its sessions' focus changes): not part of the run
+  'set t_fe= t_fd=',
+].join('\n');
+
+/** A curses program with a scrolling window (its own scroll region) under a fixed header and box. */
+const CURSES_PY = `
+import curses, sys
+def main(scr):
+    curses.curs_set(0)
+    curses.start_color()
+    curses.init_pair(1, curses.COLOR_YELLOW, curses.COLOR_BLUE)
+    scr.addstr(0, 0, " curses log viewer ".center(curses.COLS, "="), curses.color_pair(1) | curses.A_BOLD)
+    scr.addstr(curses.LINES - 1, 0, "keys: n adds lines, q quits", curses.A_REVERSE)
+    scr.refresh()
+    box = curses.newwin(curses.LINES - 4, curses.COLS - 10, 2, 5)
+    box.box()
+    box.refresh()
+    log = box.derwin(curses.LINES - 6, curses.COLS - 12, 1, 1)
+    log.scrollok(True)
+    log.idlok(True)
+    log.keypad(True)
+    n = 0
+    while True:
+        c = log.getch()
+        if c == ord("q"):
+            return
+        if c == ord("n"):
+            for _ in range(7):
+                n += 1
+                log.addstr("\\nlog line %d %s" % (n, "*" * (n % 13)), curses.A_BOLD if n % 3 == 0 else 0)
+            log.addstr("\\nshown %d" % n)
+            log.refresh()
+curses.wrapper(main)
+`;
+
+const scenes: Scene[] = [
+  {
+    name: 'vim scrolled and edited after the join',
+    needs: ['vim'],
+    files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
+    command: 'exec vim -u vimrc -i NONE -N notes.txt',
+    // cursor keys and keypad in application mode, mouse=a: button events in SGR encoding
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    before: [
+      { until: 'notes.txt' },
+      { keys: ['120G'], until: 'at=120,1' },
+      { keys: ['cc', 'edited before the join', 'Escape'], until: 'at=120,22' },
+      { keys: [':set cursorline', 'Enter'], until: ':set cursorline' },
+    ],
+    after: [
+      { keys: ['C-e', 'C-e', 'C-e'], until: 'top=105 at=120,' },
+      { keys: ['C-d'], until: 'top=124 at=139,1' },
+      { keys: ['o', 'typed after the join', 'Escape'], until: 'at=140,20' },
+      { keys: ['C-y', 'C-y', 'k'], until: 'top=122 at=139,' },
+      { keys: ['/fox the quick brown fox the quick', 'Enter'], until: '/fox the quick brown fox the quick' },
+      // the late viewer types: cursor keys, and a paste in Normal mode, which vim takes as text only when it comes bracketed
+      { keys: ['Down', 'Down', 'End'], byLate: true, until: 'at=' },
+      { paste: 'pasted-by-the-late-viewer', byLate: true, until: 'pasted-by-the-late-viewer' },
+    ],
+    quit: { keys: ['Escape', ':qa!', 'Enter'], until: '' },
+  },
+  {
+    name: 'curses program with a scrolling window (python3 curses)',
+    needs: ['/usr/bin/python3'],
+    files: { 'logview.py': CURSES_PY },
+    command: 'exec /usr/bin/python3 logview.py',
+    // the window reads with the keypad on; curs_set(0) hides the cursor
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', cursor_flag: '0', alternate_on: '1' },
+    before: [
+      { until: 'keys: n adds lines' },
+      { keys: ['n'], until: 'shown 7' },
+      { keys: ['n'], until: 'shown 14' },
+      { keys: ['n'], until: 'shown 21' },
+      { keys: ['n', 'n'], until: 'shown 35' },
+    ],
+    after: [
+      { keys: ['n'], until: 'shown 42' },
+      { keys: ['n', 'n', 'n'], until: 'shown 63' },
+    ],
+    quit: { keys: ['q'], until: '' },
+  },
+  {
+    name: 'dialog gauge',
+    needs: ['dialog'],
+    command: [
+      '{ echo 5; wait_for P1; echo 30; echo XXX; echo 30; echo "copying the first files"; echo XXX;',
+      '  wait_for P2; echo 55; wait_for P3; echo XXX; echo 80; echo "nearly there: checking"; echo XXX;',
+      '  wait_for P4; echo 95; wait_for Q; } | dialog --backtitle "handoff late join" --title "Progress" --gauge "starting" 10 60 0',
+    ].join('\n'),
+    // dialog: keypad, mouse clicks in SGR encoding, no cursor
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', cursor_flag: '0' },
+    before: [
+      { until: '5%' },
+      { touch: 'P1', until: 'copying the first files' },
+      { touch: 'P2', until: '55%' },
+    ],
+    after: [
+      { touch: 'P3', until: 'nearly there' },
+      { touch: 'P4', until: '95%' },
+    ],
+    quit: { touch: 'Q', until: '' },
+  },
+  {
+    name: 'less scrolled and searched',
+    needs: ['less'],
+    files: { 'book.txt': numbered(400, 'page') },
+    command: 'LESSHISTFILE=- exec less --mouse -R book.txt',
+    // less --mouse: clicks and wheel in SGR encoding; keypad
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    before: [
+      { until: 'page 1:' },
+      { keys: ['50j'], until: 'page 51:' },
+      { keys: ['/quick brown fox the quick', 'Enter'], until: 'page 52:' },
+    ],
+    after: [
+      { keys: ['d'], until: 'page 72:' },
+      { keys: ['k', 'k', 'k'], until: 'page 69:' },
+      { keys: ['n'], until: 'page 73:' },
+      { keys: ['Down', 'Down'], byLate: true, until: 'page 75:' },
+    ],
+    quit: { keys: ['q'], until: '' },
+  },
+  {
+    name: 'top',
+    needs: ['top'],
+    // once a second: the screen changes between the phases, the late viewer follows the same frames
+    command: 'HOME=$PWD exec top -d 1',
+    modes: { cursor_flag: '0', keypad_cursor_flag: '1', keypad_flag: '1' },
+    runDependent: true,
+    before: [
+      { until: 'load average' },
+      { keys: ['H'], until: 'Threads:' },
+      { keys: ['z'], until: 'Threads:' },
+    ],
+    after: [
+      { keys: ['1'], until: '%Cpu1' },
+      { keys: ['H'], until: 'Tasks:' },
+    ],
+    // top may drop a key typed while it samples: the run is cancelled instead
+    quit: null,
+  },
+  {
+    name: 'dialog programbox: a scrolling window fed line by line',
+    needs: ['dialog'],
+    command: [
+      "lines() { for i in $(seq $1 $2); do echo \"step $i: $(printf '#%.0s' $(seq 1 $((i % 30 + 1))))\"; done; }",
+      '{ lines 1 8; wait_for A; lines 9 30; wait_for B; lines 31 44; wait_for C; lines 45 60; } | dialog --title "build log" --programbox 20 70',
+    ].join('\n'),
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', cursor_flag: '0' },
+    before: [
+      { until: 'step 8:' },
+      { touch: 'A', until: 'step 30:' },
+    ],
+    after: [
+      { touch: 'B', until: 'step 44:' },
+      { touch: 'C', until: 'step 60:' },
+    ],
+    quit: { keys: ['Enter'], until: '' },
+  },
+  {
+    name: 'htop',
+    needs: ['htop'],
+    // a long delay: the screen holds still between the phases (it is compared with the early viewer's)
+    command: 'HOME=$PWD exec htop -d 100',
+    runDependent: true,
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_standard_flag: '1', mouse_sgr_flag: '1', cursor_flag: '0', alternate_on: '1' },
+    before: [
+      { until: 'F5Tree' },
+      { keys: ['t'], until: 'F5List' },
+    ],
+    after: [
+      { keys: ['t'], until: 'F5Tree' },
+      { keys: ['F3', 'redis'], until: 'Search: redis' },
+      { keys: ['Escape'], until: 'F5Tree' },
+    ],
+    quit: { keys: ['q'], until: '' },
+  },
+];
+
+/**
+ * Resize during a run. Correct means: the run's pty takes the RW holder's size (its terminal was
+ * resized), the program redraws for it, and then every viewer whose terminal has that size — the
+ * RW holder, a late joiner — shows what the reference pane, resized the same way, shows; a
+ * read-only viewer with a bigger terminal (early or late) shows the run's area as the reference
+ * does, blank around it — for programs that place what they draw (full-screen programs); text
+ * streamed past the pane's width wraps at the bigger terminal's width (a known limit: a byte
+ * stream cannot set the width where the viewer's terminal wraps).
+ */
+const resizeScenes: Scene[] = [
+  {
+    name: 'vim while the RW holder resizes, before and after the join',
+    needs: ['vim'],
+    files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
+    command: 'exec vim -u vimrc -i NONE -N notes.txt',
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    lateSize: { cols: 100, rows: 30 },
+    bigViewers: true,
+    before: [
+      { until: 'notes.txt' },
+      { keys: ['120G'], until: 'at=120,1' },
+      { resize: { cols: 100, rows: 30 }, until: 'at=120,1' },
+      { keys: ['cc', 'edited at 100 x 30', 'Escape'], until: 'at=120,18' },
+    ],
+    after: [
+      { keys: ['C-d'], until: 'at=134,1' },
+      { keys: ['o', 'typed after the join', 'Escape'], until: 'at=135,20' },
+      { resize: { cols: 110, rows: 35 }, until: 'at=135,20' },
+      { keys: ['C-e', 'C-e', 'k'], until: 'at=134,' },
+    ],
+    quit: { keys: ['Escape', ':qa!', 'Enter'], until: '' },
+  },
+  {
+    name: 'plain output, long lines, while the RW holder resizes (the screens reflow)',
+    needs: [],
+    command: [
+      `out() { for i in $(seq $1 $2); do printf 'output line %d %s\\n' $i "$(printf 'x%.0s' $(seq 1 $((i * 7 % 150))))"; done; }`,
+      'out 1 30; wait_for A; out 31 45; wait_for B; out 46 60; printf "prompt> "; wait_for Q',
+    ].join('\n'),
+    modes: {},
+    // no bigger viewer here: lines a program streams wrap at the width of the terminal they land in
+    lateSize: { cols: 100, rows: 30 },
+    before: [
+      { until: 'output line 30 ' },
+      { resize: { cols: 100, rows: 30 }, until: 'output line 30 ' },
+      { touch: 'A', until: 'output line 45 ' },
+    ],
+    after: [{ touch: 'B', until: 'prompt> ' }],
+    quit: { touch: 'Q', until: '' },
+  },
+];
+
+/**
+ * What a viewer bigger than the run shows is the run's area: the reference's rows (the rest of
+ * its screen blank) and the same cursor and modes; of its tab stops, those inside the run's width.
+ */
+function runArea(st: PaneState, cols: number): PaneState {
+  const tabs = st.flags.pane_tabs.split(',').filter((t) => t !== '' && Number(t) < cols);
+  return { rows: st.rows, flags: { ...st.flags, pane_tabs: tabs.join(',') } };
+}
+
+describe('e2e: late join of real programs equals an independent terminal (tmux)', function () {
+  this.timeout(30_000);
+  let hub: TestHub;
+  let agent: TestAgent;
+  let work: string;
+  let tmux: Tmux;
+
+  before(async function () {
+    this.timeout(30_000);
+    if (!has('tmux')) throw new Error('tmux is required for these tests (apt-get install -y tmux)');
+    work = mkdtempSync(join(tmpdir(), 'handoff-latejoin-programs-'));
+    hub = await startTestHub('postgres');
+    agent = startTestAgent(hub);
+    await agent.ready();
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    await agent?.close({ cancelRuns: true });
+    await hub?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    tmux = new Tmux();
+  });
+
+  afterEach(() => tmux.close());
+
+  const cliEnv = () => ({ HANDOFF_HUB_URL: hub.url, HANDOFF_TOKEN: hub.token('operator', 'alice') });
+
+  /** Starts `handoff attach` in a new pane; resolves once it painted its join snapshot (its title is set right after). */
+  async function attach(runId: string, rw: boolean, size?: Size): Promise<string> {
+    const pane = tmux.spawn(`node ${HANDOFF} attach ${runId}${rw ? ' --rw' : ''}`, cliEnv(), size);
+    await waitUntil(`handoff attach in ${pane} to paint the run`, () => (tmux.format(pane, '#{pane_title}').startsWith('handoff ') ? true : undefined), 20_000, 50);
+    return pane;
+  }
+
+  /** Waits until every pane equals the first one; fails with the differences left at the deadline. */
+  async function settled(what: string, panes: Record<string, string>, until: string, areaOnly: string[] = []): Promise<Record<string, PaneState>> {
+    const names = Object.keys(panes);
+    const cols = Number(tmux.format(panes[names[0] as string] as string, '#{pane_width}'));
+    let last: Record<string, PaneState> = {};
+    let diff: string[] = [];
+    try {
+      return await waitUntil(
+        what,
+        () => {
+          last = Object.fromEntries(names.map((n) => [n, tmux.state(panes[n] as string)]));
+          const want = last[names[0] as string] as PaneState;
+          diff = [];
+          for (const n of names.slice(1)) {
+            const area = areaOnly.includes(n);
+            for (const d of stateDifferences(area ? runArea(want, cols) : want, area ? runArea(last[n] as PaneState, cols) : (last[n] as PaneState))) diff.push(`${n} against ${names[0]}: ${d}`);
+          }
+          const shown = names.every((n) => (last[n] as PaneState).rows.join('\n').includes(until) || tmux.screen(panes[n] as string).includes(until));
+          return shown && diff.length === 0 ? last : undefined;
+        },
+        SETTLE_MS,
+        100,
+      );
+    } catch {
+      const screen = tmux.tmux('capture-pane', '-p', '-t', panes[names[0] as string] as string).trimEnd().replace(/\n/g, '\n    ');
+      expect.fail(`${what}: the panes do not show the same (waited for ${JSON.stringify(until)}):\n  ${diff.join('\n  ') || '(equal, but the text is not shown)'}\n  ${names[0]} shows:\n    ${screen}`);
+    }
+  }
+
+  function act(p: Phase, panes: string[], shared: string, sameSize: string[] = []): void {
+    if (p.touch) writeFileSync(join(shared, p.touch), '');
+    if (p.resize) for (const pane of [...panes, ...sameSize].filter(Boolean)) tmux.resize(pane, p.resize.cols, p.resize.rows);
+    for (const pane of panes.filter(Boolean)) {
+      for (const k of p.keys ?? []) tmux.keys(pane, k);
+      if (p.paste) tmux.paste(pane, p.paste);
+    }
+  }
+
+  async function play(s: Scene): Promise<void> {
+    for (const cmd of s.needs) if (!has(cmd)) throw new Error(`${cmd} is required for this test (apt-get install -y ${cmd.replace(/.*\//, '')})`);
+    const dir = join(work, s.name.replace(/[^a-z0-9]+/gi, '-'));
+    const shared = join(dir, 'shared');
+    mkdirSync(shared, { recursive: true });
+    for (const [f, text] of Object.entries(s.files ?? {})) writeFileSync(join(dir, f), text);
+    writeFileSync(join(dir, 'scene.sh'), script(s));
+    const line = `cd ${dir} && bash scene.sh ${shared}`;
+
+    const run = await createRun(hub, [line]);
+    try {
+      await playRun(s, run.id, line, shared);
+    } finally {
+      // a failed scene leaves its program waiting: end it so the next scene's run gets the agent
+      await hub.api('POST', `/api/task-runs/${run.id}/cancel`, hub.token('operator', 'alice'), {});
+    }
+  }
+
+  async function playRun(s: Scene, runId: string, line: string, shared: string): Promise<void> {
+    const run = { id: runId };
+    await waitForSessionStatus(hub, run.id, ['ready'], 20_000);
+    // a program whose screen depends on its machine has no reference: the late viewer is compared with the early one
+    const ref = s.runDependent ? '' : tmux.spawn(line, { TERM });
+    const driver = await attach(run.id, true);
+    const bigEarly = s.bigViewers ? await attach(run.id, false) : '';
+    writeFileSync(join(shared, 'START'), '');
+
+    const big: string[] = [];
+    const compareWith = (late?: string): Record<string, string> => {
+      const all: Record<string, string> = s.runDependent ? { early: driver } : { reference: ref, early: driver };
+      if (late) all.late = late;
+      if (bigEarly) all['early 120×40'] = bigEarly;
+      if (late && s.bigViewers) all['late 120×40'] = big[0] as string;
+      return all;
+    };
+    const areaOnly = ['early 120×40', 'late 120×40'];
+    for (const [i, p] of s.before.entries()) {
+      act(p, [ref, driver], shared);
+      await settled(`before the join, step ${i + 1}`, compareWith(), p.until, areaOnly);
+    }
+    const late = await attach(run.id, !s.lateSize, s.lateSize);
+    if (s.bigViewers) big.push(await attach(run.id, false));
+    const joined = await settled('right after the join', compareWith(late), '', areaOnly);
+    // the input side: what the late viewer's keys and mouse send is what the program asked for
+    const flags = (joined.late as PaneState).flags;
+    expect(Object.fromEntries(Object.keys(s.modes).map((f) => [f, flags[f as PaneStateFormat]])), 'the late viewer terminal\'s modes').to.deep.equal(s.modes);
+    for (const [i, p] of s.after.entries()) {
+      act(p, [ref, p.byLate ? late : driver], shared, [late]);
+      await settled(`after the join, step ${i + 1}`, compareWith(late), p.until, areaOnly);
+    }
+
+    if (!s.quit) return; // play() cancels it
+    act(s.quit, [ref, driver], shared);
+    expect((await waitForRunStatus(hub, run.id, ['succeeded', 'failed', 'cancelled'], 15_000)).status).to.equal('succeeded');
+  }
+
+  for (const s of scenes) it(s.name, () => play(s));
+  describe('resize during a run', () => {
+    for (const s of resizeScenes) it(s.name, () => play(s));
+  });
+});
