@@ -25,6 +25,7 @@ import type { AgentProcess, HubProcess } from '../support/processes.ts';
 import {
   connectSocket,
   createRunAt,
+  eventsAt,
   operatorToken,
   removeDir,
   rest,
@@ -117,6 +118,8 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
     live = await createRunAt(hub.url, [`i=0; while [ ! -e ${gate} ] && [ $i -lt 3000 ]; do i=$((i+1)); echo "tick $i"; sleep 0.05; done`]);
     await waitRunAt(hub.url, live.id, ['running'], 30_000);
     await waitSessionAt(hub.url, live.id, ['ready']);
+    // the agent's own news of the run (its step began) is on the timeline before anything is counted
+    await waitUntil('the live run\'s step_started', async () => ((await eventsAt(hub.url, live.id)).some((e) => e.action === 'step_started') ? true : undefined), 15_000);
   });
 
   it('refuses text PostgreSQL cannot store (NUL, lone surrogates) with 422 / invalid_payload, never 500', async () => {
