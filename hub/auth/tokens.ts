@@ -23,6 +23,7 @@ export interface GrantClaims {
   kind: 'rw-grant';
   runId: string;
   sessionId: string;
+  /** The operator (`sub`) it was minted for: it works only under that operator's own token. */
   grantee: string;
   generation: number;
   jti: string;
@@ -41,6 +42,9 @@ const ROLE_RANK: Record<OperatorRole, number> = { viewer: 0, operator: 1, admin:
 export function roleAtLeast(role: OperatorRole, min: OperatorRole): boolean {
   return ROLE_RANK[role] >= ROLE_RANK[min];
 }
+
+/** The least role that may write into a run: asked of whoever mints a grant and of whoever uses it. */
+export const WRITE_ROLE: OperatorRole = 'operator';
 
 /** Parses durations such as 90, 90s, 15m, 8h, 7d into seconds. */
 export function parseDuration(text: string): number {

@@ -1,6 +1,7 @@
 /** /api/task-runs/{id}/live-session…: the live handoff contract (architecture §4, kept as specified). */
 import { Router } from 'express';
 import type { OperatorClaims, TokenService } from '../../auth/tokens.ts';
+import { WRITE_ROLE } from '../../auth/tokens.ts';
 import type { LiveSessionService } from '../../domain/liveSessions.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
 import { enableBody, grantWriteBody, heartbeatBody, reportBody, revokeBody } from '../schemas.ts';
@@ -11,6 +12,7 @@ export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionSer
   const viewer = requireOperator(tokens, 'viewer');
   const operator = requireOperator(tokens, 'operator');
   const admin = requireOperator(tokens, 'admin');
+  const writer = requireOperator(tokens, WRITE_ROLE);
   const worker = requireWorker(tokens);
   const op = (c: OperatorClaims | undefined) => ({ kind: 'operator' as const, sub: c!.sub, role: c!.role });
   const base = '/task-runs/:id/live-session';
@@ -25,7 +27,7 @@ export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionSer
     res.json({ session: await sessions.get(runId(req.params.id)) });
   });
 
-  r.post(`${base}/grant-write`, operator, async (req, res) => {
+  r.post(`${base}/grant-write`, writer, async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(grantWriteBody, req.body);
     res.json(await sessions.grantWrite(op(req.operator), id, body.ttlMinutes));
