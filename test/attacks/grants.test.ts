@@ -37,6 +37,7 @@ describe('attacks: a forwarded RW grant', function () {
   const minted: string[] = [];
   /** Runs of the current test, cancelled after it (each holds one of the agent's slots). */
   const runs: string[] = [];
+  let controlLines = 0;
 
   before(async function () {
     this.timeout(40_000);
@@ -101,7 +102,7 @@ describe('attacks: a forwarded RW grant', function () {
     expect((await attacker.waitForNotice('grant_refused')).message).to.match(reason);
     attacker.sendInput(TASK_PANE, `${typed}\r`);
     await attacker.waitForNotice('read_only');
-    const control = await controlLine(runId, grant, `after-${typed}`);
+    const control = await controlLine(runId, grant, `grantee-line-${++controlLines}`);
     const seen = control.pane(TASK_PANE).liveOutput().toString() + (await control.pane(TASK_PANE).serialize());
     expect(seen, 'the attacker\'s keys reached the pty').not.to.include(typed);
     const attach = (await eventsAt(hub.url, runId)).filter((e) => e.action === 'rw_attach');
