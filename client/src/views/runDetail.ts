@@ -7,8 +7,8 @@
  * Test hook (documented in client/README.md): while this page is mounted,
  * `window.__handoffUseGrant(grantToken)` makes the tab use an RW grant token exactly as it does
  * with the one grant-write returns (reconnect with it, join again). Tests use it to inject a
- * grant shorter than the API's one-minute minimum; a grant token is itself the authority, so the
- * hook gives a page nothing it could not do with the token anyway.
+ * grant shorter than the API's one-minute minimum; the hub accepts a grant only from its grantee,
+ * so the hook gives a page nothing its operator could not get anyway.
  */
 import type { LiveSessionDto, TaskRunDto } from '../../../common/api.ts';
 import type { PaneSinkFactory } from '../../../common/viewerLink.ts';
