@@ -8,7 +8,10 @@ const USAGE = `usage: handoff <command> [options]
   dev                                   hub + one agent on the embedded database, with an operator login
   token --role viewer|operator|admin --sub NAME [--ttl 8h]
   token --worker ID [--ttl 365d]        mint a development token (printed alone on stdout)
-  attach RUN_ID [--rw] [--grant TOKEN]  attach this terminal to a run's live session (Ctrl-] detaches)
+  attach RUN_ID [--rw] [--grant-file PATH]
+                                        attach this terminal to a run's live session (Ctrl-] detaches);
+                                        --rw asks the hub for a write grant, or pass your grant in a
+                                        file or in HANDOFF_GRANT (never on the command line)
   run [--rw] -- CMD…                    create a task run and attach to it
   migrate                               apply pending migrations to the configured database
 `;

@@ -55,9 +55,11 @@ export interface ControlEventDto {
 
 export interface GrantWriteResult {
   session: LiveSessionDto;
-  /** The RW grant token plus how to use it; `handoff attach RUN --rw --grant TOKEN`. */
+  /** The session's RW attach command, without the grant (never on a command line): `handoff attach RUN --rw`. */
   attachRw: string;
+  /** The dashboard link with the grant in its fragment: `…/runs/ID#grant=TOKEN`. */
   webRw?: string;
+  /** Works only under the grantee's own operator token (architecture §7a). */
   grantToken: string;
   grantedUntil: string;
 }

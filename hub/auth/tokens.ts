@@ -23,6 +23,7 @@ export interface GrantClaims {
   kind: 'rw-grant';
   runId: string;
   sessionId: string;
+  /** The operator (`sub`) it was minted for: it works only under that operator's own token. */
   grantee: string;
   generation: number;
   jti: string;

@@ -5,6 +5,7 @@ import type { GrantWriteResult, LiveSessionDto } from '../../common/api.ts';
 import type { SessionReport } from '../../common/protocol.ts';
 import type { ControlAction, SessionStatus } from '../../common/statuses.ts';
 import type { GrantClaims } from '../auth/tokens.ts';
+import { may, POLICY } from '../../common/policy.ts';
 import { TaskRun, TaskRunLiveSession } from '../db/entities.ts';
 import type { Actor } from './actors.ts';
 import { systemActor } from './actors.ts';
@@ -179,13 +180,17 @@ export class LiveSessionService {
       await uow.em.flush();
       const base = session.attachRwEncrypted ? this.ctx.sealedBox.open(session.attachRwEncrypted) : `handoff attach ${runId} --rw`;
       const webBase = session.webRwEncrypted ? this.ctx.sealedBox.open(session.webRwEncrypted) : undefined;
+      // The grant never goes into a command line (ps, shell history) nor a URL query (history,
+      // proxy and server logs, Referer): the RW command is the session's own, to be given the grant
+      // by --grant-file or HANDOFF_GRANT; the web link carries it in the fragment, which no request
+      // sends and the dashboard strips from the address at once.
       const result: GrantWriteResult = {
         session: sessionDto(session),
-        attachRw: `${base} --grant ${token}`,
+        attachRw: base,
         grantToken: token,
         grantedUntil: until.toISOString(),
       };
-      if (this.ctx.config.liveSession.allowWeb && webBase) result.webRw = `${webBase}${webBase.includes('?') ? '&' : '?'}grant=${token}`;
+      if (this.ctx.config.liveSession.allowWeb && webBase) result.webRw = `${webBase}${webBase.includes('#') ? '&' : '#'}grant=${token}`;
       const gen = session.rwGeneration;
       const rwUntil = session.rwGrantedUntil.toISOString();
       uow.afterCommit(() => this.ctx.events.emit('rw:changed', runId, gen, rwUntil));
@@ -236,10 +241,15 @@ export class LiveSessionService {
   }
 
   /**
-   * Checks a grant token against the session as it is now. The realtime layer caches the verdict
-   * until the grant's expiry and drops it when `rw:changed` says the generation moved.
+   * Checks a grant token, presented by `holder` (the socket's operator identity), against the
+   * session as it is now. A grant is bound to its grantee (architecture §7a): anyone else holding
+   * it, or the grantee under a role that may not write, gets nothing from it. The realtime layer
+   * caches the verdict until the grant's expiry and drops it when `rw:changed` says the
+   * generation moved.
    */
-  async checkGrant(claims: GrantClaims, runId: string): Promise<{ ok: true; until: Date } | { ok: false; reason: string }> {
+  async checkGrant(claims: GrantClaims, runId: string, holder: Actor & { kind: 'operator' }): Promise<{ ok: true; until: Date } | { ok: false; reason: string }> {
+    if (claims.grantee !== holder.sub) return { ok: false, reason: 'the grant was issued to another operator; ask for your own' };
+    if (!may(holder.role, 'session.write')) return { ok: false, reason: `role ${holder.role} may not write (needs ${POLICY['session.write']})` };
     if (claims.runId !== runId) return { ok: false, reason: 'grant is for another run' };
     if (claims.expiresAt <= Date.now()) return { ok: false, reason: 'grant expired' };
     const session = await this.ctx.orm.em.fork().findOne(TaskRunLiveSession, { taskRun: runId });

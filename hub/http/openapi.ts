@@ -244,7 +244,7 @@ export function buildOpenApi(serverUrl?: string): Json {
           params: [idParam],
           body: s.grantWriteBody,
           ok: withOptional(obj({ session: ref('LiveSession'), attachRw: { type: 'string' }, grantToken: { type: 'string' }, grantedUntil: { type: 'string', format: 'date-time' } }), {
-            webRw: { type: 'string', description: 'the dashboard link with the grant; only when HANDOFF_ALLOW_WEB is on and the worker reported a webRw' },
+            webRw: { type: 'string', description: 'the dashboard link with the grant in its fragment (#grant=); only when HANDOFF_ALLOW_WEB is on and the worker reported a webRw' },
           }),
           errors: [401, 403, 404, 422],
         }),

@@ -28,7 +28,7 @@ export class RwGate {
     if (this.clustered) this.viewers.serverSideEmit('rw:generation', runId, generation, reason);
   }
 
-  private actor(socket: ViewerSocket): Actor {
+  private actor(socket: ViewerSocket): Actor & { kind: 'operator' } {
     const o = socket.data.operator;
     return { kind: 'operator', sub: o.sub, role: o.role };
   }
@@ -47,7 +47,7 @@ export class RwGate {
       return { canWrite: false, until: null };
     }
     if (!grant || grant.runId !== runId) return { canWrite: false, until: null };
-    const verdict = await this.sessions.checkGrant(grant, runId);
+    const verdict = await this.sessions.checkGrant(grant, runId, this.actor(socket));
     if (!verdict.ok) {
       socket.emit('notice', runId, 'grant_refused', `write grant refused: ${verdict.reason}`);
       return { canWrite: false, until: null };

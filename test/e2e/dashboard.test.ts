@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { ControlEventDto, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
+import type { ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { OperatorRole, TaskRunStatus } from '../../common/statuses.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
@@ -325,8 +325,9 @@ describe('operator dashboard (browser, postgres)', function () {
     await page.click('button[data-action="grant-write"]');
     await waitFor('the RW badge', async () => /you are typing into a live run — 1[45]:\d\d left/.test((await badge(page).textContent()) ?? ''));
     const rwCommand = (await page.locator('[data-testid=attach-rw]').textContent()) ?? '';
-    expect(rwCommand).to.match(/--grant \S+/);
-    expect(rwCommand, 'the grant is not on screen in full').to.not.match(/eyJ[\w-]+\.[\w-]+\.[\w-]{8,}/);
+    // the command holds no grant (never on a command line): `--rw` asks for its own with the terminal's token
+    expect(rwCommand).to.equal(`handoff attach ${run.id} --rw`);
+    expect(rwCommand, 'no grant in the command').to.not.match(/eyJ[\w-]+\./);
     const first = await badgeSecondsLeft(page);
     await sleep(2100);
     const second = await badgeSecondsLeft(page);
@@ -596,6 +597,34 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(await screenText(page)).to.not.include('short:[after]');
     const detach = await waitFor('rw_detach', async () => (await events(run.id)).find((e) => e.action === 'rw_detach'));
     expect(detach.metadata['reason']).to.equal('grant expired');
+  });
+
+  it('a #grant= link (grant-write\'s webRw): the page writes with it and strips it from the address; another operator\'s page does not', async () => {
+    const run = await createRun(['echo link-ready; read -t 40 l; echo "link:[$l]"']);
+    await waitSessionReady(run.id);
+    const g = await hub.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, hub.token('operator', 'operator-user'), { ttlMinutes: 5 });
+    expect(g.status, g.text).to.equal(200);
+    const link = g.body.webRw ?? '';
+    expect(new URL(link).hash, 'the grant rides in the fragment').to.equal(`#grant=${g.body.grantToken}`);
+    expect(new URL(link).search).to.not.include(g.body.grantToken.split('.')[2] as string);
+
+    // another operator who gets the link watches read-only, told why
+    const other = await signedIn('operator', 'oscar');
+    await other.goto(link);
+    await waitScreen(other, /link-ready/);
+    await waitFor('the refusal', async () => /issued to another operator/.test((await other.locator('.term-notice').textContent()) ?? ''));
+    expect(await badge(other).textContent()).to.equal('read-only');
+    expect(other.url(), 'the grant left the address').to.equal(`${hub.url}/runs/${run.id}`);
+
+    // the grantee: write, and the grant is gone from the address and this history entry
+    const page = await signedIn('operator', 'operator-user');
+    await page.goto(link);
+    await waitScreen(page, /link-ready/);
+    await waitFor('the RW badge', async () => /you are typing into a live run/.test((await badge(page).textContent()) ?? ''));
+    expect(page.url()).to.equal(`${hub.url}/runs/${run.id}`);
+    expect(await page.evaluate(() => location.hash)).to.equal('');
+    await typeInto(page, 'via-link');
+    await waitScreen(page, /link:\[via-link\]/);
   });
 
   it('puts pause, messages and resume in the timeline and the terminal, and keeps them on reload', async () => {

@@ -42,8 +42,9 @@ describe('operator intervention (e2e)', function () {
     return v;
   };
   const control = (runId: string, body: Record<string, unknown>) => hub.api<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${runId}/control`, hub.token('operator', 'op-bob'), body);
+  // a grant is bound to its grantee: the operator who types (viewer()'s operator-alice) asks for it
   const grantWrite = async (runId: string, ttlMinutes = 1) => {
-    const res = await hub.api<GrantWriteResult>('POST', `/api/task-runs/${runId}/live-session/grant-write`, hub.token('operator', 'op-bob'), { ttlMinutes });
+    const res = await hub.api<GrantWriteResult>('POST', `/api/task-runs/${runId}/live-session/grant-write`, hub.token('operator', 'operator-alice'), { ttlMinutes });
     expect(res.status, res.text).to.equal(200);
     return res.body;
   };
@@ -303,7 +304,7 @@ describe('operator intervention (e2e)', function () {
     const resume = timeline.find((e) => e.action === 'resume');
     expect(resume?.actorUserId).to.equal('op-bob');
     expect(resume?.metadata['summary']).to.equal('typed the answer');
-    expect(timeline.find((e) => e.action === 'grant_rw')?.actorUserId).to.equal('op-bob');
+    expect(timeline.find((e) => e.action === 'grant_rw')?.actorUserId).to.equal('operator-alice');
     expect(timeline.find((e) => e.action === 'rw_attach')?.actorUserId).to.equal('operator-alice');
   });
 });

@@ -691,8 +691,9 @@ for (const store of STORES) {
         const g = await h.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, operator, { ttlMinutes: 10 });
         expect(g.status).to.equal(200);
         const { session, attachRw, webRw, grantToken, grantedUntil } = g.body;
-        expect(attachRw).to.equal(`handoff attach ${run.id} --rw --grant ${grantToken}`);
-        expect(webRw).to.equal(`http://hub/runs/${run.id}?rw=1&grant=${grantToken}`);
+        // the grant is never on a command line nor in a URL query: the web link has it in its fragment
+        expect(attachRw).to.equal(`handoff attach ${run.id} --rw`);
+        expect(webRw).to.equal(`http://hub/runs/${run.id}?rw=1#grant=${grantToken}`);
         expect(Date.parse(grantedUntil) - before).to.be.within(10 * 60_000 - 2000, 10 * 60_000 + 2000);
         expect(session.rwGrantedUntil).to.equal(grantedUntil);
         expect(session).not.to.have.property('attachRw');
@@ -728,7 +729,7 @@ for (const store of STORES) {
         expect(r.body.session.rwGrantedUntil).to.equal(null);
         expect(r.body.session.status).to.equal('ready');
         const claims = h.hub.ctx.tokens.verifyGrant(g.body.grantToken);
-        expect(await h.hub.sessions.checkGrant(claims, run.id)).to.deep.equal({ ok: false, reason: 'grant was revoked' });
+        expect(await h.hub.sessions.checkGrant(claims, run.id, { kind: 'operator', sub: 'olga', role: 'operator' })).to.deep.equal({ ok: false, reason: 'grant was revoked' });
         const ev = (await events(run.id)).find((e) => e.action === 'revoke_rw');
         expect(ev?.actorUserId).to.equal('olga');
         expect(ev?.metadata).to.include({ generation: gen + 1, reason: 'done typing' });
@@ -852,8 +853,8 @@ for (const store of STORES) {
 
         const grant = await h.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, operator, {});
         expect(grant.status).to.equal(200);
-        expect(grant.body.attachRw).to.equal(`${secret} --grant ${grant.body.grantToken}`);
-        expect(grant.body.webRw).to.equal(`${webSecret}?grant=${grant.body.grantToken}`);
+        expect(grant.body.attachRw).to.equal(secret);
+        expect(grant.body.webRw).to.equal(`${webSecret}#grant=${grant.body.grantToken}`);
         const grantToken = grant.body.grantToken;
         expect(JSON.stringify(grant.body.session)).not.to.contain(secret);
 

@@ -122,8 +122,9 @@ export class LiveSessionCard {
 
   /**
    * The one place a write grant from the hub reaches this tab: the viewer link presents it (the
-   * hub checks it at join) and the card shows the attach command (token masked). How the grant
-   * is carried may change (docs/architecture.md §7); only this function then changes.
+   * hub checks it at join, and only for this operator) and the card shows the session's RW attach
+   * command, which holds no grant: a terminal's `handoff attach --rw` asks for its own with the
+   * terminal's token (architecture §7a: a grant is never on a command line).
    */
   private takeGrant(res: GrantWriteResult): void {
     this.rwCommand = res.attachRw;
@@ -220,7 +221,7 @@ export class LiveSessionCard {
     } else {
       append(this.times, h('p.muted', {}, 'This run has no live session: it runs headless.'));
     }
-    if (this.rwCommand) append(this.attach, commandRow('Attach read-write (your grant)', this.rwCommand, 'attach-rw'));
+    if (this.rwCommand) append(this.attach, commandRow('Attach read-write from a terminal (asks for its own grant with your token)', this.rwCommand, 'attach-rw'));
 
     const runLive = !TERMINAL_RUN_STATUSES.includes(run.status);
     const live = !!s && !TERMINAL_SESSION_STATUSES.includes(s.status);

@@ -1,13 +1,14 @@
 /**
  * A run's page: header (status, worker, times, steps), the Live Session card, the live terminal
  * (or, once the run is over, its recording), operator messages beside it, and the audit timeline.
- * Everything updates live over one viewer link (common/viewerLink.ts).
+ * Everything updates live over one viewer link (common/viewerLink.ts), which presents the grant
+ * of a `#grant=` address (grant-write's webRw) when there is one.
  *
  * Test hook (documented in client/README.md): while this page is mounted,
  * `window.__handoffUseGrant(grantToken)` makes the tab use an RW grant token exactly as it does
  * with the one grant-write returns (reconnect with it, join again). Tests use it to inject a
- * grant shorter than the API's one-minute minimum; a grant token is itself the authority, so the
- * hook gives a page nothing it could not do with the token anyway.
+ * grant shorter than the API's one-minute minimum; the hub accepts a grant only from its grantee,
+ * so the hook gives a page nothing its operator could not get anyway.
  */
 import type { LiveSessionDto, TaskRunDto } from '../../../common/api.ts';
 import type { PaneSinkFactory } from '../../../common/viewerLink.ts';
@@ -17,6 +18,7 @@ import { ConnectionBar } from '../components/connectionBar.ts';
 import { append, clear, h } from '../dom.ts';
 import { age, clock, errorText, shortId } from '../format.ts';
 import { openLink } from '../socket.ts';
+import { takeGrantFromAddress } from '../grantFromAddress.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 import { LiveSessionCard } from '../components/liveSessionCard.ts';
@@ -36,6 +38,7 @@ declare global {
 const isOver = (r: TaskRunDto) => TERMINAL_RUN_STATUSES.includes(r.status);
 
 export function runDetailView(me: Identity, runId: string): View {
+  const grantInAddress = takeGrantFromAddress();
   const head = h('div.run-head');
   const center = h('div.run-center');
   const side = h('aside.run-side');
@@ -65,7 +68,7 @@ export function runDetailView(me: Identity, runId: string): View {
     let session: LiveSessionDto | null = run.liveSession ?? null;
 
     // after the session ended, join again: the run's status, events and messages keep coming
-    const link = openLink(me.token, { rejoinAfterEnd: true });
+    const link = openLink(me.token, { rejoinAfterEnd: true, grant: grantInAddress });
     cleanups.push(() => link.close());
     const conn = new ConnectionBar(link);
     cleanups.push(() => conn.destroy());
