@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskRunDto } from '../common/api.ts';
 import type { AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
-import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../common/protocol.ts';
+import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, stepMarkerLabel, TASK_PANE } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
 import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
@@ -91,7 +91,7 @@ export class RunExecution {
     // A step's mark comes in the output stream: what was printed before it is flushed first.
     runner.onStepMark((index, phase, exitCode) => {
       task.flush();
-      this.recorder?.marker(phase === 'start' ? `step ${index + 1}` : `step ${index + 1} exited ${exitCode}`);
+      this.recorder?.marker(stepMarkerLabel(index, phase, exitCode));
       this.link.step(this.runId, { index, phase, ...(exitCode === undefined ? {} : { exitCode }) });
     });
 
