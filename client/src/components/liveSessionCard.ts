@@ -15,6 +15,7 @@ import type { RwView, ViewerLink } from '../../../common/viewerLink.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 import { dropDraft, keepDraft } from '../drafts.ts';
+import { waitingSince } from '../operatorNeeds.ts';
 
 const TTL_CHOICES = [1, 5, 15, 30, 60, 120, 240];
 const DEFAULT_TTL = 15;
@@ -123,11 +124,11 @@ export class LiveSessionCard {
 
   /**
    * The one place a write grant from the hub reaches this tab: the viewer link presents it (the
-   * hub checks it at join) and the card shows the attach command (token masked). How the grant
+   * hub checks it at join) and the card shows the attach command without it. How the grant
    * is carried may change (docs/architecture.md §7); only this function then changes.
    */
   private takeGrant(res: GrantWriteResult): void {
-    this.rwCommand = res.attachRw;
+    this.rwCommand = withoutGrant(res.attachRw);
     this.session = res.session;
     this.link.useGrant(res.grantToken);
     this.update(this.run, res.session);
@@ -200,6 +201,13 @@ export class LiveSessionCard {
     clear(this.times);
     clear(this.attach);
     append(this.statusLine, h(`span.badge.s-${s?.status ?? 'none'}`, { 'data-testid': 'session-status' }, s ? s.status : 'not enabled'), s?.provider ? h('span.muted', {}, ` provider ${s.provider}`) : null);
+    const waiting = waitingSince(run);
+    if (waiting) {
+      append(
+        this.statusLine,
+        h('div.waiting', { 'data-testid': 'card-waiting' }, h('span.flag', {}, 'waiting for input'), ' ', h('span.muted', {}, 'the terminal waits for a person since ', h('span', { 'data-age': waiting, title: waiting }, age(waiting)))),
+      );
+    }
     if (s) {
       const rows: Array<[string, string | null]> = [
         ['created', s.createdAt],
@@ -221,7 +229,9 @@ export class LiveSessionCard {
     } else {
       append(this.times, h('p.muted', {}, 'This run has no live session: it runs headless.'));
     }
-    if (this.rwCommand) append(this.attach, commandRow('Attach read-write (your grant)', this.rwCommand, 'attach-rw'));
+    if (this.rwCommand) {
+      append(this.attach, commandRow('Attach read-write from a terminal', this.rwCommand, 'attach-rw'), h('p.muted.command-note', {}, 'It asks the hub for a write grant of its own with your sign-in; the grant this page holds never leaves the tab.'));
+    }
 
     const runLive = !TERMINAL_RUN_STATUSES.includes(run.status);
     const live = !!s && !TERMINAL_SESSION_STATUSES.includes(s.status);
@@ -254,6 +264,17 @@ export class LiveSessionCard {
       this.rwLine.textContent = rw.reason ? `Read-only (${rw.reason}).` : 'Read-only.';
     }
   }
+}
+
+/**
+ * The hub's RW attach command without its grant (`… --grant TOKEN`): a grant never goes on a
+ * command line (architecture §7a), nor on the clipboard; `handoff attach RUN --rw` gets its own.
+ */
+export function withoutGrant(command: string): string {
+  return command
+    .replace(/\s+--grant(?:=|\s+)\S+/g, '')
+    .replace(/(^|\s)HANDOFF_GRANT=\S+\s*/g, '$1')
+    .trim();
 }
 
 /**

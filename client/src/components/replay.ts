@@ -11,6 +11,7 @@
  * the panel scrolls sideways, or "Fit width" scales the font to show every column.
  */
 import { Terminal } from '@xterm/xterm';
+import { stepMarkerLabel } from '../../../common/protocol.ts';
 import { api, ApiError, retryOnNetwork } from '../api.ts';
 import { append, clear, h } from '../dom.ts';
 import { countdown, errorText } from '../format.ts';
@@ -242,6 +243,19 @@ export class Replay {
       this.reschedule();
     }
     this.renderStatus();
+  }
+
+  /**
+   * Shows the screen as step `index` began (its `m` marker; the last one, for the latest attempt
+   * of a requeued run) and brings the player into view; false when the recording has no such mark.
+   */
+  seekToStep(index: number): boolean {
+    const label = stepMarkerLabel(index, 'start');
+    const at = this.cast.events.findLastIndex((ev) => ev.type === 'm' && ev.data === label);
+    if (!this.term || at < 0) return false;
+    this.seek(this.times[at] ?? 0);
+    this.el.scrollIntoView({ block: 'nearest' });
+    return true;
   }
 
   private setFit(on: boolean): void {
