@@ -226,7 +226,7 @@ export class Replay {
   }
 
   /** Shows the screen as it was at playback instant `t` (rebuilt from the start when going back). */
-  seek(t: number): void {
+  seek(t: number, endIndex = Number.POSITIVE_INFINITY): void {
     const term = this.term;
     if (!term) return;
     const target = Math.max(0, Math.min(this.duration, t));
@@ -235,7 +235,7 @@ export class Replay {
       if (term.cols !== this.cast.width || term.rows !== this.cast.height) term.resize(this.cast.width, this.cast.height);
       this.pos = 0;
     }
-    this.emitUntil(target);
+    this.emitUntil(target, endIndex);
     this.vt = target;
     if (this.playing) {
       this.startVt = target;
@@ -253,7 +253,8 @@ export class Replay {
     const label = stepMarkerLabel(index, 'start');
     const at = this.cast.events.findLastIndex((ev) => ev.type === 'm' && ev.data === label);
     if (!this.term || at < 0) return false;
-    this.seek(this.times[at] ?? 0);
+    // up to the marker itself: output in the same millisecond after it belongs to the step
+    this.seek(this.times[at] ?? 0, at + 1);
     this.el.scrollIntoView({ block: 'nearest' });
     return true;
   }
@@ -335,12 +336,12 @@ export class Replay {
     this.timer = setTimeout(() => this.tick(), Math.min(wait, 250));
   }
 
-  /** Writes every event up to playback instant `vt` (output batched in one write). */
-  private emitUntil(vt: number): void {
+  /** Writes every event up to playback instant `vt` (and before index `endIndex`; output batched in one write). */
+  private emitUntil(vt: number, endIndex = Number.POSITIVE_INFINITY): void {
     const term = this.term;
     if (!term) return;
     let out = '';
-    while (this.pos < this.cast.events.length) {
+    while (this.pos < this.cast.events.length && this.pos < endIndex) {
       const ev = this.cast.events[this.pos] as CastEvent;
       if ((this.times[this.pos] ?? 0) > vt) break;
       if (ev.type === 'o') out += ev.data;

@@ -65,10 +65,10 @@ export class StepList {
           running ? h('span', { 'data-elapsed': s.startedAt, 'data-testid': 'step-duration' }, duration(Date.now() - Date.parse(s.startedAt))) : h('span', { 'data-testid': 'step-duration' }, length ?? '–'),
         )
       : null;
-    const command = h('code.step-command', { title: s.command }, s.command);
+    const command = h('code.step-command', {}, s.command);
     const seekable = this.seek && s.startedAt;
     const head = seekable
-      ? h('button.step-seek', { type: 'button', 'data-step': s.index, 'aria-label': `show step ${s.index + 1} in the recording: ${s.command}` }, h('span.step-no', {}, `${s.index + 1}`), command)
+      ? h('button.step-seek', { type: 'button', 'data-step': s.index, title: `show the recording as step ${s.index + 1} began` }, h('span.step-no', {}, `${s.index + 1}`), command)
       : h('div.step-head', {}, h('span.step-no', {}, `${s.index + 1}`), command);
     if (seekable) {
       head.addEventListener('click', () => {
