@@ -39,6 +39,7 @@ export class StepList {
   setSeek(seek: StepSeek): void {
     this.seek = seek;
     this.over = true;
+    if (!this.note.textContent) this.note.textContent = 'A step shows the recording where it began.';
     this.render();
   }
 
