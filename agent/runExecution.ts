@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskRunDto } from '../common/api.ts';
 import type { AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
-import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../common/protocol.ts';
+import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, stepMarkerLabel, TASK_PANE } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
 import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
@@ -43,6 +43,8 @@ export class RunExecution {
   private cwd = '';
   private lastOutputAt = Date.now();
   private waitingForInput = false;
+  /** A step is between its start and end marks: between steps (a soft pause's hold) nothing waits for a person. */
+  private inStep = false;
   private operatorShell: OperatorShell | null = null;
 
   constructor(
@@ -90,8 +92,9 @@ export class RunExecution {
     const watch = setInterval(() => this.watchInput(), INPUT_WATCH_MS);
     // A step's mark comes in the output stream: what was printed before it is flushed first.
     runner.onStepMark((index, phase, exitCode) => {
+      this.inStep = phase === 'start';
       task.flush();
-      this.recorder?.marker(phase === 'start' ? `step ${index + 1}` : `step ${index + 1} exited ${exitCode}`);
+      this.recorder?.marker(stepMarkerLabel(index, phase, exitCode));
       this.link.step(this.runId, { index, phase, ...(exitCode === undefined ? {} : { exitCode }) });
     });
 
@@ -128,7 +131,7 @@ export class RunExecution {
   private watchInput(): void {
     const pid = this.runner?.pid;
     const quiet = Date.now() - this.lastOutputAt >= this.config.inputWaitSeconds * 1000;
-    const waiting = pid !== undefined && !this.finished && quiet && waitingForTerminalInput(pid);
+    const waiting = pid !== undefined && !this.finished && this.inStep && quiet && waitingForTerminalInput(pid);
     if (waiting === this.waitingForInput) return;
     this.waitingForInput = waiting;
     this.link.attention(this.runId, waiting);

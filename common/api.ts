@@ -67,3 +67,16 @@ export interface GrantWriteResult {
 export interface ApiErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
+
+/**
+ * One step of a run as the hub recorded it (its step_started / step_finished audit events; the
+ * latest attempt when the run was requeued). Times are null for a step that has not begun or ended.
+ */
+export interface RunStepDto {
+  /** 0-based index into the run's steps. */
+  index: number;
+  command: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+}

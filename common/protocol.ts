@@ -38,6 +38,11 @@ export interface StepEvent {
   exitCode?: number;
 }
 
+/** The recording's marker (asciicast `m`) where a step began or ended: the replay finds a step's start by it. */
+export function stepMarkerLabel(index: number, phase: StepEvent['phase'], exitCode?: number | null): string {
+  return phase === 'start' ? `step ${index + 1}` : `step ${index + 1} exited ${exitCode ?? '?'}`;
+}
+
 export interface PaneInfo {
   paneId: string;
   title: string;

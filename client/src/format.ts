@@ -39,6 +39,16 @@ export function countdown(ms: number): string {
   return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
+/** A step's length: "0.4s", "12s", "2m 05s", "1h 02m". */
+export function duration(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 10) return `${(Math.floor(s * 10) / 10).toFixed(1)}s`;
+  if (s < 60) return `${Math.floor(s)}s`;
+  const p = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m ${p(Math.floor(s % 60))}s`;
+  return `${Math.floor(s / 3600)}h ${p(Math.floor((s % 3600) / 60))}m`;
+}
+
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -6,6 +6,7 @@ import { startAgeTicker } from './ages.ts';
 import { signInWatch } from './components/signInWatch.ts';
 import { h } from './dom.ts';
 import { backToSignIn, interceptLinks, navigate, setNavigationHandler } from './nav.ts';
+import { notificationButton } from './notifications.ts';
 import { currentIdentity, signOut } from './session.ts';
 import { runDetailView } from './views/runDetail.ts';
 import { runListView } from './views/runList.ts';
@@ -28,7 +29,7 @@ function header(): HTMLElement {
     {},
     h('a.brand', { href: '/', 'data-nav': true }, 'handoff'),
     h('nav', {}, h('a', { href: '/', 'data-nav': true }, 'Runs')),
-    me ? h('span.whoami', { 'data-testid': 'whoami', 'data-role': me.role }, me.sub, ' ', h(`span.badge.role-${me.role}`, {}, me.role), ' ', out) : null,
+    me ? h('span.whoami', { 'data-testid': 'whoami', 'data-role': me.role }, notificationButton(), ' ', me.sub, ' ', h(`span.badge.role-${me.role}`, {}, me.role), ' ', out) : null,
   );
 }
 

@@ -1,10 +1,11 @@
 /** Task runs: create, list, claim, complete, cancel, control, operator messages (architecture §3, §4). */
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
+import type { ControlEventDto, RunStepDto, TaskRunDto } from '../../common/api.ts';
 import type { StepEvent } from '../../common/protocol.ts';
 import type { LiveControl, TaskRunStatus } from '../../common/statuses.ts';
 import { DEFAULT_LIVE_CONTROL, TERMINAL_RUN_STATUSES } from '../../common/statuses.ts';
+import { stepsOf } from '../../common/runSteps.ts';
 import { TaskRun, TaskRunControlEvent, TaskRunLiveSession } from '../db/entities.ts';
 import type { Actor } from './actors.ts';
 import { systemActor } from './actors.ts';
@@ -105,6 +106,15 @@ export class TaskRunService {
     if (!(await em.count(TaskRun, { id }))) throw notFound(`task run ${id} not found`);
     const events = await em.find(TaskRunControlEvent, { taskRun: id, id: { $gt: afterId } }, { orderBy: { id: 'asc' } });
     return events.map(eventDto);
+  }
+
+  /** Each step with its command, start, end and exit code, from the audit (common/runSteps.ts). */
+  async steps(id: string): Promise<RunStepDto[]> {
+    const em = this.ctx.orm.em.fork();
+    const run = await em.findOne(TaskRun, { id });
+    if (!run) throw notFound(`task run ${id} not found`);
+    const events = await em.find(TaskRunControlEvent, { taskRun: id, action: { $in: ['run_claimed', 'step_started', 'step_finished'] } }, { orderBy: { id: 'asc' } });
+    return stepsOf(run.steps, events.map(eventDto));
   }
 
   /** Atomically claims the oldest queued run for the worker (two claimers never get the same run). */

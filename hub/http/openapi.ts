@@ -150,6 +150,13 @@ export function buildOpenApi(serverUrl?: string): Json {
           metadata: { type: 'object' },
           createdAt: { type: 'string', format: 'date-time' },
         }),
+        RunStep: obj({
+          index: { type: 'integer', minimum: 0 },
+          command: { type: 'string' },
+          startedAt: nullable('string', 'date-time'),
+          finishedAt: nullable('string', 'date-time'),
+          exitCode: nullable('integer'),
+        }),
       },
     },
     paths: {
@@ -181,6 +188,15 @@ export function buildOpenApi(serverUrl?: string): Json {
           params: [idParam, ...queryParams(s.eventsQuery)],
           ok: obj({ events: { type: 'array', items: ref('ControlEvent') } }),
           errors: [401, 404, 422],
+        }),
+      },
+      '/api/task-runs/{id}/steps': {
+        get: op("The run's steps: each with its command, start, end and exit code (from the step_started / step_finished audit; the latest attempt of a requeued run)", {
+          operationId: 'listTaskRunSteps',
+          tag: 'task-runs',
+          params: [idParam],
+          ok: obj({ steps: { type: 'array', items: ref('RunStep') } }),
+          errors: [401, 404],
         }),
       },
       '/api/task-runs/{id}/recording': {

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, SessionReport, StepEvent } from '../../common/protocol.ts';
-import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION } from '../../common/protocol.ts';
+import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION, stepMarkerLabel } from '../../common/protocol.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
@@ -165,7 +165,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     socket.on('run:step', (runId: string, step: StepEvent) => {
       if (!socket.data.runs.has(runId) || !isObject(step) || !Number.isInteger(step.index) || step.index < 0 || (step.phase !== 'start' && step.phase !== 'end')) return;
       const exitCode = Number.isInteger(step.exitCode) ? step.exitCode : undefined;
-      recorder.marker(runId, step.phase === 'start' ? `step ${step.index + 1}` : `step ${step.index + 1} exited ${exitCode ?? '?'}`);
+      recorder.marker(runId, stepMarkerLabel(step.index, step.phase, exitCode));
       const write = (stepWrites.get(runId) ?? Promise.resolve())
         .then(() => runs.step(workerId, runId, { index: step.index, phase: step.phase, ...(exitCode === undefined ? {} : { exitCode }) }))
         .catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'step event refused'));

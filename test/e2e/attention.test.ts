@@ -67,4 +67,17 @@ describe('a run waiting for input is flagged (e2e)', function () {
       expect((await events(r.id)).filter((e) => e.action === 'input_wanted')).to.deep.equal([]);
     }
   });
+
+  it('never flags a run held between steps by a soft pause (the hold is the agent\u2019s, not a prompt)', async () => {
+    const run = await createRun(hub, ['echo one; sleep 1', 'echo two; sleep 2']);
+    await waitForRunStatus(hub, run.id, ['running']);
+    expect((await hub.api('POST', `/api/task-runs/${run.id}/control`, hub.token('operator'), { action: 'pause' })).status).to.equal(200);
+    await waitUntil('step 1 to end under the pause', async () => ((await events(run.id)).some((e) => e.action === 'step_finished') ? true : undefined), 10_000);
+    // held well past the 1 s wait and its 1 s watch period
+    await sleep(3500);
+    expect((await getRun(hub, run.id)).payload.attention).to.equal(undefined);
+    expect((await hub.api('POST', `/api/task-runs/${run.id}/control`, hub.token('operator'), { action: 'resume' })).status).to.equal(200);
+    await waitForRunStatus(hub, run.id, ['succeeded']);
+    expect((await events(run.id)).filter((e) => e.action.startsWith('input_'))).to.deep.equal([]);
+  });
 });

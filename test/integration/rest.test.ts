@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
+import type { ControlEventDto, GrantWriteResult, LiveSessionDto, RunStepDto, TaskRunDto } from '../../common/api.ts';
 import { TokenService } from '../../hub/auth/tokens.ts';
 import { createApp } from '../../hub/http/app.ts';
 import { HubMetrics } from '../../hub/metrics.ts';
@@ -30,6 +30,7 @@ const API_ROUTES: Array<{ method: string; path: string; auth: 'viewer' | 'operat
   { method: 'GET', path: '/api/task-runs/{id}', auth: 'viewer' },
   { method: 'POST', path: '/api/task-runs/{id}/cancel', auth: 'operator' },
   { method: 'GET', path: '/api/task-runs/{id}/events', auth: 'viewer' },
+  { method: 'GET', path: '/api/task-runs/{id}/steps', auth: 'viewer' },
   { method: 'GET', path: '/api/task-runs/{id}/recording', auth: 'viewer' },
   { method: 'PUT', path: '/api/task-runs/{id}/recording', auth: 'worker' },
   { method: 'POST', path: '/api/task-runs/{id}/complete', auth: 'worker' },
@@ -299,7 +300,7 @@ for (const store of STORES) {
           expectError(r, 404, 'not_found');
           checked++;
         }
-        expect(checked).to.equal(15);
+        expect(checked).to.equal(16);
       });
 
       it('a non-uuid id is 404, not a database error', async () => {
@@ -635,6 +636,31 @@ for (const store of STORES) {
         // ?after= pages the timeline.
         const later = (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events?after=${evs[3]!.id}`, viewer)).body.events;
         expect(later.map((e) => e.id)).to.deep.equal(ids.slice(4));
+      });
+
+      it('GET steps: each step with its command, start, end and exit code, from the steps the agent reports', async () => {
+        const w = 'w-steps';
+        const run = await claimed(w, { steps: ['make build', 'make test', 'make deploy'] });
+        const steps = async () => {
+          const r = await h.api<{ steps: RunStepDto[] }>('GET', `/api/task-runs/${run.id}/steps`, viewer);
+          expect(r.status, r.text).to.equal(200);
+          return r.body.steps;
+        };
+        expect(await steps()).to.deep.equal(run.steps.map((command, index) => ({ index, command, startedAt: null, finishedAt: null, exitCode: null })));
+        // what the agent's run:step reports do (hub/realtime/agentGateway.ts)
+        await h.hub.runs.step(w, run.id, { index: 0, phase: 'start' });
+        await h.hub.runs.step(w, run.id, { index: 0, phase: 'end', exitCode: 0 });
+        await h.hub.runs.step(w, run.id, { index: 1, phase: 'start' });
+        await h.hub.runs.step(w, run.id, { index: 1, phase: 'end', exitCode: 2 });
+        const [build, test, deploy] = await steps();
+        expect(build).to.include({ index: 0, command: 'make build', exitCode: 0 });
+        expect(Date.parse(build!.finishedAt!)).to.be.at.least(Date.parse(build!.startedAt!));
+        expect(test).to.include({ index: 1, command: 'make test', exitCode: 2 });
+        expect(test!.startedAt).to.be.a('string');
+        expect(deploy).to.deep.equal({ index: 2, command: 'make deploy', startedAt: null, finishedAt: null, exitCode: null });
+        // a running step has a start and no end yet
+        await h.hub.runs.step(w, run.id, { index: 2, phase: 'start' });
+        expect((await steps())[2]).to.include({ finishedAt: null, exitCode: null }).and.to.have.property('startedAt').that.is.a('string');
       });
 
       it('a live layer that cannot start reports error; the run still completes', async () => {

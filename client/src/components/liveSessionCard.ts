@@ -15,6 +15,7 @@ import type { RwView, ViewerLink } from '../../../common/viewerLink.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 import { dropDraft, keepDraft } from '../drafts.ts';
+import { waitingSince } from '../operatorNeeds.ts';
 
 const TTL_CHOICES = [1, 5, 15, 30, 60, 120, 240];
 const DEFAULT_TTL = 15;
@@ -200,6 +201,13 @@ export class LiveSessionCard {
     clear(this.times);
     clear(this.attach);
     append(this.statusLine, h(`span.badge.s-${s?.status ?? 'none'}`, { 'data-testid': 'session-status' }, s ? s.status : 'not enabled'), s?.provider ? h('span.muted', {}, ` provider ${s.provider}`) : null);
+    const waiting = waitingSince(run);
+    if (waiting) {
+      append(
+        this.statusLine,
+        h('div.waiting', { 'data-testid': 'card-waiting' }, h('span.flag', {}, 'waiting for input'), ' ', h('span.muted', {}, 'the terminal waits for a person since ', h('span', { 'data-age': waiting, title: waiting }, age(waiting)))),
+      );
+    }
     if (s) {
       const rows: Array<[string, string | null]> = [
         ['created', s.createdAt],
@@ -221,7 +229,9 @@ export class LiveSessionCard {
     } else {
       append(this.times, h('p.muted', {}, 'This run has no live session: it runs headless.'));
     }
-    if (this.rwCommand) append(this.attach, commandRow('Attach read-write from a terminal (asks for its own grant with your token)', this.rwCommand, 'attach-rw'));
+    if (this.rwCommand) {
+      append(this.attach, commandRow('Attach read-write from a terminal', this.rwCommand, 'attach-rw'), h('p.muted.command-note', {}, 'It asks the hub for a write grant of its own with your sign-in; the grant this page holds never leaves the tab.'));
+    }
 
     const runLive = !TERMINAL_RUN_STATUSES.includes(run.status);
     const live = !!s && !TERMINAL_SESSION_STATUSES.includes(s.status);

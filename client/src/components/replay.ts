@@ -11,6 +11,7 @@
  * the panel scrolls sideways, or "Fit width" scales the font to show every column.
  */
 import { Terminal } from '@xterm/xterm';
+import { stepMarkerLabel } from '../../../common/protocol.ts';
 import { api, ApiError, retryOnNetwork } from '../api.ts';
 import { append, clear, h } from '../dom.ts';
 import { countdown, errorText } from '../format.ts';
@@ -225,7 +226,7 @@ export class Replay {
   }
 
   /** Shows the screen as it was at playback instant `t` (rebuilt from the start when going back). */
-  seek(t: number): void {
+  seek(t: number, endIndex = Number.POSITIVE_INFINITY): void {
     const term = this.term;
     if (!term) return;
     const target = Math.max(0, Math.min(this.duration, t));
@@ -234,7 +235,7 @@ export class Replay {
       if (term.cols !== this.cast.width || term.rows !== this.cast.height) term.resize(this.cast.width, this.cast.height);
       this.pos = 0;
     }
-    this.emitUntil(target);
+    this.emitUntil(target, endIndex);
     this.vt = target;
     if (this.playing) {
       this.startVt = target;
@@ -242,6 +243,20 @@ export class Replay {
       this.reschedule();
     }
     this.renderStatus();
+  }
+
+  /**
+   * Shows the screen as step `index` began (its `m` marker; the last one, for the latest attempt
+   * of a requeued run) and brings the player into view; false when the recording has no such mark.
+   */
+  seekToStep(index: number): boolean {
+    const label = stepMarkerLabel(index, 'start');
+    const at = this.cast.events.findLastIndex((ev) => ev.type === 'm' && ev.data === label);
+    if (!this.term || at < 0) return false;
+    // up to the marker itself: output in the same millisecond after it belongs to the step
+    this.seek(this.times[at] ?? 0, at + 1);
+    this.el.scrollIntoView({ block: 'nearest' });
+    return true;
   }
 
   private setFit(on: boolean): void {
@@ -321,12 +336,12 @@ export class Replay {
     this.timer = setTimeout(() => this.tick(), Math.min(wait, 250));
   }
 
-  /** Writes every event up to playback instant `vt` (output batched in one write). */
-  private emitUntil(vt: number): void {
+  /** Writes every event up to playback instant `vt` (and before index `endIndex`; output batched in one write). */
+  private emitUntil(vt: number, endIndex = Number.POSITIVE_INFINITY): void {
     const term = this.term;
     if (!term) return;
     let out = '';
-    while (this.pos < this.cast.events.length) {
+    while (this.pos < this.cast.events.length && this.pos < endIndex) {
       const ev = this.cast.events[this.pos] as CastEvent;
       if ((this.times[this.pos] ?? 0) > vt) break;
       if (ev.type === 'o') out += ev.data;

@@ -1,6 +1,7 @@
 /**
  * A run's page: header (status, worker, times, steps), the Live Session card, the live terminal
  * (or, once the run is over, its recording), operator messages beside it, and the audit timeline.
+ * Steps sit beside the card; a step's button seeks the recording.
  * Everything updates live over one viewer link (common/viewerLink.ts), which presents the grant
  * of a `#grant=` address (grant-write's webRw) when there is one.
  *
@@ -25,8 +26,10 @@ import { LiveSessionCard } from '../components/liveSessionCard.ts';
 import { Messages } from '../components/messages.ts';
 import { Replay } from '../components/replay.ts';
 import { TerminalView } from '../components/terminalView.ts';
+import { StepList } from '../components/steps.ts';
 import { Timeline } from '../components/timeline.ts';
-import { needsOperator } from './runList.ts';
+import { observeRun } from '../notifications.ts';
+import { needsFlag, operatorNeeds } from '../operatorNeeds.ts';
 import type { View } from './view.ts';
 
 declare global {
@@ -65,6 +68,7 @@ export function runDetailView(me: Identity, runId: string): View {
       return;
     }
     if (destroyed) return;
+    observeRun(run);
     let session: LiveSessionDto | null = run.liveSession ?? null;
 
     // after the session ended, join again: the run's status, events and messages keep coming
@@ -76,8 +80,12 @@ export function runDetailView(me: Identity, runId: string): View {
     const card = new LiveSessionCard(run, me, link);
     cleanups.push(() => card.destroy());
     const messages = new Messages(runId, link, can(me, 'runs.message'));
-    const timeline = new Timeline(runId, link, (e) => messages.addFromEvents([e]));
-    append(side, card.el);
+    const steps = new StepList(run.steps);
+    const timeline = new Timeline(runId, link, (e) => {
+      messages.addFromEvents([e]);
+      steps.add(e);
+    });
+    append(side, card.el, steps.el);
     append(right, messages.el);
     append(below, timeline.el);
 
@@ -102,6 +110,7 @@ export function runDetailView(me: Identity, runId: string): View {
       const r = replay;
       cleanups.push(() => r.destroy());
       append(center, r.el);
+      steps.setSeek((index) => r.seekToStep(index));
       void r.load();
     };
     if (isOver(run)) {
@@ -120,7 +129,8 @@ export function runDetailView(me: Identity, runId: string): View {
     const renderHead = () => {
       clear(head);
       const lc = run.payload.liveControl;
-      document.title = `${needsOperator(run) ? `(${lc?.takeover ? 'taken over' : 'paused'}) ` : ''}handoff \u00b7 run ${shortId(run.id)}`;
+      const needs = operatorNeeds(run);
+      document.title = `${needs.length ? `(${needs.join(', ')}) ` : ''}handoff \u00b7 run ${shortId(run.id)}`;
       append(
         head,
         h(
@@ -129,7 +139,7 @@ export function runDetailView(me: Identity, runId: string): View {
           h('h1', {}, 'Run ', h('span.mono', { title: run.id }, shortId(run.id))),
           h(`span.badge.r-${run.status}`, { 'data-testid': 'run-status' }, run.status),
           conn.down ? h('span.stale', { 'data-testid': 'stale' }, `last known, as of ${clock(new Date(lastLive).toISOString())}`) : null,
-          needsOperator(run) ? h('span.flag', { 'data-testid': 'needs-operator' }, lc?.takeover ? 'taken over' : 'paused', ' \u2014 needs operator') : null,
+          needsFlag(run),
           lc?.paused && lc.mode === 'hard' ? h('span.badge.warn', {}, 'hard pause') : null,
         ),
         h(
@@ -141,7 +151,6 @@ export function runDetailView(me: Identity, runId: string): View {
           run.finishedAt ? h('span', {}, 'finished ', h('time', { title: run.finishedAt }, clock(run.finishedAt))) : null,
           run.exitCode !== null ? h('span', {}, 'exit code ', h('b', {}, run.exitCode)) : null,
         ),
-        h('details.steps', {}, h('summary', {}, `${run.steps.length} step${run.steps.length === 1 ? '' : 's'}`), h('ol', {}, ...run.steps.map((s) => h('li', {}, h('code', {}, s))))),
       );
     };
     renderHead();
@@ -150,6 +159,7 @@ export function runDetailView(me: Identity, runId: string): View {
     const setRun = (next: TaskRunDto) => {
       const was = !!run.payload.liveControl?.takeover;
       run = next;
+      observeRun(run);
       const now = !!run.payload.liveControl?.takeover;
       if (was !== now) terminal?.setTakeover(now);
     };

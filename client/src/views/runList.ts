@@ -1,25 +1,22 @@
 /**
  * The runs list: status, live-session status, worker, age, and a "needs operator" highlight
- * for paused or taken-over runs; live without reload (`runs:watch` → `run:status`); filter by
+ * for runs waiting for input, paused or taken over (operatorNeeds.ts), counted in the tab title; live without reload (`runs:watch` → `run:status`); filter by
  * status; operators and admins can create a run (one step per line).
  */
 import type { TaskRunDto } from '../../../common/api.ts';
 import type { TaskRunStatus } from '../../../common/statuses.ts';
-import { TASK_RUN_STATUSES, TERMINAL_RUN_STATUSES } from '../../../common/statuses.ts';
+import { TASK_RUN_STATUSES } from '../../../common/statuses.ts';
 import { api } from '../api.ts';
 import { actionButton, append, clear, h } from '../dom.ts';
 import { age, errorText, shortId } from '../format.ts';
 import { navigate } from '../nav.ts';
+import { observeRun } from '../notifications.ts';
+import { needsFlag, needsOperator } from '../operatorNeeds.ts';
 import type { Identity } from '../session.ts';
 import { can } from '../session.ts';
 import { openLink } from '../socket.ts';
 import { ConnectionBar } from '../components/connectionBar.ts';
 import type { View } from './view.ts';
-
-export function needsOperator(run: TaskRunDto): boolean {
-  const lc = run.payload.liveControl;
-  return !TERMINAL_RUN_STATUSES.includes(run.status) && !!(lc?.paused || lc?.takeover);
-}
 
 export function runListView(me: Identity): View {
   const params = new URLSearchParams(location.search);
@@ -39,13 +36,11 @@ export function runListView(me: Identity): View {
 
   const row = (r: TaskRunDto) => {
     const s = r.liveSession;
-    const lc = r.payload.liveControl;
-    const flag = needsOperator(r) ? h('span.flag', { title: 'paused or taken over: an operator is needed' }, lc?.takeover ? 'taken over' : 'paused', ' \u2014 needs operator') : null;
     return h(
       'tr',
       { 'data-run-id': r.id, class: needsOperator(r) ? 'needs-operator' : null },
       h('td', { 'data-label': 'run' }, h('a.mono', { href: `/runs/${r.id}`, 'data-nav': true, title: r.id }, shortId(r.id))),
-      h('td', { 'data-label': 'status' }, h(`span.badge.r-${r.status}`, { 'data-testid': 'run-status' }, r.status), flag),
+      h('td', { 'data-label': 'status' }, h(`span.badge.r-${r.status}`, { 'data-testid': 'run-status' }, r.status), needsFlag(r)),
       h('td', { 'data-label': 'session' }, s ? h(`span.badge.s-${s.status}`, { 'data-testid': 'session-status' }, s.status) : h('span.muted', {}, 'none')),
       h('td', { 'data-label': 'worker' }, r.workerId ?? h('span.muted', {}, '–')),
       h('td.steps', { 'data-label': 'steps',  title: r.steps.join('\n') }, r.steps[0] ?? '', r.steps.length > 1 ? h('span.muted', {}, ` (+${r.steps.length - 1})`) : null),
@@ -67,7 +62,10 @@ export function runListView(me: Identity): View {
     try {
       const list = await api.listRuns(filter ? filter : undefined);
       runs.clear();
-      for (const r of list) runs.set(r.id, r);
+      for (const r of list) {
+        runs.set(r.id, r);
+        observeRun(r);
+      }
       error.textContent = '';
       render();
     } catch (err) {
@@ -83,6 +81,7 @@ export function runListView(me: Identity): View {
   const socket = link.socket;
   socket.on('run:status', (_id, run, session) => {
     const merged: TaskRunDto = { ...run, liveSession: session };
+    observeRun(merged);
     if (filter && run.status !== filter) runs.delete(run.id);
     else runs.set(run.id, merged);
     render();

@@ -50,6 +50,10 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
     res.json({ events: await runs.events(id, q.after) });
   });
 
+  r.get('/task-runs/:id/steps', viewer, async (req, res) => {
+    res.json({ steps: await runs.steps(runId(req.params.id)) });
+  });
+
   r.get('/task-runs/:id/recording', viewer, async (req, res) => {
     const id = runId(req.params.id);
     await runs.get(id); // 404 for an unknown run
