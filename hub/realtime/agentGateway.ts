@@ -4,12 +4,14 @@
  * database and no JSON (the bytes travel as a binary attachment).
  */
 import type { Logger } from 'pino';
-import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, SessionReport, StepEvent } from '../../common/protocol.ts';
+import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, StepEvent } from '../../common/protocol.ts';
 import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION } from '../../common/protocol.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
-import { isStorableText, storableText } from '../domain/text.ts';
+import { storableText } from '../domain/text.ts';
+import { reportMessage } from '../http/schemas.ts';
+import { parse } from '../http/validate.ts';
 import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
@@ -32,8 +34,6 @@ export interface AgentGatewayDeps {
   log: Logger;
 }
 
-const REPORT_STATUSES = new Set(['starting', 'ready', 'ended', 'revoked', 'error']);
-const REPORT_TEXTS = ['workerHostname', 'attachRo', 'attachRw', 'webRo', 'webRw', 'errorMessage'] as const;
 
 export function attachAgentGateway(deps: AgentGatewayDeps): void {
   const { agents, viewers, tokens, runs, sessions, recorder, metrics, log } = deps;
@@ -106,16 +106,11 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       }),
     );
 
-    socket.on('session:report', (report: SessionReport, ack) =>
+    socket.on('session:report', (report: unknown, ack) =>
       answer(ack, log, async () => {
-        if (!isObject(report) || !isRunId(report.runId) || !REPORT_STATUSES.has(report.status)) throw badInputError('report needs runId and a status');
-        // the same rules as the REST report: optional texts are strings, bounded, storable
-        for (const k of REPORT_TEXTS) {
-          const v = report[k];
-          if (v === undefined) continue;
-          if (typeof v !== 'string' || v.length > (k === 'workerHostname' ? 255 : 4096) || !isStorableText(v)) throw badInputError(`${k} must be a string of storable text`);
-        }
-        const session = await sessions.report(workerId, { ...report, workerHostname: report.workerHostname ?? socket.data.hostname });
+        // the same schema as the REST report
+        const valid = parse(reportMessage, report, 'report');
+        const session = await sessions.report(workerId, { ...valid, workerHostname: valid.workerHostname ?? socket.data.hostname });
         return { session };
       }),
     );
