@@ -20,7 +20,7 @@ import type { LiveRecorder } from '../recordings/liveRecorder.ts';
 import { answer } from './acks.ts';
 import { agentRunRoom, viewerOutputRoom, viewerRunRoom, workerRoom } from './rooms.ts';
 import type { AgentNamespace, AgentSocket, ViewerNamespace } from './types.ts';
-import { byteLength, isBytes, isObject, isOffset, isPaneId, isRunId, isSize } from './wireChecks.ts';
+import { byteLength, isBytes, isObject, isOffset, isPaneId, isRunId, isSize, MAX_AGENT_RUNS } from './wireChecks.ts';
 
 export interface AgentGatewayDeps {
   agents: AgentNamespace;
@@ -34,6 +34,20 @@ export interface AgentGatewayDeps {
   log: Logger;
 }
 
+
+/** The well-formed run states of a hello or heartbeat, each run once; too many is refused. */
+function agentRunStates(raw: unknown): AgentRunState[] {
+  if (!Array.isArray(raw)) return [];
+  if (raw.length > MAX_AGENT_RUNS) throw badInputError(`at most ${MAX_AGENT_RUNS} runs per hello or heartbeat`);
+  const seen = new Set<string>();
+  const out: AgentRunState[] = [];
+  for (const r of raw) {
+    if (!isObject(r) || !isRunId(r.runId) || seen.has(r.runId)) continue;
+    seen.add(r.runId);
+    out.push(r as unknown as AgentRunState);
+  }
+  return out;
+}
 
 export function attachAgentGateway(deps: AgentGatewayDeps): void {
   const { agents, viewers, tokens, runs, sessions, recorder, metrics, log } = deps;
@@ -85,13 +99,14 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
         if (!isObject(hello) || hello.protocol !== PROTOCOL_VERSION) throw badInputError(`protocol ${PROTOCOL_VERSION} required`);
         socket.data.hostname = typeof hello.hostname === 'string' ? storableText(hello.hostname.slice(0, 255)) : '';
         socket.data.capacity = typeof hello.capacity === 'number' && Number.isFinite(hello.capacity) ? Math.max(1, Math.min(256, Math.floor(hello.capacity))) : 1;
-        const states: AgentRunState[] = Array.isArray(hello.runs) ? hello.runs.filter((r) => isObject(r) && isRunId(r.runId)) : [];
+        const states = agentRunStates(hello.runs);
         const { abandon } = await runs.heartbeat(workerId, states.map((r) => r.runId));
+        const abandoned = new Set(abandon);
         for (const r of states) {
-          if (abandon.includes(r.runId)) continue;
+          if (abandoned.has(r.runId)) continue;
           own(r.runId);
           // Viewers learn the panes' current offsets: anything they missed is a gap, and they resync.
-          for (const p of Array.isArray(r.panes) ? r.panes : []) viewers.to(viewerRunRoom(r.runId)).emit('pane:open', r.runId, p);
+          for (const p of Array.isArray(r.panes) ? r.panes.filter((p) => isObject(p) && isPaneId(p.paneId)) : []) viewers.to(viewerRunRoom(r.runId)).emit('pane:open', r.runId, p);
         }
         return { heartbeatSeconds: deps.config.heartbeatSeconds, abandon };
       }),
@@ -117,7 +132,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
 
     socket.on('run:heartbeat', (states: AgentRunState[], ack) =>
       answer(ack, log, async () => {
-        const ids = Array.isArray(states) ? states.filter((s) => isObject(s) && isRunId(s.runId)).map((s) => s.runId) : [];
+        const ids = agentRunStates(states).map((s) => s.runId);
         const beat = await runs.heartbeat(workerId, ids);
         for (const id of beat.abandon) if (!completing.has(id)) disown(id);
         return beat;
@@ -125,7 +140,8 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     );
 
     socket.on('pane:open', (runId: string, pane: PaneInfo) => {
-      if (!socket.data.runs.has(runId) || !isObject(pane) || !isPaneId(pane.paneId)) return;
+      if (!socket.data.runs.has(runId) || !isObject(pane)) return;
+      if (!isPaneId(pane.paneId)) return void log.warn({ workerId, runId }, 'pane:open refused: a pane id is 1-32 of [a-z0-9-]');
       viewers.to(viewerRunRoom(runId)).emit('pane:open', runId, pane);
     });
 
