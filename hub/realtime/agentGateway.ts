@@ -18,6 +18,7 @@ import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import type { LiveRecorder } from '../recordings/liveRecorder.ts';
 import { answer } from './acks.ts';
+import { AGENT_FRAME_LIMIT, raiseFrameLimit } from './frameLimits.ts';
 import { agentRunRoom, viewerOutputRoom, viewerRunRoom, workerRoom } from './rooms.ts';
 import type { AgentNamespace, AgentSocket, ViewerNamespace } from './types.ts';
 import { byteLength, isBytes, isObject, isOffset, isPaneId, isRunId, isSize, MAX_AGENT_RUNS } from './wireChecks.ts';
@@ -61,6 +62,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       socket.data.runs = new Set();
       socket.data.capacity = 1;
       socket.data.hostname = '';
+      raiseFrameLimit(socket.conn, AGENT_FRAME_LIMIT);
       next();
     } catch {
       next(new Error('unauthorized: a worker token is required'));
