@@ -64,6 +64,9 @@ class TerminalAttach {
   /** Row of the status overlay drawn on the terminal (cleared on exit), or 0. */
   private overlayRow = 0;
   private lostTimer: NodeJS.Timeout | null = null;
+  /** The run's pane size, from its latest snapshot. */
+  private paneSize: { cols: number; rows: number } | null = null;
+  private sizeNoticed = '';
   private readonly titleTimer: NodeJS.Timeout;
 
   constructor(
@@ -104,19 +107,22 @@ class TerminalAttach {
       .join(opts.runId, {
         expect: [TASK_PANE],
         timeoutMs: JOIN_TIMEOUT_MS,
-        sink: (paneId) =>
-          paneId !== TASK_PANE
-            ? null
-            : {
-                reset: () => {
-                  if (this.tty) this.stdout.write('\x1bc');
-                  this.lastTitle = '';
-                },
-                write: (data) => {
-                  if (data.length > 0) this.sawOutput = true;
-                  this.stdout.write(data);
-                },
-              },
+        sink: (paneId, cols, rows) => {
+          if (paneId !== TASK_PANE) return null;
+          this.paneSize = { cols, rows };
+          return {
+            reset: (c, r) => {
+              if (this.tty) this.stdout.write('\x1bc');
+              this.lastTitle = '';
+              this.paneSize = { cols: c, rows: r };
+              this.sizeNotice();
+            },
+            write: (data) => {
+              if (data.length > 0) this.sawOutput = true;
+              this.stdout.write(data);
+            },
+          };
+        },
       })
       .catch(() => undefined); // joinFailed and a refused handshake end the attach with the reason
 
@@ -192,6 +198,8 @@ class TerminalAttach {
         this.status('write access ends in less than a minute');
       }
     } else t += 'read-only';
+    const cut = this.cutOff();
+    if (cut) t += ` · ${cut}`;
     t += ' · Ctrl-] detaches';
     if (t === this.lastTitle) return;
     this.lastTitle = t;
@@ -228,11 +236,34 @@ class TerminalAttach {
     if (chord >= 0) this.finish({ kind: 'detached' }, 'detached');
   };
 
+  /**
+   * This terminal changed size. With write access the run's pane follows it; read-only, the
+   * terminal reflowed or clipped what it showed, so it repaints from a snapshot.
+   */
   private readonly onResize = () => {
-    if (!this.link.rw.canWrite || this.done) return;
+    if (this.done) return;
     const { columns, rows } = this.stdout;
-    if (columns > 0 && rows > 0) this.link.resize(TASK_PANE, columns, rows);
+    if (!(columns > 0 && rows > 0)) return;
+    if (this.link.rw.canWrite) this.link.resize(TASK_PANE, columns, rows);
+    else if (this.tty && this.link.panes.has(TASK_PANE)) this.link.resyncPane(TASK_PANE);
   };
+
+  /** "80×24 < run 120×40" while this terminal is smaller than the run's pane (its right or bottom part is cut off), else null. */
+  private cutOff(): string | null {
+    if (!this.tty || !this.paneSize) return null;
+    const { cols, rows } = this.paneSize;
+    const have = { cols: this.stdout.columns || 0, rows: this.stdout.rows || 0 };
+    if (have.cols === 0 || (have.cols >= cols && have.rows >= rows)) return null;
+    return `${have.cols}×${have.rows} < run ${cols}×${rows}`;
+  }
+
+  /** Said once per size, after the repaint that would draw over it. */
+  private sizeNotice(): void {
+    const cut = this.cutOff();
+    if (!cut || cut === this.sizeNoticed) return;
+    this.sizeNoticed = cut;
+    setImmediate(() => this.status(`this terminal is smaller than the run's (${cut}): enlarge it to see all of it`));
+  }
 
   /**
    * The run's pane took another size (an RW holder's terminal). A terminal of that size did what
@@ -241,6 +272,8 @@ class TerminalAttach {
    */
   private paneResized(paneId: string, cols: number, rows: number): void {
     if (paneId !== TASK_PANE || !this.tty || this.done) return;
+    this.paneSize = { cols, rows };
+    this.sizeNotice();
     if (this.stdout.columns !== cols || this.stdout.rows !== rows) this.link.resyncPane(TASK_PANE);
   }
 

@@ -3,6 +3,8 @@
  * shared with other tabs). The role and name are read from the JWT payload without verifying
  * it: they only decide which buttons to show; the hub checks every call.
  */
+import type { OperatorAction } from '../../common/policy.ts';
+import { may } from '../../common/policy.ts';
 import type { OperatorRole } from '../../common/statuses.ts';
 import { OPERATOR_ROLES } from '../../common/statuses.ts';
 
@@ -68,11 +70,9 @@ export function signOut(): void {
   sessionStorage.removeItem(KEY);
 }
 
-const RANK: Record<OperatorRole, number> = { viewer: 0, operator: 1, admin: 2 };
-
-/** What the signed-in role may do (mirrors the hub's checks; the hub has the last word). */
-export function can(id: Identity | null, min: OperatorRole): boolean {
-  return !!id && RANK[id.role] >= RANK[min];
+/** Whether the signed-in role may take `action`: the hub's own policy table (the hub has the last word). */
+export function can(id: Identity | null, action: OperatorAction): boolean {
+  return !!id && may(id.role, action);
 }
 
 /** How long before its expiry the page warns that the sign-in ends. */

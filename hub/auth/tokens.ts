@@ -37,11 +37,6 @@ export class TokenError extends Error {
   }
 }
 
-const ROLE_RANK: Record<OperatorRole, number> = { viewer: 0, operator: 1, admin: 2 };
-export function roleAtLeast(role: OperatorRole, min: OperatorRole): boolean {
-  return ROLE_RANK[role] >= ROLE_RANK[min];
-}
-
 /** Parses durations such as 90, 90s, 15m, 8h, 7d into seconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)([smhd]?)$/.exec(text.trim());

@@ -1,8 +1,9 @@
 /** Bearer-token checks for the REST API: operator roles and worker identity (architecture §7). */
 import type { NextFunction, Request, Response } from 'express';
-import type { OperatorRole } from '../../common/statuses.ts';
+import type { OperatorAction } from '../../common/policy.ts';
+import { may, POLICY } from '../../common/policy.ts';
 import type { OperatorClaims, TokenService, WorkerClaims } from '../auth/tokens.ts';
-import { roleAtLeast, TokenError } from '../auth/tokens.ts';
+import { TokenError } from '../auth/tokens.ts';
 import { forbidden, unauthorized } from '../domain/errors.ts';
 
 declare module 'express-serve-static-core' {
@@ -20,7 +21,8 @@ function bearer(req: Request): string {
   return m[1];
 }
 
-export function requireOperator(tokens: TokenService, min: OperatorRole) {
+/** An operator token whose role may take `action` (common/policy.ts). */
+export function requireOperator(tokens: TokenService, action: OperatorAction) {
   return (req: Request, _res: Response, next: NextFunction) => {
     let claims: OperatorClaims;
     try {
@@ -29,7 +31,7 @@ export function requireOperator(tokens: TokenService, min: OperatorRole) {
       if (err instanceof TokenError) return next(unauthorized(err.message));
       return next(err);
     }
-    if (!roleAtLeast(claims.role, min)) return next(forbidden(`role ${claims.role} may not do this (needs ${min})`));
+    if (!may(claims.role, action)) return next(forbidden(`role ${claims.role} may not do this (${action} needs ${POLICY[action]})`));
     req.operator = claims;
     next();
   };

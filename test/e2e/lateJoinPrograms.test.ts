@@ -44,6 +44,8 @@ interface Phase {
   byLate?: boolean;
   /** The reference pane and the viewers at the run's size are resized (the driver's terminal resizes the run's pty). */
   resize?: { cols: number; rows: number };
+  /** Only the late (read-only) viewer's own terminal is resized: the run keeps its size. */
+  viewerSize?: Size;
 }
 
 interface Size {
@@ -332,6 +334,25 @@ const resizeScenes: Scene[] = [
     after: [{ touch: 'B', until: 'prompt> ' }],
     quit: { touch: 'Q', until: '' },
   },
+  {
+    // a terminal that shrinks clips (tmux drops the alternate screen's cells outside it) and does not get them back when it grows
+    name: "a read-only viewer's own terminal shrinks and grows back: it says so, then repaints (vim)",
+    needs: ['vim'],
+    files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
+    command: 'exec vim -u vimrc -i NONE -N notes.txt',
+    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    lateSize: { cols: 120, rows: 40 },
+    before: [
+      { until: 'notes.txt' },
+      { keys: ['120G'], until: 'at=120,1' },
+    ],
+    after: [
+      { viewerSize: { cols: 70, rows: 20 }, until: 'at=120,1' },
+      { viewerSize: { cols: 120, rows: 40 }, until: 'at=120,1' },
+      { keys: ['C-d'], until: 'at=139,1' },
+    ],
+    quit: { keys: ['Escape', ':qa!', 'Enter'], until: '' },
+  },
 ];
 
 /**
@@ -466,7 +487,16 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
     const flags = (joined.late as PaneState).flags;
     expect(Object.fromEntries(Object.keys(s.modes).map((f) => [f, flags[f as PaneStateFormat]])), 'the late viewer terminal\'s modes').to.deep.equal(s.modes);
     for (const [i, p] of s.after.entries()) {
-      act(p, [ref, p.byLate ? late : driver], shared, [late]);
+      if (p.viewerSize) {
+        tmux.resize(late, p.viewerSize.cols, p.viewerSize.rows);
+        const cut = p.viewerSize.cols < 120 || p.viewerSize.rows < 40;
+        if (cut) {
+          // read-only: the run keeps its size (the next step compares the driver with the reference); the viewer says it is cut off
+          const said = `${p.viewerSize.cols}×${p.viewerSize.rows} < run 120×40`;
+          await waitUntil('the small viewer to say it is smaller than the run', () => (tmux.format(late, '#{pane_title}').includes(said) && tmux.screen(late).includes('smaller than the run') ? true : undefined), SETTLE_MS, 100);
+          continue;
+        }
+      } else act(p, [ref, p.byLate ? late : driver], shared, [late]);
       await settled(`after the join, step ${i + 1}`, compareWith(late), p.until, areaOnly);
     }
 

@@ -2,7 +2,8 @@
 import { expect } from 'chai';
 import { createHmac, randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { parseDuration, roleAtLeast, TokenError, TokenService } from '../../hub/auth/tokens.ts';
+import { roleAtLeast } from '../../common/policy.ts';
+import { parseDuration, TokenError, TokenService } from '../../hub/auth/tokens.ts';
 
 const SECRET = 'unit-test-secret-0123456789abcdef0123456789';
 const OTHER_SECRET = 'another-secret-0123456789abcdef0123456789ab';

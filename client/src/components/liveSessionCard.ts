@@ -58,11 +58,10 @@ export class LiveSessionCard {
       fail,
       'primary',
     );
-    const operator = can(me, 'operator');
-    if (operator) {
-      this.buttons.enable = actionButton('Enable', async () => this.update(this.run, await ok(api.enableSession(id))), fail, 'primary');
-      this.buttons.grant = h('span.group', {}, grant, ttl);
-      this.buttons.revokeWrite = actionButton('Revoke write', async () => this.update(this.run, await ok(api.revokeWrite(id))), fail);
+    if (can(me, 'session.enable')) this.buttons.enable = actionButton('Enable', async () => this.update(this.run, await ok(api.enableSession(id))), fail, 'primary');
+    if (can(me, 'session.grantWrite')) this.buttons.grant = h('span.group', {}, grant, ttl);
+    if (can(me, 'session.revokeWrite')) this.buttons.revokeWrite = actionButton('Revoke write', async () => this.update(this.run, await ok(api.revokeWrite(id))), fail);
+    if (can(me, 'runs.control')) {
       this.buttons.pause = h(
         'span.group',
         {},
@@ -95,9 +94,9 @@ export class LiveSessionCard {
         summary,
       );
       this.buttons.takeover = this.takeoverControl(id, ok, fail);
-      this.buttons.cancel = confirmButton('Cancel run', 'Really cancel?', async () => this.update(await ok(api.cancel(id)), this.session), fail, 'danger');
     }
-    if (can(me, 'admin')) {
+    if (can(me, 'runs.cancel')) this.buttons.cancel = confirmButton('Cancel run', 'Really cancel?', async () => this.update(await ok(api.cancel(id)), this.session), fail, 'danger');
+    if (can(me, 'session.revoke')) {
       this.buttons.revokeSession = confirmButton('Revoke session', 'Really revoke?', async () => this.update(this.run, await ok(api.revokeSession(id, 'revoked from the dashboard'))), fail, 'danger');
     }
     const controls = h('div.controls', { 'data-testid': 'controls' }, ...Object.values(this.buttons));
@@ -109,7 +108,7 @@ export class LiveSessionCard {
       this.times,
       this.attach,
       this.rwLine,
-      operator ? controls : h('p.muted', {}, `Signed in as ${me.role}: watching only.`),
+      Object.keys(this.buttons).length > 0 ? controls : h('p.muted', {}, `Signed in as ${me.role}: watching only.`),
       this.error,
     );
     link.on('rw', (rw) => {

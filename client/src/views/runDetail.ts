@@ -72,7 +72,7 @@ export function runDetailView(me: Identity, runId: string): View {
     append(connSlot, conn.el);
     const card = new LiveSessionCard(run, me, link);
     cleanups.push(() => card.destroy());
-    const messages = new Messages(runId, link, can(me, 'operator'));
+    const messages = new Messages(runId, link, can(me, 'runs.message'));
     const timeline = new Timeline(runId, link, (e) => messages.addFromEvents([e]));
     append(side, card.el);
     append(right, messages.el);

@@ -89,7 +89,7 @@ export function runListView(me: Identity): View {
   });
 
   let create: HTMLElement | null = null;
-  if (can(me, 'operator')) {
+  if (can(me, 'runs.create')) {
     const steps = h('textarea', { rows: 4, placeholder: 'one shell command per line, e.g.\nnpm ci\nnpm test', 'aria-label': 'steps, one per line', 'data-testid': 'new-run-steps' });
     const live = h('input', { type: 'checkbox', checked: true });
     const createError = h('div.error', { role: 'alert' });

@@ -8,36 +8,33 @@ import { parse, runId } from '../validate.ts';
 
 export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionService): Router {
   const r = Router();
-  const viewer = requireOperator(tokens, 'viewer');
-  const operator = requireOperator(tokens, 'operator');
-  const admin = requireOperator(tokens, 'admin');
   const worker = requireWorker(tokens);
   const op = (c: OperatorClaims | undefined) => ({ kind: 'operator' as const, sub: c!.sub, role: c!.role });
   const base = '/task-runs/:id/live-session';
 
-  r.post(base, operator, async (req, res) => {
+  r.post(base, requireOperator(tokens, 'session.enable'), async (req, res) => {
     const id = runId(req.params.id);
     parse(enableBody, req.body);
     res.json({ session: await sessions.enable(op(req.operator), id) });
   });
 
-  r.get(base, viewer, async (req, res) => {
+  r.get(base, requireOperator(tokens, 'runs.read'), async (req, res) => {
     res.json({ session: await sessions.get(runId(req.params.id)) });
   });
 
-  r.post(`${base}/grant-write`, operator, async (req, res) => {
+  r.post(`${base}/grant-write`, requireOperator(tokens, 'session.grantWrite'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(grantWriteBody, req.body);
     res.json(await sessions.grantWrite(op(req.operator), id, body.ttlMinutes));
   });
 
-  r.post(`${base}/revoke-write`, operator, async (req, res) => {
+  r.post(`${base}/revoke-write`, requireOperator(tokens, 'session.revokeWrite'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(revokeBody, req.body);
     res.json({ session: await sessions.revokeWrite(op(req.operator), id, body.reason) });
   });
 
-  r.post(`${base}/revoke`, admin, async (req, res) => {
+  r.post(`${base}/revoke`, requireOperator(tokens, 'session.revoke'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(revokeBody, req.body);
     res.json({ session: await sessions.revoke(op(req.operator), id, body.reason) });

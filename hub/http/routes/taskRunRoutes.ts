@@ -12,8 +12,7 @@ import { parse, runId } from '../validate.ts';
 
 export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, recordings: RecordingStore): Router {
   const r = Router();
-  const viewer = requireOperator(tokens, 'viewer');
-  const operator = requireOperator(tokens, 'operator');
+  const viewer = requireOperator(tokens, 'runs.read');
   const worker = requireWorker(tokens);
   const op = (c: OperatorClaims | undefined) => ({ kind: 'operator' as const, sub: c!.sub, role: c!.role });
 
@@ -25,7 +24,7 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
     res.json({ taskRun });
   });
 
-  r.post('/task-runs', operator, async (req, res) => {
+  r.post('/task-runs', requireOperator(tokens, 'runs.create'), async (req, res) => {
     const body = parse(createRunBody, req.body);
     res.status(201).json({ taskRun: await runs.create(op(req.operator), body) });
   });
@@ -39,7 +38,7 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
     res.json({ taskRun: await runs.get(runId(req.params.id)) });
   });
 
-  r.post('/task-runs/:id/cancel', operator, async (req, res) => {
+  r.post('/task-runs/:id/cancel', requireOperator(tokens, 'runs.cancel'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(cancelBody, req.body);
     res.json({ taskRun: await runs.cancel(op(req.operator), id, body.reason) });
@@ -78,13 +77,13 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
     res.json({ taskRun: await runs.complete(workerId, id, body) });
   });
 
-  r.post('/task-runs/:id/control', operator, async (req, res) => {
+  r.post('/task-runs/:id/control', requireOperator(tokens, 'runs.control'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(controlBody, req.body);
     res.json({ taskRun: await runs.control(op(req.operator), id, body) });
   });
 
-  r.post('/task-runs/:id/operator-messages', operator, async (req, res) => {
+  r.post('/task-runs/:id/operator-messages', requireOperator(tokens, 'runs.message'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(messageBody, req.body);
     res.status(201).json({ event: await runs.message(op(req.operator), id, body.message) });
