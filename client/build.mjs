@@ -14,12 +14,13 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 const outdir = `${root}dist`;
 const watch = process.argv.includes('--watch');
 
+// The page's CSP is an HTTP header the hub sends (hub/http/securityHeaders.ts): a <meta> CSP
+// cannot forbid framing.
 const INDEX_HTML = `<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <meta http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'" />
     <meta name="referrer" content="no-referrer" />
     <title>handoff</title>
     <link rel="icon" href="data:," />

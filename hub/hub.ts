@@ -21,6 +21,7 @@ import { createLogger } from './log.ts';
 import { HubMetrics } from './metrics.ts';
 import { attachAgentGateway } from './realtime/agentGateway.ts';
 import { attachDomainFanout } from './realtime/domainFanout.ts';
+import { PUBLIC_FRAME_LIMIT } from './realtime/frameLimits.ts';
 import { connectRedisAdapter } from './realtime/redisAdapter.ts';
 import { RwGate } from './realtime/rwGate.ts';
 import { SlowViewerGuard } from './realtime/slowViewerGuard.ts';
@@ -91,8 +92,10 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
     serveClient: false,
     // Terminal output is already dense; deflate costs more CPU than it saves on a LAN.
     perMessageDeflate: false,
-    // Late-join snapshots of a big scrollback travel in one ack.
-    maxHttpBufferSize: 64 * 1024 * 1024,
+    // Small for everyone until an agent authenticates (realtime/frameLimits.ts); a connection
+    // that joins no namespace is closed after connectTimeout.
+    maxHttpBufferSize: PUBLIC_FRAME_LIMIT,
+    connectTimeout: 10_000,
     pingInterval: 10_000,
     pingTimeout: 20_000,
     connectionStateRecovery: undefined,

@@ -138,7 +138,10 @@ export class LiveSessionService {
       if (input.webRw !== undefined) session.webRwEncrypted = sealed.seal(input.webRw);
       if (input.errorMessage !== undefined) session.errorMessage = input.errorMessage;
       if (input.status === 'ready' && !session.expiresAt) {
-        session.expiresAt = input.expiresAt ? new Date(input.expiresAt) : new Date(Date.now() + this.ctx.config.liveSession.ttlMinutes * 60_000);
+        // The worker may ask for less than the configured TTL, never more.
+        const longest = Date.now() + this.ctx.config.liveSession.ttlMinutes * 60_000;
+        const asked = input.expiresAt ? Date.parse(input.expiresAt) : NaN;
+        session.expiresAt = new Date(Number.isFinite(asked) ? Math.min(asked, longest) : longest);
       }
       session.lastHeartbeatAt = new Date();
       await uow.em.flush();

@@ -285,9 +285,10 @@ export class TaskRunService {
     if (!runIds.length) return { abandon: [], controls: {} };
     const em = this.ctx.orm.em.fork();
     await em.nativeUpdate(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { lastHeartbeatAt: new Date() });
-    await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: runIds }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: new Date() });
     const mine = await em.find(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { fields: ['id', 'payload'] });
     const keep = new Set(mine.map((r) => r.id));
+    // Only the sending worker's own runs: another worker's beat keeps nothing alive.
+    if (keep.size) await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: [...keep] }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: new Date() });
     const controls: Record<string, LiveControl> = {};
     for (const r of mine) if (r.payload.liveControl) controls[r.id] = r.payload.liveControl;
     return { abandon: runIds.filter((id) => !keep.has(id)), controls };

@@ -14,6 +14,7 @@ import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import type { RecordingStore } from '../recordings/recordingStore.ts';
 import { buildOpenApi } from './openapi.ts';
+import { securityHeaders } from './securityHeaders.ts';
 import { liveSessionRoutes } from './routes/liveSessionRoutes.ts';
 import { taskRunRoutes } from './routes/taskRunRoutes.ts';
 
@@ -37,12 +38,15 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(securityHeaders);
 
   app.use((req, res, next) => {
     const end = deps.metrics.httpDuration.startTimer();
     res.on('finish', () => {
-      const route = (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.path);
-      const labels = { method: req.method, route: `${req.baseUrl}${route}` };
+      // Labels from route templates only: a raw path would let anyone grow /metrics without bound.
+      const template = req.route?.path as string | RegExp | undefined;
+      const route = template !== undefined ? `${req.baseUrl}${String(template)}` : res.locals.staticFile && res.statusCode < 400 ? 'static' : 'unmatched';
+      const labels = { method: req.method, route };
       end(labels);
       deps.metrics.httpRequests.inc({ ...labels, status: String(res.statusCode) });
     });
@@ -74,7 +78,7 @@ export function createApp(deps: AppDeps): express.Express {
   if (existsSync(CLIENT_DIST)) {
     // The bundle's file names carry no content hash: browsers revalidate (ETag) on every load,
     // so a rebuilt dashboard is never mixed with a cached older one.
-    app.use(express.static(CLIENT_DIST, { index: 'index.html', maxAge: 0 }));
+    app.use(express.static(CLIENT_DIST, { index: 'index.html', maxAge: 0, setHeaders: (res) => void (res.locals.staticFile = true) }));
     // The dashboard routes its own paths (/runs/…); serve its shell for them.
     app.get(/^\/(runs|signin)(\/.*)?$/, (_req, res) => res.sendFile('index.html', { root: CLIENT_DIST }));
   }

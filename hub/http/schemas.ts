@@ -62,19 +62,35 @@ export const messageBody = z.object({ message: z.string().min(1, 'message must n
 /** An RFC 3339 date-time with a zone (Z or ±hh:mm): what the document calls `format: date-time`. */
 const isoDate = z.iso.datetime({ offset: true });
 
-export const reportBody = z
-  .object({
-    workerId: z.string().min(1).max(200),
-    status: z.enum(['starting', 'ready', 'ended', 'revoked', 'error']),
-    workerHostname: shortText(255).optional(),
-    attachRo: shortText(4096).optional(),
-    attachRw: shortText(4096).optional(),
-    webRo: shortText(4096).optional(),
-    webRw: shortText(4096).optional(),
-    expiresAt: isoDate.optional(),
-    errorMessage: shortText(4096).optional(),
-  })
-  .strict();
+/** A worker-reported address a browser may follow: http(s) only (a `javascript:` URL is refused). */
+const webUrl = shortText(4096).refine(
+  (v) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an http(s) URL' },
+);
+
+/** A live session report's fields, the same over REST (with workerId) and the agent socket (with runId). */
+const reportFields = {
+  status: z.enum(['starting', 'ready', 'ended', 'revoked', 'error']),
+  workerHostname: shortText(255).optional(),
+  attachRo: shortText(4096).optional(),
+  attachRw: shortText(4096).optional(),
+  webRo: webUrl.optional(),
+  webRw: webUrl.optional(),
+  /** Clamped to the configured session TTL by the service. */
+  expiresAt: isoDate.optional(),
+  errorMessage: shortText(4096).optional(),
+};
+
+export const reportBody = z.object({ workerId: z.string().min(1).max(200), ...reportFields }).strict();
+
+/** `session:report` on the agent socket: the worker is the socket's. */
+export const reportMessage = z.object({ runId: z.string().uuid(), ...reportFields }).strict();
 
 export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
 

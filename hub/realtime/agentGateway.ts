@@ -4,21 +4,24 @@
  * database and no JSON (the bytes travel as a binary attachment).
  */
 import type { Logger } from 'pino';
-import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, SessionReport, StepEvent } from '../../common/protocol.ts';
+import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, StepEvent } from '../../common/protocol.ts';
 import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION, stepMarkerLabel } from '../../common/protocol.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
-import { isStorableText, storableText } from '../domain/text.ts';
+import { storableText } from '../domain/text.ts';
+import { reportMessage } from '../http/schemas.ts';
+import { parse } from '../http/validate.ts';
 import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import type { LiveRecorder } from '../recordings/liveRecorder.ts';
 import { answer } from './acks.ts';
+import { AGENT_FRAME_LIMIT, raiseFrameLimit } from './frameLimits.ts';
 import { agentRunRoom, viewerOutputRoom, viewerRunRoom, workerRoom } from './rooms.ts';
 import type { AgentNamespace, AgentSocket, ViewerNamespace } from './types.ts';
-import { byteLength, isBytes, isObject, isOffset, isPaneId, isRunId, isSize } from './wireChecks.ts';
+import { byteLength, isBytes, isObject, isOffset, isPaneId, isRunId, isSize, MAX_AGENT_RUNS } from './wireChecks.ts';
 
 export interface AgentGatewayDeps {
   agents: AgentNamespace;
@@ -32,8 +35,20 @@ export interface AgentGatewayDeps {
   log: Logger;
 }
 
-const REPORT_STATUSES = new Set(['starting', 'ready', 'ended', 'revoked', 'error']);
-const REPORT_TEXTS = ['workerHostname', 'attachRo', 'attachRw', 'webRo', 'webRw', 'errorMessage'] as const;
+
+/** The well-formed run states of a hello or heartbeat, each run once; too many is refused. */
+function agentRunStates(raw: unknown): AgentRunState[] {
+  if (!Array.isArray(raw)) return [];
+  if (raw.length > MAX_AGENT_RUNS) throw badInputError(`at most ${MAX_AGENT_RUNS} runs per hello or heartbeat`);
+  const seen = new Set<string>();
+  const out: AgentRunState[] = [];
+  for (const r of raw) {
+    if (!isObject(r) || !isRunId(r.runId) || seen.has(r.runId)) continue;
+    seen.add(r.runId);
+    out.push(r as unknown as AgentRunState);
+  }
+  return out;
+}
 
 export function attachAgentGateway(deps: AgentGatewayDeps): void {
   const { agents, viewers, tokens, runs, sessions, recorder, metrics, log } = deps;
@@ -47,6 +62,7 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       socket.data.runs = new Set();
       socket.data.capacity = 1;
       socket.data.hostname = '';
+      raiseFrameLimit(socket.conn, AGENT_FRAME_LIMIT);
       next();
     } catch {
       next(new Error('unauthorized: a worker token is required'));
@@ -85,13 +101,14 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
         if (!isObject(hello) || hello.protocol !== PROTOCOL_VERSION) throw badInputError(`protocol ${PROTOCOL_VERSION} required`);
         socket.data.hostname = typeof hello.hostname === 'string' ? storableText(hello.hostname.slice(0, 255)) : '';
         socket.data.capacity = typeof hello.capacity === 'number' && Number.isFinite(hello.capacity) ? Math.max(1, Math.min(256, Math.floor(hello.capacity))) : 1;
-        const states: AgentRunState[] = Array.isArray(hello.runs) ? hello.runs.filter((r) => isObject(r) && isRunId(r.runId)) : [];
+        const states = agentRunStates(hello.runs);
         const { abandon } = await runs.heartbeat(workerId, states.map((r) => r.runId));
+        const abandoned = new Set(abandon);
         for (const r of states) {
-          if (abandon.includes(r.runId)) continue;
+          if (abandoned.has(r.runId)) continue;
           own(r.runId);
           // Viewers learn the panes' current offsets: anything they missed is a gap, and they resync.
-          for (const p of Array.isArray(r.panes) ? r.panes : []) viewers.to(viewerRunRoom(r.runId)).emit('pane:open', r.runId, p);
+          for (const p of Array.isArray(r.panes) ? r.panes.filter((p) => isObject(p) && isPaneId(p.paneId)) : []) viewers.to(viewerRunRoom(r.runId)).emit('pane:open', r.runId, p);
         }
         return { heartbeatSeconds: deps.config.heartbeatSeconds, abandon };
       }),
@@ -106,23 +123,18 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       }),
     );
 
-    socket.on('session:report', (report: SessionReport, ack) =>
+    socket.on('session:report', (report: unknown, ack) =>
       answer(ack, log, async () => {
-        if (!isObject(report) || !isRunId(report.runId) || !REPORT_STATUSES.has(report.status)) throw badInputError('report needs runId and a status');
-        // the same rules as the REST report: optional texts are strings, bounded, storable
-        for (const k of REPORT_TEXTS) {
-          const v = report[k];
-          if (v === undefined) continue;
-          if (typeof v !== 'string' || v.length > (k === 'workerHostname' ? 255 : 4096) || !isStorableText(v)) throw badInputError(`${k} must be a string of storable text`);
-        }
-        const session = await sessions.report(workerId, { ...report, workerHostname: report.workerHostname ?? socket.data.hostname });
+        // the same schema as the REST report
+        const valid = parse(reportMessage, report, 'report');
+        const session = await sessions.report(workerId, { ...valid, workerHostname: valid.workerHostname ?? socket.data.hostname });
         return { session };
       }),
     );
 
     socket.on('run:heartbeat', (states: AgentRunState[], ack) =>
       answer(ack, log, async () => {
-        const ids = Array.isArray(states) ? states.filter((s) => isObject(s) && isRunId(s.runId)).map((s) => s.runId) : [];
+        const ids = agentRunStates(states).map((s) => s.runId);
         const beat = await runs.heartbeat(workerId, ids);
         for (const id of beat.abandon) if (!completing.has(id)) disown(id);
         return beat;
@@ -130,7 +142,8 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     );
 
     socket.on('pane:open', (runId: string, pane: PaneInfo) => {
-      if (!socket.data.runs.has(runId) || !isObject(pane) || !isPaneId(pane.paneId)) return;
+      if (!socket.data.runs.has(runId) || !isObject(pane)) return;
+      if (!isPaneId(pane.paneId)) return void log.warn({ workerId, runId }, 'pane:open refused: a pane id is 1-32 of [a-z0-9-]');
       viewers.to(viewerRunRoom(runId)).emit('pane:open', runId, pane);
     });
 
