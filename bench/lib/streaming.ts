@@ -39,7 +39,7 @@ export interface StreamOptions {
 export interface StreamResult {
   ptyBytes: number;
   /** Per viewer (reading ones only): MB/s, seconds, byte-exact. */
-  perViewer: Array<{ mbps: number; seconds: number; exact: boolean; bytes: number; gaps: number }>;
+  perViewer: Array<{ mbps: number; seconds: number; exact: boolean; bytes: number; gaps: number; frames: number }>;
   minMbps: number;
   maxMbps: number;
   /** All reading viewers' bytes over the time until the last one finished. */
@@ -129,7 +129,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
       // a viewer the hub resynced (it fell more than the hub's limit behind) skipped bytes: not exact
       const resyncs = p.snapshots.length - 1;
       const exact = (f instanceof HashVerifier ? f.exact() : f.exact) && f.start === 0 && p.pos === total && p.gaps === 0 && resyncs === 0;
-      return { mbps: f.bytes / MB / seconds, seconds, exact, bytes: f.bytes, gaps: p.gaps + resyncs };
+      return { mbps: f.bytes / MB / seconds, seconds, exact, bytes: f.bytes, gaps: p.gaps + resyncs, frames: p.chunks };
     });
     const seconds = max(perViewer.map((v) => v.seconds));
     ok = true;
