@@ -207,7 +207,7 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
         .map((p) => [p, stat(o, 'userruns', `${n}_msPerMB_${p}`)?.median ?? Number.NaN] as [string, number])
         .filter(([, v]) => Number.isFinite(v))
         .sort((a, b) => b[1] - a[1]);
-      const cost = perMB.length ? `CPU per MB of this payload: ${perMB.map(([p, v]) => `${NAMES[p]} ${v.toFixed(1)} ms (≤ ${(1000 / v).toFixed(0)} MB/s on a core of its own)`).join(', ')}` : '';
+      const cost = perMB.length ? `CPU per MB of this payload: ${perMB.map(([p, v]) => `${NAMES[p]} ${v.toFixed(1)} ms (≤ ${(1000 / v).toFixed(0)} MB/s on a core of its own)`).join(', ')}; from the profiles (bench/README.md, users' runs): the hub's is mostly the run's recording written to the store as it flows, the agent's the screen mirror and its socket writes` : '';
       const vsRaw = stat(o, 'userruns', `${n}_vsRaw`);
       if (vsRaw) target({ scenario: 'userruns', figure: `${n}: handoff ÷ node-pty`, unit: '×', stat: vsRaw, digits: 2, target: '≥ 0.90', reached: vsRaw.median >= 0.9 && !bad.length, limits: bad.length ? [`checks failed: ${bad.join(', ')}`, cost] : [cost] });
       const vsWetty = stat(o, 'userruns', `${n}_vsWetty`);
