@@ -8,8 +8,8 @@ import { ASCIICAST_TYPE } from '../../recordings/recordingStore.ts';
 import { ApiError, notFound } from '../../domain/errors.ts';
 import { assertOwner } from '../../domain/runRecords.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
-import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody } from '../schemas.ts';
-import { parse, runId } from '../validate.ts';
+import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody, parse } from '../../domain/commands.ts';
+import { runId } from '../validate.ts';
 
 export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, recordings: RecordingStore): Router {
   const r = Router();
