@@ -125,7 +125,7 @@ export class LiveSessionService {
   /** The owning worker reports the live layer's state (and its attach info). */
   async report(workerId: string, input: SessionReport & { expiresAt?: string }): Promise<LiveSessionDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, input.runId, workerId);
+      const run = await TaskRunService.ownedRun(uow.em, input.runId, workerId, input.attempt);
       const session = await lockSession(uow.em, input.runId);
       const actor: Actor = { kind: 'worker', workerId };
       const sealed = this.ctx.sealedBox;
@@ -150,9 +150,9 @@ export class LiveSessionService {
     });
   }
 
-  async heartbeat(workerId: string, runId: string): Promise<LiveSessionDto> {
+  async heartbeat(workerId: string, runId: string, attempt: number): Promise<LiveSessionDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await TaskRunService.ownedRun(uow.em, runId, workerId, attempt);
       const session = await lockSession(uow.em, runId);
       const now = new Date();
       if (!isTerminalSession(session.status)) session.lastHeartbeatAt = now;
