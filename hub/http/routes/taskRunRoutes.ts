@@ -5,10 +5,11 @@ import type { TaskRunService } from '../../domain/taskRuns.ts';
 import type { TokenService } from '../../auth/tokens.ts';
 import type { RecordingStore } from '../../recordings/recordingStore.ts';
 import { ASCIICAST_TYPE } from '../../recordings/recordingStore.ts';
-import { ApiError, notFound, staleAttempt } from '../../domain/errors.ts';
+import { ApiError, notFound } from '../../domain/errors.ts';
+import { assertHolder } from '../../domain/runRecords.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
-import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody, recordingUploadQuery } from '../schemas.ts';
-import { parse, runId } from '../validate.ts';
+import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody, parse, recordingUploadQuery } from '../../domain/commands.ts';
+import { runId } from '../validate.ts';
 
 export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, recordings: RecordingStore): Router {
   const r = Router();
@@ -68,9 +69,8 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
   r.put('/task-runs/:id/recording', worker, async (req, res) => {
     const id = runId(req.params.id);
     const workerId = req.worker!.workerId;
-    const { attempt } = parse(recordingUploadQuery, req.query);
-    const run = await runs.get(id);
-    if (run.workerId !== workerId || run.attempt !== attempt) throw staleAttempt(`attempt ${attempt} of task run ${id} is not worker ${workerId}'s current attempt`);
+    const { attempt } = parse(recordingUploadQuery, req.query, 'query');
+    assertHolder(await runs.get(id), workerId, attempt);
     if (!req.is(ASCIICAST_TYPE)) throw new ApiError(415, 'unsupported_media_type', `a recording is uploaded as ${ASCIICAST_TYPE}`);
     res.json(await recordings.saveUpload(id, req));
   });
