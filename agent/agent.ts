@@ -113,7 +113,8 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
     for (const id of reply.stale ?? []) fence(id, 'the hub says this attempt is not ours any more');
     for (const id of reply.abandon) runs.get(id)?.cancel();
     // The hello refreshed the others' heartbeats.
-    for (const id of runs.keys()) if (!reply.abandon.includes(id) && leaseFrom.has(id)) leaseFrom.set(id, Math.max(leaseFrom.get(id) ?? 0, sentAt));
+    const over = new Set(reply.abandon);
+    for (const id of runs.keys()) if (!over.has(id) && leaseFrom.has(id)) leaseFrom.set(id, Math.max(leaseFrom.get(id) ?? 0, sentAt));
     void claim();
   });
   link.on('run:available', () => void claim());
@@ -148,7 +149,8 @@ export function startAgent(config: AgentConfig, log: (msg: string) => void = (m)
       if (again && outcome.stale.length) await beat(false);
       return;
     }
-    for (const s of sent) if (attempts.get(s.runId)?.attempt === s.attempt && !outcome.data.abandon.includes(s.runId)) leaseFrom.set(s.runId, sentAt);
+    const over = new Set(outcome.data.abandon);
+    for (const s of sent) if (attempts.get(s.runId)?.attempt === s.attempt && !over.has(s.runId)) leaseFrom.set(s.runId, sentAt);
     for (const id of outcome.data.abandon) runs.get(id)?.cancel();
     for (const [id, lc] of Object.entries(outcome.data.controls ?? {})) runs.get(id)?.reconcileControl(lc);
   };

@@ -86,7 +86,9 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     if (run.status !== 'queued' && run.status !== 'running') return;
     if (run.status === 'queued' && run.attempt === 1) return; // a new run: nobody held it
     fenceHere(run.id, run.attempt, run.workerId);
-    if (deps.clustered) agents.serverSideEmit('run:fenced', run.id, run.attempt, run.workerId);
+    // A re-queue ends every earlier attempt: the hubs holding their sockets learn it too (a new
+    // claim needs no message: its attempt follows a re-queue that was sent already).
+    if (deps.clustered && run.status === 'queued') agents.serverSideEmit('run:fenced', run.id, run.attempt, run.workerId);
   });
   if (deps.clustered) agents.on('run:fenced', (runId, attempt, workerId) => fenceHere(runId, attempt, workerId));
 
@@ -205,9 +207,10 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
         const beats = agentRunStates(states).map((s) => ({ runId: s.runId, attempt: s.attempt }));
         try {
           const beat = await runs.heartbeat(workerId, beats, { refuseStale: true });
-          for (const id of beat.abandon) if (!completing.has(id)) disown(id);
+          const over = new Set(beat.abandon);
+          for (const id of over) if (!completing.has(id)) disown(id);
           // Confirmed current attempts: (re)joined, e.g. after a fence that raced a new claim.
-          for (const b of beats) if (!beat.abandon.includes(b.runId) && !completing.has(b.runId)) own(b.runId, b.attempt);
+          for (const b of beats) if (!over.has(b.runId) && !completing.has(b.runId)) own(b.runId, b.attempt);
           return { abandon: beat.abandon, controls: beat.controls };
         } catch (err) {
           if (err instanceof ApiError && err.code === STALE_ATTEMPT) fenceStale((err.details as { stale: string[] }).stale, 'heartbeat');
