@@ -1,7 +1,7 @@
 /**
  * An agent stopped with SIGTERM under the default `finish` shutdown policy (issue 12 item 5,
  * architecture §10): it keeps heartbeating until its runs end. Hub and agent are real processes
- * (heartbeat 1 s, grace 2 s, worker-lost policy requeue): a step four times longer than the grace
+ * (heartbeat 1 s, grace 3 s, worker-lost policy requeue): a step three times longer than the grace
  * is running when the agent gets SIGTERM; the run completes successfully, is never declared
  * lost, no second attempt starts, and the agent leaves once the run is reported.
  */
@@ -13,8 +13,8 @@ import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
 import { waitUntil } from '../support/wait.ts';
 
-const GRACE_S = 2;
-const STEP_S = 8;
+const GRACE_S = 3;
+const STEP_S = 10;
 
 describe('attack: agent SIGTERM during a long step (shutdown policy finish)', function () {
   this.timeout(90_000);

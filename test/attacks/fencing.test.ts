@@ -183,8 +183,8 @@ describe('attack: stale run attempts (real agent processes)', function () {
   before(async function () {
     this.timeout(40_000);
     db = await createTestDatabase();
-    // lease = grace = 2 s: a silent worker's run is re-queued after 2 s + the 2 s margin
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '2', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
+    // lease = grace = 3 s: a silent worker's run is re-queued after 3 s + the 2 s margin
+    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '3', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
   });
   after(async function () {
     this.timeout(30_000);
