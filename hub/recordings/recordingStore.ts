@@ -91,7 +91,8 @@ export class RecordingStore {
       const ids: number[] = [];
       const store = async () => {
         if (!part) return;
-        const rows = await em.execute<Row[]>("insert into task_run_recording_part (task_run_id, source, output_bytes, events, created_at) values (?, 'upload', ?, ?, now()) returning id", [runId, partOutput, part]);
+        // bound parameters, as appendLive: a 1 MiB part is not escaped into the SQL text (inside the transaction: getKysely is pinned to it)
+        const { rows } = await em.getKysely().executeQuery(boundQuery("insert into task_run_recording_part (task_run_id, source, output_bytes, events, created_at) values ($1, 'upload', $2, $3, now()) returning id", [runId, partOutput, part]));
         ids.push(Number((rows[0] as Row)['id']));
         part = '';
         partOutput = 0;
