@@ -337,6 +337,11 @@ export class RunExecution {
     const ack = await this.link.complete({ runId: this.runId, status: result.status, exitCode: result.exitCode, ...(result.status === 'cancelled' && this.stopReason ? { reason: this.stopReason } : {}) });
     if (!ack.ok) this.log(`run ${this.runId}: hub refused the result: ${ack.error.message}`);
     this.link.dropBacklog(this.runId);
+    // The hub recorded what it relayed: when that is all the task pane printed, the agent's own
+    // copy would only be parsed and thrown away (saveUpload keeps the larger of the two).
+    const held = ack.ok ? (ack.data.recordedOutputBytes ?? 0) : 0;
+    const printed = this.panes.get(TASK_PANE)?.info().offset ?? 0;
+    if (held > 0 && held >= printed) return;
     await this.uploadRecording();
   }
 
