@@ -13,7 +13,8 @@
  */
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { isWithin } from '../../agent/stepSandbox.ts';
 import { expect } from 'chai';
 import type { AgentProcess, DevProcess, HubProcess } from '../support/processes.ts';
 import { createRunAt, operatorToken, removeDir, spawnAgent, spawnDev, spawnHub, waitRunAt, workerToken } from '../support/processes.ts';
@@ -41,6 +42,7 @@ for d in "$@" "$HANDOFF_ARTIFACT_DIR/.." "$HANDOFF_ARTIFACT_DIR/../.."; do
   for f in "$d"/*token* "$d"/pgdata/PG_VERSION "$d"/pgdata/global/pg_control; do [ -r "$f" ] && echo "READ $f $(head -c 200 "$f" | tr -dc '[:print:]')"; done
 done
 env | sed 's/^/OWNENV /'
+echo "ID $(id)"
 echo "PROBE end"
 `;
 
@@ -93,8 +95,16 @@ function secretProblems(f: Finding, secrets: Record<string, string>): string[] {
 
 function dataFolderProblems(f: Finding, dataDir: string): string[] {
   const lines = f.output.split('\n');
-  const readable = lines.filter((l) => l.startsWith('READABLE ') || l.startsWith('READ ') || l.startsWith('SECRETS '));
-  const listed = lines.filter((l) => l.startsWith(`LS ${dataDir} `) && !/ \.\.?$/.test(l) && !/No such file/.test(l));
+  // a file the probe could read, when it lies in the data folder (its guesses may land elsewhere, e.g. /tmp)
+  const readable = lines.filter((l) => {
+    const m = /^(?:READABLE|READ|SECRETS) (\S+)/.exec(l);
+    return m && isWithin(resolve(m[1] as string), dataDir);
+  });
+  // the way to the step's own artifact folder may show (bound back into the hidden folder), nothing else
+  const own = f.ownEnv.get('HANDOFF_ARTIFACT_DIR') ?? '';
+  const listed = lines
+    .filter((l) => l.startsWith(`LS ${dataDir} `) && !/ \.\.?$/.test(l) && !/No such file|Permission denied/.test(l))
+    .filter((l) => !`${own}/`.startsWith(`${dataDir}/${l.slice(`LS ${dataDir} `.length)}/`));
   return [...(readable.length ? [`${readable.length} file(s) of the data folders readable, e.g. ${readable[0]?.slice(0, 90)}`] : []), ...(listed.length ? [`the data folder lists ${listed.length} entries`] : [])];
 }
 
@@ -141,7 +151,9 @@ describe('attacks: from inside a task step, the hub’s and the agent’s secret
     const runProbe = async (env: Record<string, string>, workerId: string) => {
       agent = spawnAgent({ hubUrl: hub.url, workerId, env });
       const run = await createRunAt(hub.url, [`${probe} ${agent.dataDir} ${hub.dataDir}`]);
-      const done = await waitRunAt(hub.url, run.id, ['succeeded', 'failed'], 60_000);
+      const done = await waitRunAt(hub.url, run.id, ['succeeded', 'failed'], 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}\nagent: ${agent?.logs.slice(-20).join('\n')}\nhub (${hub.alive() ? 'up' : 'gone'}): ${hub.logs.slice(-20).join('\n')}`);
+      });
       expect(done.status, agent.logs.join('\n')).to.equal('succeeded');
       return findings(await recordingOf(hub.url, run.id));
     };
@@ -161,6 +173,23 @@ describe('attacks: from inside a task step, the hub’s and the agent’s secret
       const problems = [...cleanEnvironmentProblems(f), ...secretProblems(f, { 'worker token': token, 'JWT secret': TEST_JWT_SECRET, 'encryption key': TEST_ENCRYPTION_KEY }), ...dataFolderProblems(f, agent!.dataDir)];
       expect(problems).to.deep.equal([]);
     });
+
+    for (const sandbox of ['off', 'auto'] as const) {
+      it(`with HANDOFF_STEP_UID (another user; sandbox ${sandbox}): neither the token nor the hub’s secrets reach the step`, async function () {
+        if (process.getuid?.() !== 0) this.skip(); // another uid needs a root agent
+        const token = workerToken(`w-attack-uid-${sandbox}`);
+        const artifacts = mkdtempSync(join(tmpdir(), 'handoff-step-attack-runs-'));
+        chmodSync(artifacts, 0o755);
+        try {
+          const f = await runProbe({ HANDOFF_WORKER_TOKEN: token, HANDOFF_STEP_UID: '65534', HANDOFF_STEP_SANDBOX: sandbox, HANDOFF_ARTIFACTS_DIR: artifacts }, `w-attack-uid-${sandbox}`);
+          const problems = [...cleanEnvironmentProblems(f), ...secretProblems(f, { 'worker token': token, 'JWT secret': TEST_JWT_SECRET, 'encryption key': TEST_ENCRYPTION_KEY }), ...dataFolderProblems(f, agent!.dataDir)];
+          if (!/^OWNENV /m.test(f.output) || !/uid=65534|nobody/.test(f.output)) problems.push('the step did not run as uid 65534');
+          expect(problems).to.deep.equal([]);
+        } finally {
+          removeDir(artifacts);
+        }
+      });
+    }
 
     it('with HANDOFF_STEP_SANDBOX=off: the step’s own environment still holds no handoff secret and no "undefined"', async () => {
       const token = workerToken('w-attack-off');
