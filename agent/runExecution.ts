@@ -13,10 +13,11 @@ import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
 import { AsciicastRecorder } from './asciicastRecorder.ts';
 import type { FlowGate } from './flowGate.ts';
-import type { HubLink } from './hubLink.ts';
+import type { AttemptLink } from './attemptLink.ts';
 import { OperatorInbox } from './operatorInbox.ts';
 import { OperatorShell } from './operatorShell.ts';
 import { Pane } from './pane.ts';
+import { signalSession } from './processTree.ts';
 import { RunIsolation } from './runIsolation.ts';
 import type { StepLauncher } from './stepSandbox.ts';
 import type { StepRunResult } from './stepRunner.ts';
@@ -54,7 +55,7 @@ export class RunExecution {
   constructor(
     private readonly run: TaskRunDto,
     private readonly config: AgentConfig,
-    private readonly link: HubLink,
+    private readonly link: AttemptLink,
     private readonly gate: FlowGate,
     private readonly log: (msg: string) => void,
   ) {
@@ -70,7 +71,7 @@ export class RunExecution {
     this.gate.hubHold(this.runId, hubId, behind && !this.finished);
   }
 
-  state(): AgentRunState {
+  state(): Omit<AgentRunState, 'attempt'> {
     return { runId: this.runId, panes: [...this.panes.values()].filter((p) => p.isLive).map((p) => p.info()) };
   }
 
@@ -106,8 +107,9 @@ export class RunExecution {
     runner.onStepMark((index, phase, exitCode) => {
       this.inStep = phase === 'start';
       task.flush();
+      const offset = phase === 'start' ? task.markStep(index) : task.info().offset;
       this.recorder?.marker(stepMarkerLabel(index, phase, exitCode));
-      this.link.step(this.runId, { index, phase, ...(exitCode === undefined ? {} : { exitCode }) });
+      this.link.step(this.runId, { index, phase, offset, ...(exitCode === undefined ? {} : { exitCode }) });
     });
 
     const session = this.run.liveSession;
@@ -208,7 +210,7 @@ export class RunExecution {
     };
   }
 
-  private async report(report: Omit<SessionReport, 'runId'>): Promise<boolean> {
+  private async report(report: Omit<SessionReport, 'runId' | 'attempt'>): Promise<boolean> {
     const ack = await this.link.report({ runId: this.runId, ...report });
     if (!ack.ok) this.log(`run ${this.runId}: session report ${report.status} refused: ${ack.error.message}`);
     return ack.ok;
@@ -317,6 +319,16 @@ export class RunExecution {
   cancel(reason?: string): void {
     this.cancelled = true;
     this.stopReason ??= reason;
+    this.runner?.cancel();
+  }
+
+  /**
+   * Fencing: this attempt is not the run's current one any more (architecture §7a). Its processes
+   * are killed at once, without the cancel's grace; the link sends nothing more for it.
+   */
+  fence(): void {
+    this.cancelled = true;
+    for (const pid of [this.runner?.pid, this.operatorShell?.pid]) if (pid !== undefined) signalSession(pid, 'SIGKILL');
     this.runner?.cancel();
   }
 

@@ -1,18 +1,19 @@
 /** Task runs: create, list, claim, complete, cancel, control, operator messages (architecture §3, §4). */
-import { LockMode } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ControlEventDto, RunStepDto, TaskRunDto } from '../../common/api.ts';
 import type { StepEvent } from '../../common/protocol.ts';
 import type { LiveControl, TaskRunStatus } from '../../common/statuses.ts';
-import { DEFAULT_LIVE_CONTROL, TERMINAL_RUN_STATUSES } from '../../common/statuses.ts';
+import { DEFAULT_LIVE_CONTROL } from '../../common/statuses.ts';
 import { stepsOf } from '../../common/runSteps.ts';
+import { workerLostAfterSeconds } from '../config.ts';
 import { TaskRun, TaskRunControlEvent, TaskRunLiveSession } from '../db/entities.ts';
 import type { Actor } from './actors.ts';
 import { systemActor } from './actors.ts';
-import { forbidden, invalidPayload, invalidState, notFound } from './errors.ts';
+import { invalidPayload, invalidState, notFound, staleAttempt } from './errors.ts';
 import type { HubContext, UnitOfWork } from './hubContext.ts';
 import { transact } from './hubContext.ts';
-import { endSessionIn } from './liveSessions.ts';
+import { isTerminalRun, moveRun } from './runStateMachine.ts';
+import { holds, lockRun, ownedRun, sessionOf } from './runRecords.ts';
+import { endSessionIn, newSessionIn } from './sessionRecords.ts';
 import { eventDto, runDto, sessionDto } from './serializers.ts';
 
 export interface CreateRunInput {
@@ -29,18 +30,6 @@ export interface ControlInput {
 
 /** First key of the per-worker claim lock (pg_advisory_xact_lock(int, int)); the second is hashtext(workerId). */
 const CLAIM_LOCK_NAMESPACE = 0x636c6169; // 'clai'
-
-const isTerminalRun = (s: TaskRunStatus) => TERMINAL_RUN_STATUSES.includes(s);
-
-async function lockRun(em: EntityManager, id: string): Promise<TaskRun> {
-  const run = await em.findOne(TaskRun, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-  if (!run) throw notFound(`task run ${id} not found`);
-  return run;
-}
-
-async function sessionOf(em: EntityManager, runId: string): Promise<TaskRunLiveSession | null> {
-  return em.findOne(TaskRunLiveSession, { taskRun: runId });
-}
 
 export class TaskRunService {
   constructor(private readonly ctx: HubContext) {}
@@ -65,15 +54,7 @@ export class TaskRunService {
       uow.audit(run.id, 'run_created', actor, { steps: input.steps.length });
       let session: TaskRunLiveSession | null = null;
       if (live) {
-        session = uow.em.create(TaskRunLiveSession, {
-          taskRun: run,
-          provider: this.ctx.config.liveSession.provider,
-          status: 'disabled',
-          rwGeneration: 0,
-          createdAt: now,
-          updatedAt: now,
-        });
-        uow.audit(run.id, 'create_session', actor, { sessionId: session.id });
+        session = newSessionIn(uow, run, this.ctx.config.liveSession.provider, actor);
       }
       await uow.em.flush();
       uow.afterCommit(() => this.ctx.events.emit('run:available'));
@@ -144,27 +125,16 @@ export class TaskRunService {
     });
   }
 
-  /** Loads a run for a worker command: 404 if unknown, 403 unless this worker owns it. */
-  static async ownedRun(em: EntityManager, runId: string, workerId: string): Promise<TaskRun> {
-    const run = await lockRun(em, runId);
-    if (run.workerId !== workerId) throw forbidden(`worker ${workerId} does not own task run ${runId}`);
-    return run;
-  }
-
-  async complete(workerId: string, runId: string, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null; reason?: string }): Promise<TaskRunDto> {
+  async complete(workerId: string, runId: string, attempt: number, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null; reason?: string }): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       const session = await sessionOf(uow.em, runId);
       if (isTerminalRun(run.status)) {
         // A repeated report (agent retry after a lost ack, or the run was cancelled meanwhile) is harmless.
         if (run.status === input.status || run.status === 'cancelled') return runDto(run, session);
         throw invalidState(`task run is already ${run.status}`);
       }
-      if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
-      run.status = input.status;
-      run.payload = withoutAttention(run.payload);
-      run.exitCode = input.exitCode ?? null;
-      run.finishedAt = new Date();
+      moveRun(run, input.status, { exitCode: input.exitCode ?? null });
       uow.audit(runId, 'run_completed', { kind: 'worker', workerId }, { status: input.status, exitCode: input.exitCode ?? null, ...(input.reason ? { reason: input.reason } : {}) });
       if (session) endSessionIn(uow, session, 'ended', { kind: 'worker', workerId }, { reason: input.reason ? `run ${input.status}: ${input.reason}` : `run ${input.status}` });
       await uow.em.flush();
@@ -174,9 +144,9 @@ export class TaskRunService {
   }
 
   /** The agent says the run's terminal waits for a person, or no longer does: flagged and audited once per change. */
-  async attention(workerId: string, runId: string, waitingForInput: boolean): Promise<void> {
+  async attention(workerId: string, runId: string, attempt: number, waitingForInput: boolean): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       if (run.status !== 'running' || (run.payload.attention?.waitingForInput ?? false) === waitingForInput) return;
       run.payload = { ...run.payload, attention: { waitingForInput, since: new Date().toISOString() } };
       uow.audit(runId, waitingForInput ? 'input_wanted' : 'input_given', { kind: 'worker', workerId }, {});
@@ -186,9 +156,9 @@ export class TaskRunService {
   }
 
   /** A step of a running run began or ended (the run page's step list and the replay's markers). */
-  async step(workerId: string, runId: string, step: StepEvent): Promise<void> {
+  async step(workerId: string, runId: string, attempt: number, step: StepEvent): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       if (run.status !== 'running') return; // late news of a finished run changes nothing
       if (step.index >= run.steps.length) throw invalidPayload(`the run has ${run.steps.length} steps`);
       const meta: Record<string, unknown> = { index: step.index, command: (run.steps[step.index] as string).slice(0, 500) };
@@ -201,11 +171,8 @@ export class TaskRunService {
   async cancel(actor: Actor, runId: string, reason?: string): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
       const run = await lockRun(uow.em, runId);
-      if (isTerminalRun(run.status)) throw invalidState(`task run is already ${run.status}`);
       const wasRunning = run.status === 'running';
-      run.status = 'cancelled';
-      run.payload = withoutAttention(run.payload);
-      run.finishedAt = new Date();
+      moveRun(run, 'cancelled');
       uow.audit(runId, 'run_cancelled', actor, reason ? { reason } : {});
       const session = await sessionOf(uow.em, runId);
       if (session) endSessionIn(uow, session, 'ended', actor, { reason: 'run cancelled' });
@@ -247,9 +214,9 @@ export class TaskRunService {
   }
 
   /** The agent acknowledges that a control state is in force. */
-  async controlApplied(workerId: string, runId: string, applied: LiveControl): Promise<void> {
+  async controlApplied(workerId: string, runId: string, attempt: number, applied: LiveControl): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       const cur = run.payload.liveControl;
       // Only the first acknowledgement of the state that is still the latest one asked for counts:
       // a repeated ack changes nothing and tells nobody (architecture §5, one event per change).
@@ -278,20 +245,43 @@ export class TaskRunService {
   }
 
   /**
-   * Heartbeat of a worker for its runs. Answers the runs it should abandon (not its own any
-   * more) and the control state of the others (a back-stop for a missed real-time control).
+   * Heartbeat of a worker for its run attempts. Answers the runs it should abandon (over: not
+   * running any more), the attempts that are not its own (`stale`: re-queued or another worker's)
+   * and the control state of the others (a back-stop for a missed real-time control). Only the
+   * worker's current attempts are refreshed; with `refuseStale`, any stale entry refuses the
+   * whole beat (`stale_attempt`, the stale runs in `details.stale`) and nothing is refreshed.
    */
-  async heartbeat(workerId: string, runIds: string[]): Promise<{ abandon: string[]; controls: Record<string, LiveControl> }> {
-    if (!runIds.length) return { abandon: [], controls: {} };
+  async heartbeat(
+    workerId: string,
+    beats: Array<{ runId: string; attempt: number }>,
+    opts: { refuseStale?: boolean } = {},
+  ): Promise<{ abandon: string[]; stale: string[]; controls: Record<string, LiveControl> }> {
+    if (!beats.length) return { abandon: [], stale: [], controls: {} };
     const em = this.ctx.orm.em.fork();
-    await em.nativeUpdate(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { lastHeartbeatAt: new Date() });
-    const mine = await em.find(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { fields: ['id', 'payload'] });
-    const keep = new Set(mine.map((r) => r.id));
-    // Only the sending worker's own runs: another worker's beat keeps nothing alive.
-    if (keep.size) await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: [...keep] }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: new Date() });
+    const rows = await em.find(TaskRun, { id: { $in: beats.map((b) => b.runId) } }, { fields: ['id', 'workerId', 'attempts', 'status', 'payload'] });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const abandon: string[] = [];
+    const stale: string[] = [];
+    const mine: typeof rows = [];
+    for (const b of beats) {
+      const run = byId.get(b.runId);
+      if (!run) abandon.push(b.runId);
+      else if (!holds(run, workerId, b.attempt)) stale.push(b.runId);
+      else if (run.status !== 'running') abandon.push(b.runId);
+      else mine.push(run);
+    }
+    if (stale.length && opts.refuseStale) throw staleAttempt(`${stale.length} of the heartbeat's run attempts are not worker ${workerId}'s current ones`, { stale });
+    if (mine.length) {
+      const now = new Date();
+      // Each row only while it is still this worker's attempt and running: a re-queue that
+      // committed since the read above is not undone by a late beat.
+      const current = mine.map((r) => ({ id: r.id, attempts: r.attempts, workerId, status: 'running' as const }));
+      await em.nativeUpdate(TaskRun, { $or: current }, { lastHeartbeatAt: now });
+      await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: mine.map((r) => r.id) }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: now });
+    }
     const controls: Record<string, LiveControl> = {};
     for (const r of mine) if (r.payload.liveControl) controls[r.id] = r.payload.liveControl;
-    return { abandon: runIds.filter((id) => !keep.has(id)), controls };
+    return { abandon, stale, controls };
   }
 
   /**
@@ -299,12 +289,7 @@ export class TaskRunService {
    * so the next attempt gets a session of its own; the audit trail keeps both.
    */
   private async requeueIn(uow: UnitOfWork, run: TaskRun, session: TaskRunLiveSession | null, actor: Actor, reason?: string): Promise<TaskRunLiveSession | null> {
-    run.status = 'queued';
-    run.workerId = null;
-    run.startedAt = null;
-    run.lastHeartbeatAt = null;
-    run.attempts += 1;
-    run.payload = { ...withoutAttention(run.payload), liveControl: { ...DEFAULT_LIVE_CONTROL } };
+    moveRun(run, 'queued');
     uow.audit(run.id, 'run_requeued', actor, { attempts: run.attempts, ...(reason ? { reason } : {}) });
     uow.afterCommit(() => this.ctx.events.emit('run:available'));
     if (!session) return null;
@@ -313,16 +298,13 @@ export class TaskRunService {
     // the old session's end is written first; then its row makes way (one session per run)
     await uow.em.flush();
     await uow.em.nativeDelete(TaskRunLiveSession, { id: session.id });
-    const now = new Date();
-    const fresh = uow.em.create(TaskRunLiveSession, { taskRun: run, provider: session.provider, status: 'disabled', rwGeneration: 0, createdAt: now, updatedAt: now });
-    uow.audit(run.id, 'create_session', actor, { sessionId: fresh.id, attempt: run.attempts + 1, replaces: session.id });
-    return fresh;
+    return newSessionIn(uow, run, session.provider, actor, { attempt: run.attempts + 1, replaces: session.id });
   }
 
   /** The owning worker hands a run back (agent shutting down with the handback policy). */
-  async release(workerId: string, runId: string, reason: string): Promise<TaskRunDto> {
+  async release(workerId: string, runId: string, attempt: number, reason: string): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
       const actor: Actor = { kind: 'worker', workerId };
       const session = await sessionOf(uow.em, runId);
@@ -341,7 +323,8 @@ export class TaskRunService {
    * not the worker's, so nobody is declared lost before the grace has run from that instant.
    */
   async sweepLostWorkers(now = new Date(), listeningSince?: Date): Promise<number> {
-    const graceMs = this.ctx.config.heartbeatGraceSeconds * 1000;
+    const lostAfter = workerLostAfterSeconds(this.ctx.config);
+    const graceMs = lostAfter * 1000;
     if (listeningSince && now.getTime() - listeningSince.getTime() < graceMs) return 0;
     const cutoff = new Date(now.getTime() - graceMs);
     const em = this.ctx.orm.em.fork();
@@ -356,14 +339,12 @@ export class TaskRunService {
         const requeue = this.ctx.config.workerLostPolicy === 'requeue';
         uow.audit(id, 'worker_lost', actor, { workerId: lostWorker, lastHeartbeatAt: run.lastHeartbeatAt.toISOString(), outcome: requeue ? 'requeued' : 'failed' });
         const session = await sessionOf(uow.em, id);
-        if (session) endSessionIn(uow, session, 'error', actor, { reason: 'worker_lost' }, `worker ${lostWorker} lost (no heartbeat for ${this.ctx.config.heartbeatGraceSeconds}s)`);
+        if (session) endSessionIn(uow, session, 'error', actor, { reason: 'worker_lost' }, `worker ${lostWorker} lost (no heartbeat for ${lostAfter}s)`);
         let current = session;
         if (requeue) {
           current = await this.requeueIn(uow, run, session, actor);
         } else {
-          run.status = 'failed';
-          run.payload = withoutAttention(run.payload);
-          run.finishedAt = new Date();
+          moveRun(run, 'failed');
         }
         await uow.em.flush();
         this.announce(uow, run, current);
@@ -373,11 +354,4 @@ export class TaskRunService {
     }
     return n;
   }
-}
-
-/** A run that ended or went back to the queue waits for nobody. */
-function withoutAttention(payload: TaskRun['payload']): TaskRun['payload'] {
-  if (!payload.attention) return payload;
-  const { attention: _gone, ...rest } = payload;
-  return rest;
 }

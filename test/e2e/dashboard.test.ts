@@ -28,26 +28,12 @@ import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import { seriousAxeViolations } from '../support/axe.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
-import { sleep } from '../support/wait.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/browser.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 describe('operator dashboard (browser, postgres)', function () {
   this.timeout(120_000);
@@ -79,7 +65,7 @@ describe('operator dashboard (browser, postgres)', function () {
       }),
       (m) => agentLogs.push(m),
     );
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   });
 
   after(async function () {
@@ -558,7 +544,7 @@ describe('operator dashboard (browser, postgres)', function () {
 
     // a session error is shown whole, not cut mid-word
     const longError = 'the live session failed: tmux could not attach to the pane because the server socket vanished while the step was still running';
-    const report = await hub.api('POST', `/api/task-runs/${run.id}/live-session/report`, hub.workerToken('w1'), { workerId: 'w1', status: 'error', errorMessage: longError });
+    const report = await hub.api('POST', `/api/task-runs/${run.id}/live-session/report`, hub.workerToken('w1'), { workerId: 'w1', attempt: run.attempt, status: 'error', errorMessage: longError });
     expect(report.status, report.text).to.equal(200);
     const errDd = page.locator('[data-testid=live-session-card] dd.error-text');
     await waitFor('the session error', async () => (await errDd.textContent()) === longError);
@@ -790,7 +776,7 @@ describe('operator dashboard (browser, postgres)', function () {
       JSON.stringify([32.0, 'o', `${wide}\r\n`]),
       JSON.stringify([33.0, 'o', 'final-frame-text\r\n']),
     ];
-    const put = await fetch(`${hub.url}/api/task-runs/${run.id}/recording`, { method: 'PUT', headers: { authorization: `Bearer ${hub.workerToken('w1')}`, 'content-type': 'application/x-asciicast' }, body: `${lines.join('\n')}\n` });
+    const put = await fetch(`${hub.url}/api/task-runs/${run.id}/recording?attempt=${run.attempt}`, { method: 'PUT', headers: { authorization: `Bearer ${hub.workerToken('w1')}`, 'content-type': 'application/x-asciicast' }, body: `${lines.join('\n')}\n` });
     expect(put.status, await put.text()).to.equal(200);
 
     const page = await signedIn('viewer', 'replay-viewer', { viewport: { width: 1440, height: 900 } });

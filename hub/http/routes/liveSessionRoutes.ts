@@ -3,8 +3,8 @@ import { Router } from 'express';
 import type { OperatorClaims, TokenService } from '../../auth/tokens.ts';
 import type { LiveSessionService } from '../../domain/liveSessions.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
-import { enableBody, grantWriteBody, heartbeatBody, reportBody, revokeBody } from '../schemas.ts';
-import { parse, runId } from '../validate.ts';
+import { enableBody, grantWriteBody, heartbeatBody, parse, reportBody, revokeBody } from '../../domain/commands.ts';
+import { runId } from '../validate.ts';
 
 export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionService): Router {
   const r = Router();
@@ -51,7 +51,7 @@ export function liveSessionRoutes(tokens: TokenService, sessions: LiveSessionSer
     const id = runId(req.params.id);
     const body = parse(heartbeatBody, req.body);
     const workerId = assertSameWorker(req, body.workerId);
-    res.json({ session: await sessions.heartbeat(workerId, id) });
+    res.json({ session: await sessions.heartbeat(workerId, id, body.attempt) });
   });
 
   return r;

@@ -1,9 +1,25 @@
 /**
- * Request bodies and query strings, validated by schema; unknown fields are refused. The
- * OpenAPI document (openapi.ts) is generated from these same definitions.
+ * The commands' schemas, one place for both transports: REST bodies and query strings, and the
+ * agent's socket messages that carry the same commands (realtime/agentGateway.ts). Unknown
+ * fields are refused. The OpenAPI document (http/openapi.ts) is generated from these.
  */
 import { z } from 'zod';
 import { TASK_RUN_STATUSES } from '../../common/statuses.ts';
+import { invalidPayload } from './errors.ts';
+import { findUnstorableText } from './text.ts';
+
+/** Validates a command's input: the API's 422 with the problems listed per field, or the parsed value. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) {
+    const bad = findUnstorableText(r.data);
+    if (bad !== null) throw invalidPayload(`invalid ${what}: ${bad}: text must not contain NUL characters or lone UTF-16 surrogates`, [{ path: bad, message: 'unstorable text', code: 'invalid_string' }]);
+    return r.data;
+  }
+  const details = r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code }));
+  const first = details[0];
+  throw invalidPayload(`invalid ${what}${first ? `: ${first.path ? `${first.path}: ` : ''}${first.message}` : ''}`, details);
+}
 
 const shortText = (max: number) => z.string().max(max);
 
@@ -27,11 +43,15 @@ export const eventsQuery = z.object({ after: z.coerce.number().int().min(0).defa
 
 export const cancelBody = z.object({ reason: shortText(1000).optional() }).strict();
 
+/** The run attempt a worker's report is about: the claim's `taskRun.attempt` (fencing, architecture §7a). */
+export const attemptField = z.number().int().min(1).max(1_000_000);
+
 export const claimBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
 
 export const completeBody = z
   .object({
     workerId: z.string().min(1).max(200),
+    attempt: attemptField,
     status: z.enum(['succeeded', 'failed', 'cancelled']),
     exitCode: z.number().int().min(-1024).max(1024).nullable().optional(),
     /** Why, when the run did not end by its steps (e.g. the agent was stopped). */
@@ -76,6 +96,7 @@ const webUrl = shortText(4096).refine(
 
 /** A live session report's fields, the same over REST (with workerId) and the agent socket (with runId). */
 const reportFields = {
+  attempt: attemptField,
   status: z.enum(['starting', 'ready', 'ended', 'revoked', 'error']),
   workerHostname: shortText(255).optional(),
   attachRo: shortText(4096).optional(),
@@ -92,6 +113,9 @@ export const reportBody = z.object({ workerId: z.string().min(1).max(200), ...re
 /** `session:report` on the agent socket: the worker is the socket's. */
 export const reportMessage = z.object({ runId: z.string().uuid(), ...reportFields }).strict();
 
-export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
+export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200), attempt: attemptField }).strict();
+
+/** A worker's recording upload names the attempt it recorded. */
+export const recordingUploadQuery = z.object({ attempt: z.coerce.number().pipe(attemptField) }).strict();
 
 export const runIdParam = z.string().uuid();
