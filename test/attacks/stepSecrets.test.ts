@@ -13,8 +13,7 @@
  */
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { isWithin } from '../../agent/stepSandbox.ts';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { expect } from 'chai';
 import type { AgentProcess, DevProcess, HubProcess } from '../support/processes.ts';
 import { createRunAt, operatorToken, removeDir, spawnAgent, spawnDev, spawnHub, waitRunAt, workerToken } from '../support/processes.ts';
@@ -71,6 +70,12 @@ function findings(cast: string): Finding {
 
 /** What a step may see of handoff in its environment (docs: README "Task steps"). */
 const DOCUMENTED = new Set(['HANDOFF_RUN_ID', 'HANDOFF_ARTIFACT_DIR', 'HANDOFF_OPERATOR_INBOX', 'HANDOFF_RUN_MARKER']);
+
+/** Whether `inner` is `outer` or under it (kept here: the test runs against code without the sandbox too). */
+function isWithin(inner: string, outer: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
 
 /** Everything the step got hold of that it must not have: empty when the boundaries hold. */
 function cleanEnvironmentProblems(f: Finding): string[] {
