@@ -7,7 +7,7 @@
  * agent at run end and by its watchdog when the agent dies).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -31,7 +31,8 @@ const ESCAPES = 4;
 /** How long the run's processes may outlive the event (a loaded 2-core machine included). */
 const WITHIN_MS = 6000;
 
-const FAST = { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '2', HANDOFF_SWEEP_INTERVAL_MS: '200' };
+// requeue: a killed agent's run is started again, by another agent (the last case)
+const FAST = { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '2', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' };
 
 for (const sandbox of ['bwrap', 'off'] as const) {
   describe(`attacks: no process of a run outlives it (sandbox ${sandbox})`, function () {
@@ -106,19 +107,39 @@ for (const sandbox of ['bwrap', 'off'] as const) {
     });
 
     it('the agent is stopped with SIGTERM (handing its run back): nothing of the run is left', async () => {
-      const { tag } = await startEscapingRun('sleep 300', { HANDOFF_AGENT_SHUTDOWN: 'handback' });
+      const { tag, run } = await startEscapingRun('sleep 300', { HANDOFF_AGENT_SHUTDOWN: 'handback' });
       const since = Date.now();
       agent!.proc.kill('SIGTERM');
       await agent!.exited;
       await expectGone(tag, since, 'SIGTERM of the agent');
+      // back in the queue: not for the next case's agent
+      await waitRunAt(hub.url, run.id, ['queued'], 10_000);
+      await rest(hub.url, 'POST', `/api/task-runs/${run.id}/cancel`, operatorToken(), {});
     });
 
-    it('the agent is SIGKILLed: nothing of the run is left (a requeued attempt cannot meet it)', async () => {
-      const { tag } = await startEscapingRun('sleep 300');
+    it('the agent is SIGKILLed: nothing of the run is left, and the requeued attempt runs alone', async () => {
+      // The first attempt leaves a writer of a beat file behind (a fifth escape); the second
+      // attempt, on another agent, succeeds only if the beat has stopped: nothing of the first runs beside it.
+      const beat = join(work, 'beat');
+      const flag = join(work, 'first-attempt');
+      const writer = (t: string) => `setsid bash -c 'while :; do date +%s%N > ${beat}; sleep 0.1; done; : ${t}-beat' &`;
+      const second = `a=$(cat ${beat}); sleep 1; b=$(cat ${beat}); echo "beat $a $b"; [ "$a" = "$b" ]`;
+      const { tag, run } = await startEscapingRun((t) => `if [ -e ${flag} ]; then ${second}; exit; fi; touch ${flag}; ${writer(t)} sleep 300`);
+      await waitUntil('the beat to be written', () => (existsSync(beat) ? true : undefined), 10_000, 50);
       const since = Date.now();
       agent!.proc.kill('SIGKILL');
       await agent!.exited;
       await expectGone(tag, since, 'SIGKILL of the agent');
+
+      const next = spawnAgent({ hubUrl: hub.url, workerId: `w-${tag}-next`, env: { HANDOFF_STEP_SANDBOX: sandbox } });
+      try {
+        const done = await waitRunAt(hub.url, run.id, ['succeeded', 'failed'], 40_000);
+        expect(done.attempt, 'a second attempt').to.equal(2);
+        expect(done.status, 'the first attempt’s beat had stopped when the second ran').to.equal('succeeded');
+      } finally {
+        await next.stop('SIGTERM');
+        removeDir(next.dataDir);
+      }
     });
   });
 }
