@@ -113,6 +113,19 @@ export const reportBody = z.object({ workerId: z.string().min(1).max(200), ...re
 /** `session:report` on the agent socket: the worker is the socket's. */
 export const reportMessage = z.object({ runId: z.string().uuid(), ...reportFields }).strict();
 
+/** The agent's socket `run:complete`: the REST completion, naming its run instead of its worker (the socket's). */
+export const completeMessage = completeBody.omit({ workerId: true }).extend({ runId: z.string().uuid() }).strict();
+
+/** The agent's socket `run:step` (no REST twin): a step of the run began or ended. */
+export const stepMessage = z
+  .object({
+    index: z.number().int().min(0).max(99),
+    phase: z.enum(['start', 'end']),
+    exitCode: z.number().int().min(-1024).max(1024).optional(),
+    offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
+
 export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200), attempt: attemptField }).strict();
 
 /** A worker's recording upload names the attempt it recorded. */

@@ -10,7 +10,7 @@
  * claim) every hub drops the sockets still holding an older one.
  */
 import type { Logger } from 'pino';
-import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, StepEvent } from '../../common/protocol.ts';
+import type { AgentHello, AgentRunState, PaneInfo, StepEvent } from '../../common/protocol.ts';
 import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION, STALE_ATTEMPT, stepMarkerLabel, TASK_PANE } from '../../common/protocol.ts';
 import type { TaskRunDto } from '../../common/api.ts';
 import type { HubEvents } from '../domain/hubEvents.ts';
@@ -19,7 +19,7 @@ import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
 import { storableText } from '../domain/text.ts';
-import { parse, reportMessage } from '../domain/commands.ts';
+import { completeMessage, parse, reportMessage, stepMessage } from '../domain/commands.ts';
 import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
@@ -253,13 +253,19 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     // A run's step events are written in the order they came and before its completion or
     // release: an agent may send the last step's end and run:complete back to back.
     const stepWrites = new Map<string, Promise<void>>();
-    socket.on('run:step', (runId: string, attempt: number, step: StepEvent) => {
-      if (refused(runId, attempt, 'run:step') || !isObject(step) || !Number.isInteger(step.index) || step.index < 0 || (step.phase !== 'start' && step.phase !== 'end')) return;
-      const exitCode = Number.isInteger(step.exitCode) ? step.exitCode : undefined;
+    socket.on('run:step', (runId: string, attempt: number, raw: unknown) => {
+      if (refused(runId, attempt, 'run:step')) return;
+      let step: StepEvent;
+      try {
+        step = parse(stepMessage, raw, 'step');
+      } catch (err) {
+        return void log.warn({ err: (err as Error).message, runId }, 'step event refused');
+      }
+      const exitCode = step.exitCode;
       recorder.marker(runId, stepMarkerLabel(step.index, step.phase, exitCode));
       // In order with the pane:output frames before it (same socket, same room): viewers mark
       // the line where the step began.
-      if (step.phase === 'start' && isOffset(step.offset)) {
+      if (step.phase === 'start' && step.offset !== undefined) {
         viewers.to(viewerOutputRoom(runId)).emit('pane:mark', runId, TASK_PANE, step.offset, step.index);
       }
       const write = (stepWrites.get(runId) ?? Promise.resolve())
@@ -271,19 +277,17 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       });
     });
 
-    socket.on('run:complete', (completion: RunCompletion, ack) =>
+    socket.on('run:complete', (raw: unknown, ack) =>
       answer(ack, log, async () => {
-        if (!isObject(completion) || !isRunId(completion.runId)) throw badInputError('completion needs a runId');
-        if (!isAttempt(completion.attempt)) throw badInputError('completion needs the attempt it completes');
-        if (!['succeeded', 'failed', 'cancelled'].includes(completion.status)) throw badInputError('status must be succeeded, failed or cancelled');
-        const exitCode = typeof completion.exitCode === 'number' && Number.isInteger(completion.exitCode) ? completion.exitCode : null;
+        const completion = parse(completeMessage, raw, 'completion');
+        const exitCode = completion.exitCode ?? null;
         completing.add(completion.runId);
         // The recording holds the run's last byte before anyone learns it ended.
         // (only the holder of the attempt: a stale agent's completion never closes the current recording)
         if (socket.data.runs.get(completion.runId) === completion.attempt) await recorder.finish(completion.runId);
         await stepWrites.get(completion.runId);
         try {
-          const reason = typeof completion.reason === 'string' && completion.reason ? storableText(completion.reason.slice(0, 500)) : undefined;
+          const reason = completion.reason || undefined;
           const run = await runs.complete(workerId, completion.runId, completion.attempt, { status: completion.status, exitCode, ...(reason ? { reason } : {}) });
           disownAfterRetention(completion.runId);
           return { run };

@@ -31,7 +31,6 @@ describe('attack: agent payloads', function () {
     return s;
   }
 
-  /** A live run claimed by `s`, its session starting. */
   /** A live run claimed by `s` (its attempt in `attempts`), its session starting. */
   const attempts = new Map<string, number>();
   async function claimedRun(s: Socket): Promise<string> {
@@ -80,5 +79,19 @@ describe('attack: agent payloads', function () {
     expect(!beat.ok && beat.error.code, 'B is told the run attempt is not its').to.equal('stale_attempt');
     const after = (await t.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${runId}/live-session`, t.token('viewer'))).body.session.lastHeartbeatAt;
     expect(after, "A's session heartbeat untouched").to.equal(before);
+  });
+
+  it('run:complete is held to the REST completion schema: a malformed one is refused as invalid_payload and the run goes on', async () => {
+    const s = await agent('w-complete');
+    const runId = await claimedRun(s);
+    const attempt = attempts.get(runId);
+    for (const bad of [{ exitCode: 'three' }, { exitCode: 1e12 }, { reason: 'x'.repeat(501) }, { extra: true }]) {
+      const reply = (await s.timeout(5000).emitWithAck('run:complete', { runId, attempt, status: 'succeeded', exitCode: 0, ...bad })) as Ack<unknown>;
+      expect(!reply.ok && reply.error.code, JSON.stringify(bad).slice(0, 60)).to.equal('invalid_payload');
+    }
+    const run = await t.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${runId}`, t.token('viewer'));
+    expect(run.body.taskRun.status, 'nothing changed').to.equal('running');
+    const good = (await s.timeout(5000).emitWithAck('run:complete', { runId, attempt, status: 'failed', exitCode: 3 })) as Ack<{ run: TaskRunDto }>;
+    expect(good.ok && [good.data.run.status, good.data.run.exitCode]).to.deep.equal(['failed', 3]);
   });
 });
