@@ -55,7 +55,7 @@ export function isWithin(inner: string, outer: string): boolean {
 
 /**
  * bubblewrap's arguments for `command`: the host's file system as it is, a new pid namespace
- * with its own /proc and a private /dev (its console is the pty), `hide` covered, `expose`
+ * with its own /proc and a private /dev (its console is the pty; /dev/shm 1777), `hide` covered, `expose`
  * bound back where it lies under a hidden folder. Mounts go shortest path first, so a folder
  * exposed inside a hidden one is bound after the tmpfs, and a file hidden inside an exposed
  * folder is covered after the bind; at the same path the hiding wins (an exposed folder that
@@ -77,6 +77,8 @@ export function bwrapArgs(bwrap: string, command: string[], hide: HiddenPath[], 
     '--bind', '/', '/',
     '--proc', '/proc',
     '--dev', '/dev',
+    // a private /dev/shm anyone in the sandbox may write (POSIX semaphores, Python's multiprocessing)
+    '--perms', '1777', '--tmpfs', '/dev/shm',
     ...mounts.flatMap((m) => m.args),
     '--',
     ...command,

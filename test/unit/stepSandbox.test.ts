@@ -34,7 +34,7 @@ describe('step sandbox: bubblewrap arguments', () => {
     const { file, args } = bwrapArgs('/usr/bin/bwrap', ['bash', '-c', 'echo hi'], [], []);
     expect(file).to.equal('/usr/bin/bwrap');
     expect(args).to.include.members(['--unshare-pid', '--die-with-parent']);
-    expect(mounts(args)).to.deep.equal([['--bind', '/'], ['--proc', '/proc'], ['--dev', '/dev']]);
+    expect(mounts(args)).to.deep.equal([['--bind', '/'], ['--proc', '/proc'], ['--dev', '/dev'], ['--tmpfs', '/dev/shm']]);
     expect(args.slice(args.indexOf('--') + 1)).to.deep.equal(['bash', '-c', 'echo hi']);
   });
 
@@ -48,7 +48,7 @@ describe('step sandbox: bubblewrap arguments', () => {
       ],
       ['/srv/data/runs/r1', '/home/u/work'],
     );
-    expect(mounts(args).slice(3)).to.deep.equal([
+    expect(mounts(args).slice(4)).to.deep.equal([
       ['--tmpfs', '/srv/data'],
       ['--ro-bind', '/etc/handoff/worker.token'],
       ['--bind', '/srv/data/runs/r1'],
@@ -67,7 +67,7 @@ describe('step sandbox: bubblewrap arguments', () => {
       ],
       ['/a/b', '/a/b/c'],
     );
-    expect(mounts(args).slice(3)).to.deep.equal([
+    expect(mounts(args).slice(4)).to.deep.equal([
       ['--tmpfs', '/a'],
       ['--bind', '/a/b'],
       ['--tmpfs', '/a/b/c'],
@@ -129,7 +129,7 @@ describe('step sandbox: auto / bwrap / off', () => {
     const dir = mkdtempSync(join(tmpdir(), 'handoff-sbx-'));
     try {
       const l = stepLauncher({ mode: 'bwrap', hide: [dir, join(dir, 'not-there')], user: undefined }, () => undefined, works);
-      expect(mounts(l.command(['true'], []).args).slice(3)).to.deep.equal([['--tmpfs', dir]]);
+      expect(mounts(l.command(['true'], []).args).slice(4)).to.deep.equal([['--tmpfs', dir]]);
     } finally {
       removeDir(dir);
     }
