@@ -4,12 +4,26 @@
  * made theirs, the marker in their environment, and at its end every process it started gone
  * (runProcesses.ts; the watchdog covers the agent's own death).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import type { AgentConfig } from './agentConfig.ts';
 import { endMarkedProcesses, RUN_MARKER_VAR, runMarker } from './runProcesses.ts';
 import { ensureRunWatchdog } from './runWatchdog.ts';
 import type { SandboxSettings, StepLauncher } from './stepSandbox.ts';
 import { giveToStepUser, sharedStepLauncher } from './stepSandbox.ts';
+
+/** The home folder /etc/passwd gives `uid`, if it exists (the agent's HOME is not the step user's). */
+function homeOf(uid: number): string | undefined {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (Number(f[2]) === uid && f[5] && existsSync(f[5])) return f[5];
+    }
+  } catch {
+    /* no passwd file */
+  }
+  return undefined;
+}
 
 export function sandboxSettings(config: AgentConfig): SandboxSettings {
   // the artifacts root is hidden too: a step sees its own run's folder, not other runs' recordings
@@ -28,9 +42,10 @@ export class RunIsolation {
     this.marker = runMarker(runId);
   }
 
-  /** The variables the run adds to its steps' environment for this boundary. */
+  /** The variables the run adds to its steps' environment for this boundary (a step user's own HOME). */
   env(): Record<string, string> {
-    return { [RUN_MARKER_VAR]: this.marker };
+    const user = this.config.stepUser;
+    return { [RUN_MARKER_VAR]: this.marker, ...(user ? { HOME: homeOf(user.uid) ?? this.artifactDir } : {}) };
   }
 
   /**

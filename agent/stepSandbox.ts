@@ -22,6 +22,7 @@
 import { spawnSync } from 'node:child_process';
 import { chownSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { ConfigError } from '../common/configError.ts';
 
 export type SandboxMode = 'auto' | 'bwrap' | 'off';
 
@@ -101,8 +102,8 @@ export interface SandboxSettings {
   user: StepUser | undefined;
 }
 
-/** Raised when HANDOFF_STEP_SANDBOX=bwrap and bubblewrap does not work here. */
-export class SandboxUnavailableError extends Error {}
+/** Raised when HANDOFF_STEP_SANDBOX=bwrap and bubblewrap does not work here (the agent stops, saying so). */
+export class SandboxUnavailableError extends ConfigError {}
 
 /**
  * The launcher for `settings`; `probe` says whether bubblewrap works (tests pass their own).
@@ -113,7 +114,7 @@ export function stepLauncher(settings: SandboxSettings, note: (msg: string) => v
   const user = settings.user;
   const works = settings.mode !== 'off' && probe(bwrap, user);
   if (settings.mode === 'bwrap' && !works) {
-    throw new SandboxUnavailableError(`HANDOFF_STEP_SANDBOX=bwrap but ${bwrap} does not start a sandbox here (install bubblewrap; in a container, allow user namespaces or run the agent as root)`);
+    throw new SandboxUnavailableError([`HANDOFF_STEP_SANDBOX: bwrap, but ${bwrap} does not start a sandbox here (install bubblewrap; in a container, allow user namespaces or run the agent as root)`]);
   }
   if (!works) {
     if (settings.mode === 'auto') {
