@@ -175,6 +175,7 @@ describe('attacks: from inside a task step, the hub’s and the agent’s secret
       const tokenFile = join(work, 'worker.token');
       writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
       const f = await runProbe({ HANDOFF_WORKER_TOKEN: '', HANDOFF_WORKER_TOKEN_FILE: tokenFile }, 'w-attack-file');
+      expect(readFileSync(`/proc/${agent!.pid}/environ`, 'latin1'), 'the token file keeps the token out of the agent’s environment').to.not.contain(token);
       const problems = [...cleanEnvironmentProblems(f), ...secretProblems(f, { 'worker token': token, 'JWT secret': TEST_JWT_SECRET, 'encryption key': TEST_ENCRYPTION_KEY }), ...dataFolderProblems(f, agent!.dataDir)];
       expect(problems).to.deep.equal([]);
     });
@@ -233,6 +234,8 @@ describe('attacks: from inside a task step, the hub’s and the agent’s secret
         ...dataFolderProblems(f, dataDir),
       ];
       if (f.ownEnv.get('HANDOFF_ARTIFACT_DIR')?.startsWith(`${dataDir}/`)) problems.push('the run’s artifacts are inside the data folder');
+      // the agent's token under handoff dev is in memory only, never in the process's environment
+      if (readFileSync(`/proc/${dev.pid}/environ`, 'latin1').includes('eyJ')) problems.push('a token in the environment of handoff dev');
       expect(problems).to.deep.equal([]);
     });
   });
