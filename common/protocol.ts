@@ -27,6 +27,12 @@ export const FINAL_SCREEN_RETENTION_MS = 30_000;
 /** A hub's `run:flow` hold lapses on the agent unless renewed within this (hubs renew every second). */
 export const FLOW_HOLD_LAPSE_MS = 3000;
 
+/**
+ * A viewer acknowledges what it has written about this often (`pane:ack`): the hub then tells a
+ * viewer that reads from one whose output only sits in kernel buffers on the way.
+ */
+export const VIEWER_ACK_BYTES = 256 * 1024;
+
 export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string; details?: unknown } };
 export type AckFn<T> = (reply: Ack<T>) => void;
 
@@ -219,6 +225,8 @@ export interface ViewerToHubEvents {
   'pane:input': (runId: string, paneId: string, data: Bytes) => void;
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
   'pane:resync': (runId: string, paneId: string, ack: AckFn<PaneSnapshot>) => void;
+  /** The viewer has written the pane's output up to `offset` (about every VIEWER_ACK_BYTES): it is reading. */
+  'pane:ack': (runId: string, paneId: string, offset: number) => void;
 }
 
 export interface HubToViewerEvents {

@@ -19,7 +19,7 @@
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import type { Ack, HubToViewerEvents, PaneInfo, PaneSnapshot, ViewerJoinReply, ViewerToHubEvents } from './protocol.ts';
-import { SOCKET_PATH, VIEWER_NAMESPACE } from './protocol.ts';
+import { SOCKET_PATH, VIEWER_ACK_BYTES, VIEWER_NAMESPACE } from './protocol.ts';
 import { PaneStream } from './paneStream.ts';
 import { cancel, later } from './timers.ts';
 import type { TimerId } from './timers.ts';
@@ -132,6 +132,8 @@ export class LinkPane {
   resyncing = false;
   retryTimer: TimerId | null = null;
   attempt = 0;
+  /** The offset last acknowledged to the hub (`pane:ack`). */
+  acked = 0;
 
   constructor(
     readonly paneId: string,
@@ -399,6 +401,7 @@ export class ViewerLink {
       const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
       p.sink.chunk?.(offset, bytes);
       p.stream.push(offset, bytes);
+      this.ackIfDue(runId, p);
       // output for a pane we hold no snapshot of (a pane:open we missed, a join without it)
       if (!p.stream.synced && this.joinPhase === 'joined') this.resync(p);
     });
@@ -559,6 +562,15 @@ export class ViewerLink {
   private applySnapshot(p: LinkPane, snap: PaneSnapshot): void {
     p.attempt = 0;
     p.apply(snap);
+    if (this.run) this.ackIfDue(this.run, p);
+  }
+
+  /** Tells the hub what this pane has written, every VIEWER_ACK_BYTES: a viewer that reads is never taken for a stalled one. */
+  private ackIfDue(runId: string, p: LinkPane): void {
+    const at = p.stream.expectedOffset;
+    if (at === null || (at - p.acked < VIEWER_ACK_BYTES && at >= p.acked)) return;
+    p.acked = at;
+    if (this.socket.connected) this.socket.emit('pane:ack', runId, p.paneId, at);
   }
 
   /** Asks for a fresh snapshot of a pane until it is in sync again (the one retry policy). */

@@ -4,7 +4,10 @@
  *
  * - past the bound (HANDOFF_VIEWER_BACKLOG_BYTES) a viewer is taken out of its runs' output
  *   rooms, so it never holds the agent or other viewers back and the hub's memory stays
- *   bounded; once its queue has drained it gets fresh snapshots (a resync) and rejoins;
+ *   bounded; once its queue has drained it gets fresh snapshots (a resync) and rejoins. A
+ *   viewer that acknowledges what it writes (`pane:ack`) and did so within ACK_STALL_MS is
+ *   reading: its queue is output on its way through socket buffers (on loopback the kernel's
+ *   grow to tens of MB, unequally per connection), so it stays up to READING_CAP × the bound;
  * - when every viewer of a run on this hub is behind (a quarter of the bound), the run's agent
  *   is asked to stop reading the pty (`run:flow`) until they are under a sixteenth, so viewers
  *   that read, only slower than the run prints, keep every byte instead of being resynced. A
@@ -25,6 +28,10 @@ const RESYNC_ATTEMPTS = 5;
 const HOLD_STALL_MS = 500;
 /** How often a hold is renewed towards the agent (it lapses there after FLOW_HOLD_LAPSE_MS). */
 const HOLD_RENEW_MS = 1000;
+/** A viewer whose last acknowledgement moved on longer ago than this is not reading (it acks every 256 KiB). */
+export const ACK_STALL_MS = 2000;
+/** How far past the bound a reading viewer's queue may go: the hub's memory stays bounded. */
+const READING_CAP = 2;
 /** Queued output past which a viewer counts as stalled (HANDOFF_VIEWER_BACKLOG_BYTES). */
 export const MAX_VIEWER_BACKLOG_BYTES = 32 * 1024 * 1024;
 
@@ -49,6 +56,12 @@ export function queuedBytes(socket: ViewerSocket): number {
     else if (d) n += d.byteLength;
   }
   return n;
+}
+
+/** The viewer acknowledges output, and its last acknowledgement moved on within ACK_STALL_MS. */
+function isReading(socket: ViewerSocket, now: number): boolean {
+  const at = socket.data.readingAt ?? null;
+  return at !== null && now - at < ACK_STALL_MS;
 }
 
 interface Hold {
@@ -97,6 +110,7 @@ export class SlowViewerGuard {
   }
 
   private check(): void {
+    const now = performance.now();
     /** run → the smallest queue among its viewers on this hub */
     const slowest = new Map<string, number>();
     for (const socket of this.viewers.sockets.values()) {
@@ -108,13 +122,13 @@ export class SlowViewerGuard {
       }
       if (!socket.data.joined.size) continue;
       const queued = queuedBytes(socket);
-      if (queued > this.maxBacklogBytes) {
+      if (queued > this.maxBacklogBytes && !(isReading(socket, now) && queued <= this.maxBacklogBytes * READING_CAP)) {
         this.detach(socket);
         continue;
       }
       for (const runId of socket.data.joined) slowest.set(runId, Math.min(slowest.get(runId) ?? Infinity, queued));
     }
-    this.flow(slowest, performance.now());
+    this.flow(slowest, now);
   }
 
   /** Holds a run's output while all its viewers here are behind, releases it once they caught up. */

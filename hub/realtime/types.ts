@@ -38,6 +38,10 @@ export interface ViewerSocketData {
   /** Token bucket of join / resync requests (each costs a database read and an agent snapshot). */
   requestTokens: number;
   requestRefilledAt: number;
+  /** `runId paneId` → the highest offset this viewer acknowledged (`pane:ack`). */
+  acked: Map<string, number>;
+  /** When an acknowledgement last moved on (performance.now()); null for a viewer that never acks. */
+  readingAt: number | null;
 }
 
 /** Hub ↔ hub messages (through the Redis adapter): RW state lives on the hub holding the viewer socket. */

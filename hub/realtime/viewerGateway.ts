@@ -13,7 +13,7 @@ import { answer } from './acks.ts';
 import { agentRunRoom, RUNS_WATCH_ROOM, viewerOutputRoom, viewerRunRoom } from './rooms.ts';
 import type { AgentNamespace, ViewerNamespace, ViewerSocket } from './types.ts';
 import type { RwGate } from './rwGate.ts';
-import { byteLength, isBytes, isPaneId, isRunId, isSize } from './wireChecks.ts';
+import { byteLength, isBytes, isOffset, isPaneId, isRunId, isSize } from './wireChecks.ts';
 
 export interface ViewerGatewayDeps {
   agents: AgentNamespace;
@@ -37,6 +37,8 @@ const INPUT_FRAMES_PER_SECOND = 2000;
  * agent and the other viewers, so the excess is refused (`rate_limited`) and clients retry.
  */
 const REQUEST_BURST = 20;
+/** Panes whose acknowledged offsets one viewer socket may hold (a few runs' task and operator panes). */
+const MAX_ACKED_PANES = 64;
 const REQUESTS_PER_SECOND = 10;
 
 /** Asks the agent that runs `runId` for snapshots; [] when no agent answers (run over, agent away). */
@@ -84,6 +86,8 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
       socket.data.inputFrames = 0;
       socket.data.requestTokens = REQUEST_BURST;
       socket.data.requestRefilledAt = Date.now();
+      socket.data.acked = new Map();
+      socket.data.readingAt = null;
       next();
     } catch (err) {
       next(new Error(`unauthorized: ${err instanceof TokenError ? err.message : 'invalid token'}`));
@@ -120,6 +124,7 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
       void socket.leave(viewerRunRoom(runId));
       void socket.leave(viewerOutputRoom(runId));
       socket.data.joined.delete(runId);
+      for (const key of socket.data.acked.keys()) if (key.startsWith(`${runId} `)) socket.data.acked.delete(key);
       rw.release(socket, runId, 'left');
     });
 
@@ -162,6 +167,16 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
       if (!isRunId(runId) || !isPaneId(paneId) || !isSize(cols) || !isSize(rows)) return;
       if (!rw.check(socket, runId)) return void notice(runId, 'read_only', 'read-only: resize needs a write grant');
       agents.to(agentRunRoom(runId)).emit('pane:resize', runId, paneId, cols, rows);
+    });
+
+    // Cheap by design (one Map write every 256 KiB a viewer reads): the slow-viewer guard reads it.
+    socket.on('pane:ack', (runId, paneId, offset) => {
+      if (!isRunId(runId) || !isPaneId(paneId) || !isOffset(offset) || !socket.data.joined.has(runId)) return;
+      const key = `${runId} ${paneId}`;
+      if (offset <= (socket.data.acked.get(key) ?? -1)) return;
+      if (socket.data.acked.size >= MAX_ACKED_PANES && !socket.data.acked.has(key)) return;
+      socket.data.acked.set(key, offset);
+      socket.data.readingAt = performance.now();
     });
 
     socket.on('disconnect', () => {

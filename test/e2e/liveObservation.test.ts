@@ -121,6 +121,17 @@ describe('e2e: live observation (issue #3)', function () {
       console.log(`      10 MB burst: ${expected.length} bytes in ${task.chunks.length} chunks, first to last byte at the viewer in ${tookMs} ms (${(expected.length / 1e6 / (tookMs / 1000)).toFixed(1)} MB/s)`);
     });
 
+    it('a viewer acknowledges what it has written, every 256 KiB, and the hub holds it as reading', async () => {
+      const { run, v } = await runWithViewer([`head -c 3000000 /dev/zero | tr '\\0' 'a' | fold -w 100`], { terminal: false });
+      await waitForRunStatus(hub, run.id, ['succeeded'], 20_000);
+      const end = await waitUntil('the whole output at the viewer', () => { const o = v.pane(TASK_PANE).stream.expectedOffset ?? 0; return o >= 3_000_000 ? o : undefined; }, 20_000);
+      // the hub's side of this viewer's socket
+      const socket = hub.hub.io.of('/viewer').sockets.get(v.socket.id as string);
+      const acked = await waitUntil('the acknowledgement of the last 256 KiB', () => { const a = socket?.data.acked.get(`${run.id} ${TASK_PANE}`) ?? 0; return a > end - 256 * 1024 ? a : undefined; }, 5000);
+      expect(acked).to.be.at.most(end);
+      expect(socket?.data.readingAt, 'reading').to.be.a('number');
+    });
+
     it('UTF-8 split across chunk boundaries arrives byte-exact', async () => {
       const dir = scratch('utf8');
       const alphabet = ['é', '😀', '中文字', 'ß', '€', 'ä', '🎉', 'ж', 'x', '한국어'];

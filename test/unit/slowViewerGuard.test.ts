@@ -11,7 +11,7 @@ import { expect } from 'chai';
 import type { Logger } from 'pino';
 import type { HubMetrics } from '../../hub/metrics.ts';
 import { viewerOutputRoom } from '../../hub/realtime/rooms.ts';
-import { queuedBytes, SlowViewerGuard } from '../../hub/realtime/slowViewerGuard.ts';
+import { ACK_STALL_MS, queuedBytes, SlowViewerGuard } from '../../hub/realtime/slowViewerGuard.ts';
 import type { AgentNamespace, ViewerNamespace, ViewerSocket } from '../../hub/realtime/types.ts';
 import { sleep } from '../support/wait.ts';
 
@@ -21,7 +21,7 @@ const BOUND = 32 * MiB; // holds above a quarter of it, releases under a sixteen
 interface FakeSocket {
   id: string;
   connected: boolean;
-  data: { joined: Set<string> };
+  data: { joined: Set<string>; readingAt: number | null };
   conn: { writeBuffer: Array<{ data: Buffer }>; transport: { writable: boolean; socket: { bufferedAmount: number } } };
   left: string[];
   leave(room: string): void;
@@ -32,7 +32,7 @@ function fakeSocket(id: string, runs: string[]): FakeSocket {
   return {
     id,
     connected: true,
-    data: { joined: new Set(runs) },
+    data: { joined: new Set(runs), readingAt: null },
     conn: { writeBuffer: [], transport: { writable: true, socket: { bufferedAmount: 0 } } },
     left: [],
     leave(room) {
@@ -122,5 +122,21 @@ describe('hub/SlowViewerGuard', () => {
     setQueue(b, 9 * MiB);
     h.check();
     expect(h.flows, 'the remaining viewer alone decides').to.deep.equal([{ runId: 'r1', behind: true }]);
+  });
+
+  it('keeps a viewer past the bound that acknowledges what it reads, up to twice the bound; one whose acknowledgements stopped goes', () => {
+    const reading = fakeSocket('reading', ['r1']);
+    const stopped = fakeSocket('stopped', ['r1']);
+    const silent = fakeSocket('silent', ['r1']);
+    const h = harness(reading, stopped, silent);
+    reading.data.readingAt = performance.now(); // acked just now
+    stopped.data.readingAt = performance.now() - ACK_STALL_MS - 1; // its last ack is too old
+    for (const s of [reading, stopped, silent]) setQueue(s, BOUND + MiB);
+    h.check();
+    expect([reading.left, stopped.left, silent.left]).to.deep.equal([[], [viewerOutputRoom('r1')], [viewerOutputRoom('r1')]]);
+    setQueue(reading, 2 * BOUND + 1);
+    reading.data.readingAt = performance.now();
+    h.check();
+    expect(reading.left, 'past twice the bound, reading or not').to.deep.equal([viewerOutputRoom('r1')]);
   });
 });
