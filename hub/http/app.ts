@@ -15,7 +15,9 @@ import type { HubMetrics } from '../metrics.ts';
 import type { RecordingStore } from '../recordings/recordingStore.ts';
 import { buildOpenApi } from './openapi.ts';
 import { securityHeaders } from './securityHeaders.ts';
+import type { OperatorAuth } from '../auth/operatorAuth.ts';
 import { liveSessionRoutes } from './routes/liveSessionRoutes.ts';
+import { operatorSessionRoutes } from './routes/operatorSessionRoutes.ts';
 import { taskRunRoutes } from './routes/taskRunRoutes.ts';
 
 const CLIENT_DIST = fileURLToPath(new URL('../../client/dist/', import.meta.url));
@@ -23,6 +25,7 @@ const CLIENT_DIST = fileURLToPath(new URL('../../client/dist/', import.meta.url)
 export interface AppDeps {
   orm: MikroORM;
   tokens: TokenService;
+  operatorAuth: OperatorAuth;
   runs: TaskRunService;
   sessions: LiveSessionService;
   recordings: RecordingStore;
@@ -70,8 +73,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   const api = express.Router();
   api.use(express.json({ limit: '1mb', strict: false }));
-  api.use(taskRunRoutes(deps.tokens, deps.runs, deps.recordings));
-  api.use(liveSessionRoutes(deps.tokens, deps.sessions));
+  api.use(taskRunRoutes(deps.tokens, deps.operatorAuth, deps.runs, deps.recordings));
+  api.use(liveSessionRoutes(deps.tokens, deps.operatorAuth, deps.sessions));
+  api.use(operatorSessionRoutes(deps.operatorAuth));
   api.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`)));
   app.use('/api', api);
 

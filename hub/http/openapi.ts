@@ -45,12 +45,13 @@ const errors = (...codes: number[]) => ({
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const nullable = (t: string, format?: string) => ({ type: [t, 'null'], ...(format ? { format } : {}) });
 
-type Tag = 'task-runs' | 'workers' | 'live-sessions' | 'recordings' | 'service';
+type Tag = 'task-runs' | 'workers' | 'live-sessions' | 'recordings' | 'operator-sessions' | 'service';
 const TAGS: Array<{ name: Tag; description: string }> = [
   { name: 'task-runs', description: 'Operators create, list, read, cancel, control and message runs, and read their audit timeline.' },
   { name: 'workers', description: 'What a worker (agent) does over REST: claim, report, heartbeat, complete. The real-time path is the /agent Socket.IO namespace (docs/protocol.md).' },
   { name: 'live-sessions', description: 'The live session of a run: enable, read, grant / revoke write, revoke.' },
   { name: 'recordings', description: 'The asciicast v2 recording of a run.' },
+  { name: 'operator-sessions', description: "Who is signed in (admin): every operator token belongs to an operator session; ending one refuses its tokens and drops its sockets on every hub at once." },
   { name: 'service', description: 'Health, readiness, metrics and this document: no token.' },
 ];
 
@@ -149,6 +150,18 @@ export function buildOpenApi(serverUrl?: string): Json {
           action: { type: 'string', examples: [...CONTROL_ACTIONS] },
           metadata: { type: 'object' },
           createdAt: { type: 'string', format: 'date-time' },
+        }),
+        OperatorSession: obj({
+          id: { type: 'string', format: 'uuid' },
+          subject: { type: 'string', description: "the identity provider's subject (`sub`), or the name a development token was minted for" },
+          issuer: { type: 'string', description: "the identity provider's issuer URL, or `handoff:dev` for development tokens" },
+          displayName: nullable('string'),
+          role: { enum: ['viewer', 'operator', 'admin'] },
+          source: { type: 'string', enum: ['oidc', 'cli', 'dev', 'jwt'] },
+          createdAt: { type: 'string', format: 'date-time' },
+          expiresAt: { type: 'string', format: 'date-time' },
+          endedAt: nullable('string', 'date-time'),
+          endedBy: nullable('string'),
         }),
         RunStep: obj({
           index: { type: 'integer', minimum: 0 },
@@ -290,6 +303,33 @@ export function buildOpenApi(serverUrl?: string): Json {
           body: s.heartbeatBody,
           security: 'worker',
           ok: obj({ session: ref('LiveSession') }),
+          errors: [401, 403, 404, 422],
+        }),
+      },
+      '/api/operator-sessions': {
+        get: op('Active operator sessions (admin), newest first; filter by subject / issuer', {
+          operationId: 'listOperatorSessions',
+          tag: 'operator-sessions',
+          params: queryParams(s.operatorSessionsQuery),
+          ok: obj({ sessions: { type: 'array', items: ref('OperatorSession') } }),
+          errors: [401, 403, 422],
+        }),
+      },
+      '/api/operator-sessions/end': {
+        post: op("End every active session of one person (admin): their tokens are refused and their sockets dropped at once", {
+          operationId: 'endOperatorSessions',
+          tag: 'operator-sessions',
+          body: s.endSessionsBody,
+          ok: obj({ ended: { type: 'array', items: ref('OperatorSession') } }),
+          errors: [401, 403, 422],
+        }),
+      },
+      '/api/operator-sessions/{sid}/end': {
+        post: op('End one operator session (admin); ending an ended session answers it as it is', {
+          operationId: 'endOperatorSession',
+          tag: 'operator-sessions',
+          params: [{ name: 'sid', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          ok: obj({ session: ref('OperatorSession') }),
           errors: [401, 403, 404, 422],
         }),
       },

@@ -95,3 +95,10 @@ export const reportMessage = z.object({ runId: z.string().uuid(), ...reportField
 export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
 
 export const runIdParam = z.string().uuid();
+
+export const operatorSessionsQuery = z
+  .object({ subject: z.string().min(1).max(255).optional(), issuer: z.string().min(1).max(255).optional() })
+  .strict();
+
+/** Ends every active session of one person (`subject`, and `issuer` when several providers share subjects). */
+export const endSessionsBody = z.object({ subject: z.string().min(1).max(255), issuer: z.string().min(1).max(255).optional() }).strict();

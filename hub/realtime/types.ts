@@ -45,6 +45,8 @@ type NoServerEvents = {};
 /** Hub ↔ hub messages (through the Redis adapter): RW state lives on the hub holding the viewer socket. */
 export interface HubToHubEvents {
   'rw:generation': (runId: string, generation: number, reason: string) => void;
+  /** These operator sessions ended on another hub: refuse them here too (their sockets are dropped by the adapter). */
+  'operator:ended': (sessionIds: string[]) => void;
 }
 export type AgentNamespace = Namespace<AgentToHubEvents, HubToAgentEvents, NoServerEvents, AgentSocketData>;
 export type AgentSocket = Socket<AgentToHubEvents, HubToAgentEvents, NoServerEvents, AgentSocketData>;
