@@ -10,6 +10,7 @@ import { AGENT_NAMESPACE, SOCKET_PATH, VIEWER_NAMESPACE } from '../common/protoc
 import { SealedBox } from './auth/sealedBox.ts';
 import { OperatorAuth } from './auth/operatorAuth.ts';
 import { OperatorSessions } from './auth/operatorSessions.ts';
+import { OidcSignIn } from './auth/oidcSignIn.ts';
 import { TokenService } from './auth/tokens.ts';
 import type { HubConfig } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -76,13 +77,14 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   await operatorSessions.loadEnded();
   const operatorAuth = new OperatorAuth(ctx.tokens, operatorSessions);
   operatorSessions.onEnded = (ids) => ctx.events.emit('operator:sessionsEnded', ids);
+  const oidc = config.oidc ? new OidcSignIn(config.oidc, operatorSessions, ctx.tokens, ctx.sealedBox, config.operatorSessionSeconds, log) : null;
   const metrics = new HubMetrics();
   const runs = new TaskRunService(ctx);
   const sessions = new LiveSessionService(ctx);
   const recordings = new RecordingStore(database.orm);
   const recorder = new LiveRecorder(recordings, log);
 
-  const app = createApp({ orm: database.orm, tokens: ctx.tokens, operatorAuth, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl });
+  const app = createApp({ orm: database.orm, tokens: ctx.tokens, operatorAuth, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl, oidc });
   const server = createServer(app);
   // Requests Node's HTTP parser refuses (headers too large, malformed) never reach Express:
   // answer them in the API's JSON error shape too, then close.

@@ -18,6 +18,8 @@ import { securityHeaders } from './securityHeaders.ts';
 import type { OperatorAuth } from '../auth/operatorAuth.ts';
 import { liveSessionRoutes } from './routes/liveSessionRoutes.ts';
 import { operatorSessionRoutes } from './routes/operatorSessionRoutes.ts';
+import type { OidcSignIn } from '../auth/oidcSignIn.ts';
+import { authRoutes } from './routes/authRoutes.ts';
 import { taskRunRoutes } from './routes/taskRunRoutes.ts';
 
 const CLIENT_DIST = fileURLToPath(new URL('../../client/dist/', import.meta.url));
@@ -32,6 +34,8 @@ export interface AppDeps {
   metrics: HubMetrics;
   log: Logger;
   publicUrl: string | undefined;
+  /** OpenID Connect sign-in; null when not configured (development sign-in only). */
+  oidc?: OidcSignIn | null;
 }
 
 /** The error code of a client error Express or a middleware raised with only a status. */
@@ -68,8 +72,9 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
-  const openapi = buildOpenApi(deps.publicUrl);
+  const openapi = buildOpenApi(deps.publicUrl, { oidc: !!deps.oidc });
   app.get('/api/openapi.json', (_req, res) => void res.json(openapi));
+  authRoutes(app, { auth: deps.operatorAuth, oidc: deps.oidc ?? null, publicUrl: deps.publicUrl, log: deps.log });
 
   const api = express.Router();
   api.use(express.json({ limit: '1mb', strict: false }));

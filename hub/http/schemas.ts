@@ -102,3 +102,6 @@ export const operatorSessionsQuery = z
 
 /** Ends every active session of one person (`subject`, and `issuer` when several providers share subjects). */
 export const endSessionsBody = z.object({ subject: z.string().min(1).max(255), issuer: z.string().min(1).max(255).optional() }).strict();
+
+/** `handoff login` polls with the sealed handle /auth/device gave it. */
+export const deviceTokenBody = z.object({ handle: z.string().min(1).max(8192) }).strict();

@@ -50,6 +50,8 @@ const API_ROUTES: Array<{ method: string; path: string; auth: 'viewer' | 'operat
   { method: 'POST', path: '/api/operator-sessions/{sid}/end', auth: 'admin' },
 ];
 const PUBLIC_ROUTES = [
+  { method: 'GET', path: '/auth/methods' },
+  { method: 'POST', path: '/auth/logout' },
   { method: 'GET', path: '/healthz' },
   { method: 'GET', path: '/readyz' },
   { method: 'GET', path: '/metrics' },
@@ -1027,6 +1029,19 @@ for (const store of STORES) {
         expectError(await h.api('POST', `/api/operator-sessions/${randomUUID()}/end`, admin, {}), 404, 'not_found');
         expectError(await h.api('POST', '/api/operator-sessions/not-a-uuid/end', admin, {}), 404, 'not_found');
         expectError(await h.api('POST', '/api/operator-sessions/end', admin, {}), 422, 'invalid_payload');
+      });
+
+      it('without an identity provider: /auth/methods says development sign-in; /auth/logout ends the caller’s own session', async () => {
+        const m = await h.api<{ oidc: boolean; development: boolean }>('GET', '/auth/methods', null);
+        expect(m.status).to.equal(200);
+        expect(m.body).to.deep.equal({ oidc: false, development: true });
+        expectError(await h.api('GET', '/auth/login', null), 404, 'not_found');
+        const t = h.token('operator', 'leo');
+        const out = await h.api<{ ended: boolean; endSessionUrl: string | null }>('POST', '/auth/logout', t);
+        expect(out.status, out.text).to.equal(200);
+        expect(out.body).to.deep.equal({ ended: true, endSessionUrl: null });
+        expectError(await h.api('GET', '/api/task-runs?limit=1', t), 401, 'unauthorized');
+        expectError(await h.api('POST', '/auth/logout', t), 401, 'unauthorized');
       });
 
       it('a session that expired is refused even if the token says otherwise', async () => {

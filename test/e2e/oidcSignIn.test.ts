@@ -1,0 +1,245 @@
+/**
+ * Signing in through the organisation's identity provider (issue 18), end to end: a real OpenID
+ * provider (oidc-provider, test/support/oidcProvider.ts) on 127.0.0.1, a real hub on PostgreSQL
+ * configured against it, a real agent, and the dashboard in Chromium.
+ *
+ *  - the dashboard's sign-in (authorization code + PKCE through the provider's login screens) gives
+ *    each person the role their groups map to; a person in no mapped group gets a 403 page;
+ *  - the audit names the person as the provider does: subject, issuer, display name;
+ *  - sign-out ends the session at the hub (the same token is refused afterwards);
+ *  - an admin ends another operator's session while that operator watches a run in the
+ *    dashboard: the operator's live connection drops, the page says why, and the token is 401;
+ *  - an expired session is refused.
+ */
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { ControlEventDto, TaskRunDto } from '../../common/api.ts';
+import type { RunningAgent } from '../../agent/agent.ts';
+import { startAgent } from '../../agent/agent.ts';
+import { loadAgentConfig } from '../../agent/agentConfig.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, screenText, waitFor } from '../support/browser.ts';
+import { CLIENT_ID, CLIENT_SECRET, startTestProvider } from '../support/oidcProvider.ts';
+import type { TestProvider } from '../support/oidcProvider.ts';
+import { freePort } from '../support/processes.ts';
+import type { TestHub } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROLE_MAP = 'ops-admins=admin,ops=operator,staff=viewer';
+
+interface Claims {
+  sub: string;
+  role: string;
+  sid: string;
+  idp: string;
+  name?: string;
+  exp: number;
+}
+const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')) as Claims;
+
+describe('OpenID Connect sign-in (browser, postgres, a real provider)', function () {
+  this.timeout(120_000);
+  let idp: TestProvider;
+  let hub: TestHub;
+  let agent: RunningAgent;
+  let agentDir: string;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const created: string[] = [];
+
+  before(async function () {
+    this.timeout(180_000);
+    execFileSync(process.execPath, [join(ROOT, 'client/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
+    const port = await freePort();
+    idp = await startTestProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/callback`] });
+    hub = await startTestHub('postgres', {
+      HANDOFF_PORT: String(port),
+      HANDOFF_OIDC_ISSUER: idp.issuer,
+      HANDOFF_OIDC_CLIENT_ID: CLIENT_ID,
+      HANDOFF_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+      HANDOFF_OIDC_ROLE_MAP: ROLE_MAP,
+      HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4',
+    });
+    agentDir = mkdtempSync(join(tmpdir(), 'handoff-oidc-agent-'));
+    agent = startAgent(
+      loadAgentConfig({ HANDOFF_HUB_URL: hub.url, HANDOFF_WORKER_TOKEN: hub.workerToken('w-oidc'), HANDOFF_DATA_DIR: agentDir, HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' }),
+      () => undefined,
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await browser?.close();
+    await agent?.close({ cancelRuns: true });
+    await hub?.close();
+    await idp?.close();
+    if (agentDir) rmSync(agentDir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    for (const c of contexts.splice(0)) await c.close();
+    for (const id of created.splice(0)) await hub.api('POST', `/api/task-runs/${id}/cancel`, hub.token('operator'), {});
+  });
+
+  /** Goes through the provider's own login and consent screens as `login` (any password). */
+  async function providerLogin(page: Page, login: string): Promise<void> {
+    await page.locator('input[name="login"]').fill(login);
+    await page.locator('input[name="password"]').fill('any password');
+    await page.locator('button[type="submit"]').click();
+    // consent, the first time this person signs in to the client
+    const consent = page.locator('button[type="submit"]', { hasText: 'Continue' });
+    await consent.waitFor({ timeout: 10_000 });
+    await consent.click();
+  }
+
+  /** Signs in on the dashboard through the provider; the tab's token once the runs page shows. */
+  async function signIn(login: string, next = '/'): Promise<{ page: Page; token: string }> {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${hub.url}/signin?next=${encodeURIComponent(next)}`);
+    await page.getByTestId('oidc-signin').click();
+    await page.waitForURL((u) => u.origin === idp.issuer, { timeout: 10_000 });
+    await providerLogin(page, login);
+    await page.getByTestId('whoami').waitFor({ timeout: 15_000 });
+    const token = await page.evaluate(() => sessionStorage.getItem('handoff.token'));
+    expect(token, 'the tab holds its token').to.be.a('string');
+    // the token never stays in the address bar or the history
+    expect(page.url()).to.not.contain('token=');
+    return { page, token: token as string };
+  }
+
+  async function createRun(steps: string[]): Promise<TaskRunDto> {
+    const res = await hub.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', hub.token('operator'), { steps, liveSession: true });
+    expect(res.status, res.text).to.equal(201);
+    created.push(res.body.taskRun.id);
+    return res.body.taskRun;
+  }
+
+  it('the sign-in page offers the provider; the token sign-in is labelled for development and automation', async () => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${hub.url}/signin`);
+    await page.getByTestId('oidc-signin').waitFor();
+    expect(await page.getByTestId('dev-signin').innerText()).to.match(/development and automation/i);
+  });
+
+  it('maps groups to roles: ops-admins → admin, ops → operator, staff → viewer; the session names the person', async () => {
+    for (const [login, role, name] of [['alice', 'admin', 'Alice Admin'], ['oscar', 'operator', 'Oscar Operator'], ['vic', 'viewer', 'Vic Viewer']] as const) {
+      const { page, token } = await signIn(login);
+      expect(await page.getByTestId('whoami').getAttribute('data-role'), login).to.equal(role);
+      const c = claimsOf(token);
+      expect(c).to.include({ sub: login, role, idp: idp.issuer, name });
+      const sessions = await hub.api<{ sessions: Array<{ id: string; subject: string; issuer: string; displayName: string; role: string; source: string }> }>('GET', `/api/operator-sessions?subject=${login}`, hub.token('admin'));
+      expect(sessions.body.sessions.find((s) => s.id === c.sid)).to.include({ subject: login, issuer: idp.issuer, displayName: name, role, source: 'oidc' });
+    }
+  });
+
+  it('refuses a person in no mapped group with a clear 403 page, and opens no session', async () => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${hub.url}/signin`);
+    await page.getByTestId('oidc-signin').click();
+    await page.waitForURL((u) => u.origin === idp.issuer);
+    const callback = page.waitForResponse((r) => r.url().startsWith(`${hub.url}/auth/callback`));
+    await providerLogin(page, 'rick');
+    expect((await callback).status()).to.equal(403);
+    expect(await page.getByTestId('auth-title').innerText()).to.equal('No access to handoff');
+    const message = await page.getByTestId('auth-message').innerText();
+    expect(message).to.contain('Rick Refused').and.to.contain('ops-admins, ops, staff');
+    expect(await page.evaluate(() => sessionStorage.getItem('handoff.token'))).to.equal(null);
+    const sessions = await hub.api<{ sessions: unknown[] }>('GET', '/api/operator-sessions?subject=rick', hub.token('admin'));
+    expect(sessions.body.sessions).to.deep.equal([]);
+  });
+
+  it('keeps the login state in an HttpOnly SameSite=Lax cookie; a callback without it, or with a forged state, is refused', async () => {
+    const res = await fetch(`${hub.url}/auth/login?next=/runs`, { redirect: 'manual' });
+    expect(res.status).to.equal(302);
+    const to = new URL(res.headers.get('location') as string);
+    expect(to.origin).to.equal(idp.issuer);
+    expect(to.searchParams.get('code_challenge_method')).to.equal('S256');
+    for (const p of ['state', 'nonce', 'code_challenge']) expect(to.searchParams.get(p), p).to.be.a('string').with.length.above(20);
+    const setCookie = res.headers.get('set-cookie') as string;
+    expect(setCookie).to.match(/^handoff_login=/).and.to.contain('HttpOnly').and.to.contain('SameSite=Lax').and.to.contain('Path=/auth');
+    // nothing readable in the cookie (sealed): not the state, not the verifier
+    expect(decodeURIComponent(setCookie)).to.not.contain(to.searchParams.get('state') as string);
+    const noCookie = await fetch(`${hub.url}/auth/callback?code=abc&state=${to.searchParams.get('state')}`, { redirect: 'manual' });
+    expect(noCookie.status).to.equal(400);
+    expect(await noCookie.text()).to.contain('sign-in cookie is missing');
+    const jar = setCookie.split(';')[0] as string;
+    const forged = await fetch(`${hub.url}/auth/callback?code=abc&state=not-the-state&iss=${encodeURIComponent(idp.issuer)}`, { redirect: 'manual', headers: { cookie: jar } });
+    expect(forged.status).to.equal(400);
+    expect(forged.headers.get('location')).to.equal(null);
+    // the provider saying no is shown as such
+    const denied = await fetch(`${hub.url}/auth/callback?error=access_denied&error_description=End-User+aborted`, { redirect: 'manual', headers: { cookie: jar } });
+    expect(denied.status).to.equal(403);
+    // an open redirect through `next` is not possible
+    const evil = await fetch(`${hub.url}/auth/login?next=//evil.example/x`, { redirect: 'manual' });
+    const st = JSON.stringify(decodeURIComponent(evil.headers.get('set-cookie') ?? ''));
+    expect(st).to.not.contain('evil.example');
+  });
+
+  it('audits actions as the person: subject, issuer and display name', async () => {
+    const { token } = await signIn('oscar');
+    const run = await createRun(['sleep 30']);
+    const paused = await hub.api('POST', `/api/task-runs/${run.id}/control`, token, { action: 'pause' });
+    expect(paused.status, paused.text).to.equal(200);
+    const events = await hub.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${run.id}/events`, token);
+    const pause = events.body.events.find((e) => e.action === 'pause');
+    expect(pause?.actorUserId).to.equal('oscar');
+    expect(pause?.metadata).to.include({ role: 'operator', issuer: idp.issuer, name: 'Oscar Operator', sid: claimsOf(token).sid });
+  });
+
+  it('sign-out ends the session at the hub: the same token is refused afterwards', async () => {
+    const { page, token } = await signIn('vic');
+    expect((await hub.api('GET', '/api/task-runs?limit=1', token)).status).to.equal(200);
+    await page.locator('[data-action="sign-out"]').click();
+    await page.waitForURL((u) => u.pathname === '/signin');
+    const after = await hub.api<{ error: { message: string } }>('GET', '/api/task-runs?limit=1', token);
+    expect(after.status).to.equal(401);
+    expect(after.body.error.message).to.contain('session ended');
+    const row = await hub.hub.database.orm.em.getConnection().execute<Array<{ ended_by: string }>>(`select ended_by from operator_session where id = '${claimsOf(token).sid}'`);
+    expect(row[0]?.ended_by).to.equal('self');
+  });
+
+  it('an admin ends an operator’s session while they watch a run: their live connection drops, the page says why, their token is 401', async () => {
+    const run = await createRun(['for i in $(seq 1 600); do echo "tick $i"; sleep 0.1; done']);
+    await waitFor('session ready', async () => (await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'))).body.taskRun.liveSession?.status === 'ready');
+    const admin = await signIn('alice');
+    const oscar = await signIn('oscar', `/runs/${run.id}`);
+    await waitFor('oscar watching the live terminal', async () => /tick \d+/.test(await screenText(oscar.page)));
+    const sid = claimsOf(oscar.token).sid;
+    const end = await admin.page.evaluate(async (s) => {
+      const token = sessionStorage.getItem('handoff.token');
+      const r = await fetch(`/api/operator-sessions/${s}/end`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+      return { status: r.status, body: (await r.json()) as { session: { endedBy: string } } };
+    }, sid);
+    expect(end.status).to.equal(200);
+    expect(end.body.session.endedBy).to.equal(`${idp.issuer} alice`);
+    await oscar.page.waitForURL((u) => u.pathname === '/signin', { timeout: 5000 });
+    expect(await oscar.page.getByTestId('signin-error').innerText()).to.contain('session ended');
+    expect((await hub.api('GET', `/api/task-runs/${run.id}`, oscar.token)).status).to.equal(401);
+    // the admin's own session goes on
+    expect((await hub.api('GET', `/api/task-runs/${run.id}`, admin.token)).status).to.equal(200);
+  });
+
+  it('an expired session is refused, whatever its token says', async () => {
+    const { token } = await signIn('vic');
+    expect((await hub.api('GET', '/api/task-runs?limit=1', token)).status).to.equal(200);
+    await hub.hub.database.orm.em.getConnection().execute(`update operator_session set expires_at = now() - interval '1 second' where id = '${claimsOf(token).sid}'`);
+    const r = await waitFor('the expired session to be refused', async () => {
+      const x = await hub.api<{ error: { message: string } }>('GET', '/api/task-runs?limit=1', token);
+      return x.status === 401 ? x : undefined;
+    }, 8000, 200);
+    expect(r.body.error.message).to.contain('session expired');
+  });
+});
