@@ -46,6 +46,9 @@ port.on('message', (msg: MirrorRequest) => {
     case 'resize':
       mirrors.get(msg.id)?.resize(msg.cols, msg.rows);
       break;
+    case 'mark':
+      mirrors.get(msg.id)?.mark(msg.step);
+      break;
     case 'snapshot': {
       const mirror = mirrors.get(msg.id);
       if (!mirror) {

@@ -120,7 +120,14 @@ export class Pane {
     if (!this.mirror) throw new Error(`pane ${this.paneId} has no live layer`);
     this.coalescer.flush();
     const s = await this.mirror.snapshot({ scrollback });
-    return { paneId: this.paneId, cols: s.cols, rows: s.rows, offset: s.offset, data: s.data, ...(s.complete ? {} : { partial: true }) };
+    return { paneId: this.paneId, cols: s.cols, rows: s.rows, offset: s.offset, data: s.data, ...(s.complete ? {} : { partial: true }), ...(s.marks.length ? { marks: s.marks } : {}) };
+  }
+
+  /** Step `step` begins after the output so far; returns that output's offset. */
+  markStep(step: number): number {
+    this.coalescer.flush();
+    this.mirror?.mark(step);
+    return this.coalescer.offset;
   }
 
   flush(): void {

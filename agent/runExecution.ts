@@ -94,8 +94,9 @@ export class RunExecution {
     runner.onStepMark((index, phase, exitCode) => {
       this.inStep = phase === 'start';
       task.flush();
+      const offset = phase === 'start' ? task.markStep(index) : task.info().offset;
       this.recorder?.marker(stepMarkerLabel(index, phase, exitCode));
-      this.link.step(this.runId, { index, phase, ...(exitCode === undefined ? {} : { exitCode }) });
+      this.link.step(this.runId, { index, phase, offset, ...(exitCode === undefined ? {} : { exitCode }) });
     });
 
     const session = this.run.liveSession;

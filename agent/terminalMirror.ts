@@ -24,7 +24,8 @@
 import { isAscii } from 'node:buffer';
 import xtermHeadless from '@xterm/headless';
 import serializeAddon from '@xterm/addon-serialize';
-import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
+import type { IMarker, ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
+import type { StepMark } from '../common/protocol.ts';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
 import { withState } from './stateSequences.ts';
 import { ModeTracker, readTerminalState } from './terminalState.ts';
@@ -43,6 +44,8 @@ export interface MirrorSnapshot {
   data: string;
   /** False when scrollback was left out (asked for the screen only, and there is some). */
   complete: boolean;
+  /** Where each step still in the buffer began. */
+  marks: StepMark[];
 }
 
 /** Bytes handed to xterm but not yet parsed, at most (its own discard limit is 50 MB). */
@@ -54,6 +57,7 @@ const GROUND_WAIT_MS = 250;
 type Op =
   | { kind: 'data'; bytes: Uint8Array }
   | { kind: 'resize'; cols: number; rows: number }
+  | { kind: 'mark'; step: number }
   | { kind: 'snapshot'; scrollback: boolean; resolve: (s: MirrorSnapshot) => void; reject: (e: Error) => void };
 
 export class TerminalMirror {
@@ -76,6 +80,8 @@ export class TerminalMirror {
   /** Set while a snapshot waits for more output to reach a ground boundary. */
   private groundTimer: NodeJS.Timeout | undefined;
   private groundWaitExpired = false;
+  /** Where each step began, as xterm markers: they move with scrolling and go with trimmed lines. */
+  private readonly marks: { step: number; marker: IMarker }[] = [];
 
   constructor(cols: number, rows: number, scrollback = 10000, startOffset = 0) {
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
@@ -121,6 +127,13 @@ export class TerminalMirror {
   resize(cols: number, rows: number): void {
     if (this.disposed) return;
     this.queue.push({ kind: 'resize', cols, rows });
+    this.drain();
+  }
+
+  /** Step `step` begins here, between the output written before and after this call. */
+  mark(step: number): void {
+    if (this.disposed) return;
+    this.queue.push({ kind: 'mark', step });
     this.drain();
   }
 
@@ -191,6 +204,8 @@ export class TerminalMirror {
       if (op.kind === 'resize') {
         this.term.resize(op.cols, op.rows);
         this.cache.clear();
+      } else if (op.kind === 'mark') {
+        this.addMark(op.step);
       } else {
         try {
           // Serializing 10,000 lines is the costly part of a join: an unchanged screen (same
@@ -205,12 +220,40 @@ export class TerminalMirror {
             data = this.serialize(full);
             this.cache.set(full, { offset: this.handedBytes, data });
           }
-          op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data, complete: full });
+          op.resolve({ cols: this.term.cols, rows: this.term.rows, offset: this.handedBytes, data, complete: full, marks: this.stepMarks(full) });
         } catch (err) {
           op.reject(err instanceof Error ? err : new Error(String(err)));
         }
       }
     }
+  }
+
+  private addMark(step: number): void {
+    // a step that begins again (the steps restart) replaces its mark and those after it
+    for (let i = this.marks.length - 1; i >= 0; i--) {
+      const m = this.marks[i] as { step: number; marker: IMarker };
+      if (m.step >= step) {
+        m.marker.dispose();
+        this.marks.splice(i, 1);
+      }
+    }
+    // on the normal screen only: a full-screen program's screen has no lines to mark
+    if (this.term.buffer.active.type !== 'normal') return;
+    const marker = this.term.registerMarker(0);
+    if (marker) this.marks.push({ step, marker });
+  }
+
+  /** The marks as lines from the cursor's line; only those on the screen without scrollback. */
+  private stepMarks(scrollback: boolean): StepMark[] {
+    const b = this.term.buffer.normal;
+    const cursorLine = b.baseY + b.cursorY;
+    const out: StepMark[] = [];
+    for (const { step, marker } of this.marks) {
+      if (marker.isDisposed || marker.line < 0) continue;
+      if (!scrollback && marker.line < b.baseY) continue;
+      out.push({ step, line: marker.line - cursorLine });
+    }
+    return out;
   }
 
   /**

@@ -10,6 +10,7 @@ export type MirrorRequest =
   | { kind: 'create'; id: number; cols: number; rows: number; scrollback: number; startOffset: number }
   | { kind: 'write'; id: number; bytes: Uint8Array }
   | { kind: 'resize'; id: number; cols: number; rows: number }
+  | { kind: 'mark'; id: number; step: number }
   | { kind: 'snapshot'; id: number; request: number; scrollback: boolean }
   | { kind: 'dispose'; id: number };
 
@@ -116,6 +117,10 @@ export class ThreadedMirror {
 
   resize(cols: number, rows: number): void {
     if (!this.disposed) this.post({ kind: 'resize', id: this.id, cols, rows });
+  }
+
+  mark(step: number): void {
+    if (!this.disposed) this.post({ kind: 'mark', id: this.id, step });
   }
 
   snapshot(opts: { scrollback?: boolean } = {}): Promise<MirrorSnapshot> {

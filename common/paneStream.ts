@@ -16,6 +16,8 @@ export interface PaneStreamSnapshot {
   cols: number;
   rows: number;
   data: string | Uint8Array;
+  /** Steps begun before `offset`, as lines from the cursor once `data` is written. */
+  marks?: { step: number; line: number }[];
 }
 
 export interface PaneStreamOptions {
@@ -31,7 +33,21 @@ export interface PaneStreamOptions {
   maxBufferedBytes?: number;
   /** Bound of the recently written bytes kept to replay after a snapshot older than them (default 2 MiB). */
   maxRecentBytes?: number;
+  /**
+   * Step `step` began `line` lines from the cursor (0: the cursor's line), in order with the
+   * writes: after the bytes before it and before those after it.
+   */
+  mark?: (step: number, line: number) => void;
 }
+
+interface LiveMark {
+  offset: number;
+  step: number;
+  done: boolean;
+}
+
+/** Live step marks kept (for a snapshot older than them); steps are few. */
+const MAX_MARKS = 256;
 
 interface Pending {
   offset: number;
@@ -52,6 +68,9 @@ export class PaneStream {
   private recent: Pending[] = [];
   private recentBytes = 0;
   private readonly maxRecent: number;
+  private marks: LiveMark[] = [];
+  /** Offset of the snapshot the terminal was last built from: marks before it are in it. */
+  private base = 0;
 
   constructor(opts: PaneStreamOptions) {
     this.opts = opts;
@@ -75,7 +94,10 @@ export class PaneStream {
   applySnapshot(snap: PaneStreamSnapshot): void {
     this.opts.onReset?.(snap.cols, snap.rows);
     this.opts.write(snap.data);
+    for (const m of snap.marks ?? []) this.opts.mark?.(m.step, m.line);
     this.expected = snap.offset;
+    this.base = snap.offset;
+    for (const m of this.marks) m.done = false;
     this.gapSignalled = false;
     // Replay what arrived while waiting, and the recent tail already written that lies past
     // this snapshot (a snapshot can arrive after live chunks newer than it), in offset order.
@@ -93,6 +115,17 @@ export class PaneStream {
       }
       this.accept(p.offset, p.bytes);
     }
+    this.flushMarks();
+  }
+
+  /** Step `step` began at byte `offset` of the output (a live `pane:mark`). */
+  pushMark(offset: number, step: number): void {
+    const m = { offset, step, done: false };
+    let i = this.marks.length;
+    while (i > 0 && (this.marks[i - 1] as LiveMark).offset > offset) i--;
+    this.marks.splice(i, 0, m);
+    if (this.marks.length > MAX_MARKS) this.marks.shift();
+    this.flushMarks();
   }
 
   push(offset: number, data: Uint8Array | ArrayBuffer): void {
@@ -110,6 +143,7 @@ export class PaneStream {
     this.buffered = [];
     this.bufferedBytes = 0;
     this.gapSignalled = false;
+    this.marks = [];
   }
 
   private accept(offset: number, bytes: Uint8Array): void {
@@ -127,6 +161,19 @@ export class PaneStream {
     this.opts.write(fresh);
     this.remember({ offset: expected, bytes: fresh });
     this.expected = end;
+    if (this.marks.length) this.flushMarks();
+  }
+
+  /** Emits the marks the written bytes have reached; those before the snapshot are in it. */
+  private flushMarks(): void {
+    const expected = this.expected;
+    if (expected === null) return;
+    for (const m of this.marks) {
+      if (m.offset > expected) break;
+      if (m.done) continue;
+      m.done = true;
+      if (m.offset >= this.base) this.opts.mark?.(m.step, 0);
+    }
   }
 
   /** Keeps the last bytes written (bounded), for a snapshot that turns out older than them. */

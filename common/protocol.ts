@@ -36,6 +36,18 @@ export interface StepEvent {
   phase: 'start' | 'end';
   /** With phase end: the step's exit status. */
   exitCode?: number;
+  /** The task pane's output offset where the step began or ended (the bytes before it are the previous step's). */
+  offset?: number;
+}
+
+/**
+ * Where a step began in a pane's terminal, in a snapshot: `line` counts from the cursor's line of
+ * the normal screen (0 = that line, -3 = three lines above it), so it holds wherever the
+ * snapshot is written.
+ */
+export interface StepMark {
+  step: number;
+  line: number;
 }
 
 /** The recording's marker (asciicast `m`) where a step began or ended: the replay finds a step's start by it. */
@@ -62,6 +74,8 @@ export interface PaneSnapshot {
   data: string;
   /** The visible screen only, without scrollback: the full state follows as `pane:snapshot`. */
   partial?: boolean;
+  /** Where each step still on the screen or in the scrollback began (task pane). */
+  marks?: StepMark[];
 }
 
 export interface OperatorMessage {
@@ -185,6 +199,8 @@ export interface HubToViewerEvents {
   'pane:snapshot': (runId: string, snapshot: PaneSnapshot) => void;
   'pane:open': (runId: string, pane: PaneInfo) => void;
   'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
+  /** Step `step` began at byte `offset` of the pane's output (after the pane:output before it, in order). */
+  'pane:mark': (runId: string, paneId: string, offset: number, step: number) => void;
   'run:status': (runId: string, run: TaskRunDto, session: LiveSessionDto | null) => void;
   'run:control': (runId: string, liveControl: LiveControl) => void;
   'run:message': (message: OperatorMessage) => void;

@@ -48,6 +48,8 @@ export interface PaneSink {
   snapshot?(snap: PaneSnapshot): void;
   chunk?(offset: number, bytes: Uint8Array): void;
   gap?(): void;
+  /** Step `step` began `line` lines from the cursor's line, in order with the writes (paneStream.ts). */
+  mark?(step: number, line: number): void;
 }
 
 /** Which panes to follow and where their bytes go; null ignores a pane. */
@@ -139,6 +141,7 @@ export class LinkPane {
     this.stream = new PaneStream({
       write: (d) => sink.write(d),
       onReset: (c, r) => sink.reset(c, r),
+      mark: (step, line) => sink.mark?.(step, line),
       onGap: () => {
         this.gaps++;
         sink.gap?.();
@@ -404,6 +407,10 @@ export class ViewerLink {
       if (runId !== this.run) return;
       const p = this.pane(snap.paneId, snap.cols, snap.rows);
       if (p) this.applySnapshot(p, snap);
+    });
+    s.on('pane:mark', (runId, paneId, offset, step) => {
+      if (runId !== this.run || typeof offset !== 'number' || typeof step !== 'number') return;
+      this.panes.get(paneId)?.stream.pushMark(offset, step);
     });
     s.on('pane:open', (runId, info) => this.paneOpen(runId, info));
     s.on('pane:resize', (runId, paneId, cols, rows) => {

@@ -1,6 +1,4 @@
 /** Live sessions: enable, report, heartbeat, grant / revoke write, revoke, TTL (architecture §3, §4, §7). */
-import { LockMode } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { GrantWriteResult, LiveSessionDto } from '../../common/api.ts';
 import type { SessionReport } from '../../common/protocol.ts';
 import type { ControlAction, SessionStatus } from '../../common/statuses.ts';
@@ -12,70 +10,12 @@ import { systemActor } from './actors.ts';
 import { invalidState, notFound } from './errors.ts';
 import type { HubContext, UnitOfWork } from './hubContext.ts';
 import { transact } from './hubContext.ts';
-import { isTerminalSession, transitionProblem } from './sessionStateMachine.ts';
+import { isTerminalSession } from './sessionStateMachine.ts';
+import { newSessionIn, transitionIn } from './sessionRecords.ts';
+import { lockRun, lockSession, ownedRun } from './runRecords.ts';
 import { runDto, sessionDto } from './serializers.ts';
-import { TaskRunService } from './taskRuns.ts';
 
 const LIVE: SessionStatus[] = ['disabled', 'starting', 'ready'];
-
-const ACTION_FOR: Partial<Record<SessionStatus, 'session_starting' | 'session_ready' | 'session_error' | 'session_ended' | 'revoke_session'>> = {
-  starting: 'session_starting',
-  ready: 'session_ready',
-  error: 'session_error',
-  ended: 'session_ended',
-  revoked: 'revoke_session',
-};
-
-/**
- * Moves a session to a new status inside a unit of work, refusing what the state machine
- * forbids (422) and recording the transition. The one place a session's status is written.
- */
-export function transitionIn(
-  uow: UnitOfWork,
-  session: TaskRunLiveSession,
-  to: SessionStatus,
-  actor: Actor,
-  metadata: Record<string, unknown> = {},
-): boolean {
-  const from = session.status;
-  const problem = transitionProblem(from, to);
-  if (problem) throw invalidState(problem, { from, to });
-  if (from === to) return false;
-  session.status = to;
-  const now = new Date();
-  if (to === 'ready') session.readyAt = now;
-  if (isTerminalSession(to)) {
-    session.endedAt = now;
-    session.rwGrantedUntil = null;
-    session.rwGeneration += 1; // every RW grant dies with the session
-  }
-  const action = ACTION_FOR[to];
-  if (action) uow.audit(session.taskRun.id, action, actor, { from, to, ...metadata });
-  return true;
-}
-
-/** Ends a session if it is still live (run finished, cancelled, worker lost); no-op otherwise. */
-export function endSessionIn(
-  uow: UnitOfWork,
-  session: TaskRunLiveSession,
-  to: 'ended' | 'error' | 'revoked',
-  actor: Actor,
-  metadata: Record<string, unknown> = {},
-  errorMessage?: string,
-): void {
-  if (isTerminalSession(session.status)) return;
-  if (errorMessage) session.errorMessage = errorMessage;
-  transitionIn(uow, session, to, actor, metadata);
-}
-
-async function lockSession(em: EntityManager, runId: string): Promise<TaskRunLiveSession> {
-  const session = await em.findOne(TaskRunLiveSession, { taskRun: runId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-  if (!session) {
-    const exists = await em.count(TaskRun, { id: runId });
-    throw notFound(exists ? `task run ${runId} has no live session` : `task run ${runId} not found`);
-  }
-  return session;
-}
 
 export class LiveSessionService {
   constructor(private readonly ctx: HubContext) {}
@@ -89,22 +29,11 @@ export class LiveSessionService {
   /** Idempotent: a second call returns the session the first one made. */
   async enable(actor: Actor, runId: string): Promise<LiveSessionDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await uow.em.findOne(TaskRun, { id: runId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      if (!run) throw notFound(`task run ${runId} not found`);
+      const run = await lockRun(uow.em, runId);
       const existing = await uow.em.findOne(TaskRunLiveSession, { taskRun: runId });
       if (existing) return sessionDto(existing);
       if (run.status !== 'queued' && run.status !== 'running') throw invalidState(`task run is ${run.status}: a live session needs a queued or running run`);
-      const now = new Date();
-      const session = uow.em.create(TaskRunLiveSession, {
-        taskRun: run,
-        provider: this.ctx.config.liveSession.provider,
-        status: 'disabled',
-        workerId: run.workerId ?? null,
-        rwGeneration: 0,
-        createdAt: now,
-        updatedAt: now,
-      });
-      uow.audit(runId, 'create_session', actor, { sessionId: session.id });
+      const session = newSessionIn(uow, run, this.ctx.config.liveSession.provider, actor);
       await uow.em.flush();
       if (run.status === 'running') uow.afterCommit(() => this.ctx.events.emit('session:enabled', runId));
       this.announce(uow, run, session);
@@ -125,7 +54,7 @@ export class LiveSessionService {
   /** The owning worker reports the live layer's state (and its attach info). */
   async report(workerId: string, input: SessionReport & { expiresAt?: string }): Promise<LiveSessionDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, input.runId, workerId);
+      const run = await ownedRun(uow.em, input.runId, workerId);
       const session = await lockSession(uow.em, input.runId);
       const actor: Actor = { kind: 'worker', workerId };
       const sealed = this.ctx.sealedBox;
@@ -152,7 +81,7 @@ export class LiveSessionService {
 
   async heartbeat(workerId: string, runId: string): Promise<LiveSessionDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId);
       const session = await lockSession(uow.em, runId);
       const now = new Date();
       if (!isTerminalSession(session.status)) session.lastHeartbeatAt = now;

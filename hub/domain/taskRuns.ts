@@ -1,18 +1,18 @@
 /** Task runs: create, list, claim, complete, cancel, control, operator messages (architecture §3, §4). */
-import { LockMode } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ControlEventDto, RunStepDto, TaskRunDto } from '../../common/api.ts';
 import type { StepEvent } from '../../common/protocol.ts';
 import type { LiveControl, TaskRunStatus } from '../../common/statuses.ts';
-import { DEFAULT_LIVE_CONTROL, TERMINAL_RUN_STATUSES } from '../../common/statuses.ts';
+import { DEFAULT_LIVE_CONTROL } from '../../common/statuses.ts';
 import { stepsOf } from '../../common/runSteps.ts';
 import { TaskRun, TaskRunControlEvent, TaskRunLiveSession } from '../db/entities.ts';
 import type { Actor } from './actors.ts';
 import { systemActor } from './actors.ts';
-import { forbidden, invalidPayload, invalidState, notFound } from './errors.ts';
+import { invalidPayload, invalidState, notFound } from './errors.ts';
 import type { HubContext, UnitOfWork } from './hubContext.ts';
 import { transact } from './hubContext.ts';
-import { endSessionIn } from './liveSessions.ts';
+import { isTerminalRun, moveRun } from './runStateMachine.ts';
+import { lockRun, ownedRun, sessionOf } from './runRecords.ts';
+import { endSessionIn, newSessionIn } from './sessionRecords.ts';
 import { eventDto, runDto, sessionDto } from './serializers.ts';
 
 export interface CreateRunInput {
@@ -29,18 +29,6 @@ export interface ControlInput {
 
 /** First key of the per-worker claim lock (pg_advisory_xact_lock(int, int)); the second is hashtext(workerId). */
 const CLAIM_LOCK_NAMESPACE = 0x636c6169; // 'clai'
-
-const isTerminalRun = (s: TaskRunStatus) => TERMINAL_RUN_STATUSES.includes(s);
-
-async function lockRun(em: EntityManager, id: string): Promise<TaskRun> {
-  const run = await em.findOne(TaskRun, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-  if (!run) throw notFound(`task run ${id} not found`);
-  return run;
-}
-
-async function sessionOf(em: EntityManager, runId: string): Promise<TaskRunLiveSession | null> {
-  return em.findOne(TaskRunLiveSession, { taskRun: runId });
-}
 
 export class TaskRunService {
   constructor(private readonly ctx: HubContext) {}
@@ -65,15 +53,7 @@ export class TaskRunService {
       uow.audit(run.id, 'run_created', actor, { steps: input.steps.length });
       let session: TaskRunLiveSession | null = null;
       if (live) {
-        session = uow.em.create(TaskRunLiveSession, {
-          taskRun: run,
-          provider: this.ctx.config.liveSession.provider,
-          status: 'disabled',
-          rwGeneration: 0,
-          createdAt: now,
-          updatedAt: now,
-        });
-        uow.audit(run.id, 'create_session', actor, { sessionId: session.id });
+        session = newSessionIn(uow, run, this.ctx.config.liveSession.provider, actor);
       }
       await uow.em.flush();
       uow.afterCommit(() => this.ctx.events.emit('run:available'));
@@ -144,27 +124,16 @@ export class TaskRunService {
     });
   }
 
-  /** Loads a run for a worker command: 404 if unknown, 403 unless this worker owns it. */
-  static async ownedRun(em: EntityManager, runId: string, workerId: string): Promise<TaskRun> {
-    const run = await lockRun(em, runId);
-    if (run.workerId !== workerId) throw forbidden(`worker ${workerId} does not own task run ${runId}`);
-    return run;
-  }
-
   async complete(workerId: string, runId: string, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null; reason?: string }): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId);
       const session = await sessionOf(uow.em, runId);
       if (isTerminalRun(run.status)) {
         // A repeated report (agent retry after a lost ack, or the run was cancelled meanwhile) is harmless.
         if (run.status === input.status || run.status === 'cancelled') return runDto(run, session);
         throw invalidState(`task run is already ${run.status}`);
       }
-      if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
-      run.status = input.status;
-      run.payload = withoutAttention(run.payload);
-      run.exitCode = input.exitCode ?? null;
-      run.finishedAt = new Date();
+      moveRun(run, input.status, { exitCode: input.exitCode ?? null });
       uow.audit(runId, 'run_completed', { kind: 'worker', workerId }, { status: input.status, exitCode: input.exitCode ?? null, ...(input.reason ? { reason: input.reason } : {}) });
       if (session) endSessionIn(uow, session, 'ended', { kind: 'worker', workerId }, { reason: input.reason ? `run ${input.status}: ${input.reason}` : `run ${input.status}` });
       await uow.em.flush();
@@ -176,7 +145,7 @@ export class TaskRunService {
   /** The agent says the run's terminal waits for a person, or no longer does: flagged and audited once per change. */
   async attention(workerId: string, runId: string, waitingForInput: boolean): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId);
       if (run.status !== 'running' || (run.payload.attention?.waitingForInput ?? false) === waitingForInput) return;
       run.payload = { ...run.payload, attention: { waitingForInput, since: new Date().toISOString() } };
       uow.audit(runId, waitingForInput ? 'input_wanted' : 'input_given', { kind: 'worker', workerId }, {});
@@ -188,7 +157,7 @@ export class TaskRunService {
   /** A step of a running run began or ended (the run page's step list and the replay's markers). */
   async step(workerId: string, runId: string, step: StepEvent): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId);
       if (run.status !== 'running') return; // late news of a finished run changes nothing
       if (step.index >= run.steps.length) throw invalidPayload(`the run has ${run.steps.length} steps`);
       const meta: Record<string, unknown> = { index: step.index, command: (run.steps[step.index] as string).slice(0, 500) };
@@ -201,11 +170,8 @@ export class TaskRunService {
   async cancel(actor: Actor, runId: string, reason?: string): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
       const run = await lockRun(uow.em, runId);
-      if (isTerminalRun(run.status)) throw invalidState(`task run is already ${run.status}`);
       const wasRunning = run.status === 'running';
-      run.status = 'cancelled';
-      run.payload = withoutAttention(run.payload);
-      run.finishedAt = new Date();
+      moveRun(run, 'cancelled');
       uow.audit(runId, 'run_cancelled', actor, reason ? { reason } : {});
       const session = await sessionOf(uow.em, runId);
       if (session) endSessionIn(uow, session, 'ended', actor, { reason: 'run cancelled' });
@@ -249,7 +215,7 @@ export class TaskRunService {
   /** The agent acknowledges that a control state is in force. */
   async controlApplied(workerId: string, runId: string, applied: LiveControl): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId);
       const cur = run.payload.liveControl;
       // Only the first acknowledgement of the state that is still the latest one asked for counts:
       // a repeated ack changes nothing and tells nobody (architecture §5, one event per change).
@@ -299,12 +265,7 @@ export class TaskRunService {
    * so the next attempt gets a session of its own; the audit trail keeps both.
    */
   private async requeueIn(uow: UnitOfWork, run: TaskRun, session: TaskRunLiveSession | null, actor: Actor, reason?: string): Promise<TaskRunLiveSession | null> {
-    run.status = 'queued';
-    run.workerId = null;
-    run.startedAt = null;
-    run.lastHeartbeatAt = null;
-    run.attempts += 1;
-    run.payload = { ...withoutAttention(run.payload), liveControl: { ...DEFAULT_LIVE_CONTROL } };
+    moveRun(run, 'queued');
     uow.audit(run.id, 'run_requeued', actor, { attempts: run.attempts, ...(reason ? { reason } : {}) });
     uow.afterCommit(() => this.ctx.events.emit('run:available'));
     if (!session) return null;
@@ -313,16 +274,13 @@ export class TaskRunService {
     // the old session's end is written first; then its row makes way (one session per run)
     await uow.em.flush();
     await uow.em.nativeDelete(TaskRunLiveSession, { id: session.id });
-    const now = new Date();
-    const fresh = uow.em.create(TaskRunLiveSession, { taskRun: run, provider: session.provider, status: 'disabled', rwGeneration: 0, createdAt: now, updatedAt: now });
-    uow.audit(run.id, 'create_session', actor, { sessionId: fresh.id, attempt: run.attempts + 1, replaces: session.id });
-    return fresh;
+    return newSessionIn(uow, run, session.provider, actor, { attempt: run.attempts + 1, replaces: session.id });
   }
 
   /** The owning worker hands a run back (agent shutting down with the handback policy). */
   async release(workerId: string, runId: string, reason: string): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await TaskRunService.ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId);
       if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
       const actor: Actor = { kind: 'worker', workerId };
       const session = await sessionOf(uow.em, runId);
@@ -361,9 +319,7 @@ export class TaskRunService {
         if (requeue) {
           current = await this.requeueIn(uow, run, session, actor);
         } else {
-          run.status = 'failed';
-          run.payload = withoutAttention(run.payload);
-          run.finishedAt = new Date();
+          moveRun(run, 'failed');
         }
         await uow.em.flush();
         this.announce(uow, run, current);
@@ -373,11 +329,4 @@ export class TaskRunService {
     }
     return n;
   }
-}
-
-/** A run that ended or went back to the queue waits for nobody. */
-function withoutAttention(payload: TaskRun['payload']): TaskRun['payload'] {
-  if (!payload.attention) return payload;
-  const { attention: _gone, ...rest } = payload;
-  return rest;
 }

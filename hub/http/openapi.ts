@@ -1,7 +1,7 @@
 /** The OpenAPI 3.1 document of the REST API, built from the same zod schemas the routes validate with. */
 import { z } from 'zod';
 import { CONTROL_ACTIONS, SESSION_PROVIDERS, SESSION_STATUSES, TASK_RUN_STATUSES } from '../../common/statuses.ts';
-import * as s from './schemas.ts';
+import * as s from '../domain/commands.ts';
 
 type Json = Record<string, unknown>;
 const schema = (t: z.ZodType): Json => z.toJSONSchema(t, { io: 'input', unrepresentable: 'any' }) as Json;

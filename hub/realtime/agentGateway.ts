@@ -5,13 +5,12 @@
  */
 import type { Logger } from 'pino';
 import type { AgentHello, AgentRunState, PaneInfo, RunCompletion, StepEvent } from '../../common/protocol.ts';
-import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION, stepMarkerLabel } from '../../common/protocol.ts';
+import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION, stepMarkerLabel, TASK_PANE } from '../../common/protocol.ts';
 import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
 import { storableText } from '../domain/text.ts';
-import { reportMessage } from '../http/schemas.ts';
-import { parse } from '../http/validate.ts';
+import { parse, reportMessage } from '../domain/commands.ts';
 import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
@@ -179,6 +178,11 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       if (!socket.data.runs.has(runId) || !isObject(step) || !Number.isInteger(step.index) || step.index < 0 || (step.phase !== 'start' && step.phase !== 'end')) return;
       const exitCode = Number.isInteger(step.exitCode) ? step.exitCode : undefined;
       recorder.marker(runId, stepMarkerLabel(step.index, step.phase, exitCode));
+      // In order with the pane:output frames before it (same socket, same room): viewers mark
+      // the line where the step began.
+      if (step.phase === 'start' && isOffset(step.offset)) {
+        viewers.to(viewerOutputRoom(runId)).emit('pane:mark', runId, TASK_PANE, step.offset, step.index);
+      }
       const write = (stepWrites.get(runId) ?? Promise.resolve())
         .then(() => runs.step(workerId, runId, { index: step.index, phase: step.phase, ...(exitCode === undefined ? {} : { exitCode }) }))
         .catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'step event refused'));

@@ -19,7 +19,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import { AGENT_NAMESPACE, VIEWER_NAMESPACE } from '../../common/protocol.ts';
-import { createRunBody } from '../../hub/http/schemas.ts';
+import { createRunBody } from '../../hub/domain/commands.ts';
 import { Fuzz } from '../support/fuzz.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
 import type { AgentProcess, HubProcess } from '../support/processes.ts';

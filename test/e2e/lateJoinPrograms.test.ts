@@ -109,6 +109,14 @@ const VIMRC = [
   'set t_fe= t_fd=',
 ].join('\n');
 
+/** vim on a 300-line file; cursor keys and keypad in application mode, mouse=a: button events in SGR encoding. */
+const VIM = {
+  needs: ['vim'],
+  files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
+  command: 'exec vim -u vimrc -i NONE -N notes.txt',
+  modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+} satisfies Partial<Scene>;
+
 /** A curses program with a scrolling window (its own scroll region) under a fixed header and box. */
 const CURSES_PY = `
 import curses, sys
@@ -143,11 +151,7 @@ curses.wrapper(main)
 const scenes: Scene[] = [
   {
     name: 'vim scrolled and edited after the join',
-    needs: ['vim'],
-    files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
-    command: 'exec vim -u vimrc -i NONE -N notes.txt',
-    // cursor keys and keypad in application mode, mouse=a: button events in SGR encoding
-    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    ...VIM,
     before: [
       { until: 'notes.txt' },
       { keys: ['120G'], until: 'at=120,1' },
@@ -296,10 +300,7 @@ const scenes: Scene[] = [
 const resizeScenes: Scene[] = [
   {
     name: 'vim while the RW holder resizes, before and after the join',
-    needs: ['vim'],
-    files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
-    command: 'exec vim -u vimrc -i NONE -N notes.txt',
-    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    ...VIM,
     lateSize: { cols: 100, rows: 30 },
     bigViewers: true,
     before: [
@@ -337,10 +338,7 @@ const resizeScenes: Scene[] = [
   {
     // a terminal that shrinks clips (tmux drops the alternate screen's cells outside it) and does not get them back when it grows
     name: "a read-only viewer's own terminal shrinks and grows back: it says so, then repaints (vim)",
-    needs: ['vim'],
-    files: { vimrc: VIMRC, 'notes.txt': numbered(300, 'line') },
-    command: 'exec vim -u vimrc -i NONE -N notes.txt',
-    modes: { keypad_cursor_flag: '1', keypad_flag: '1', mouse_button_flag: '1', mouse_sgr_flag: '1', alternate_on: '1' },
+    ...VIM,
     lateSize: { cols: 120, rows: 40 },
     before: [
       { until: 'notes.txt' },

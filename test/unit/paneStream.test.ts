@@ -182,4 +182,49 @@ describe('common/PaneStream', () => {
     s.applySnapshot({ offset: 2, cols: 10, rows: 5, data: 'OLD' });
     expect(gaps).to.equal(1);
   });
+
+  describe('step marks', () => {
+    /** The writes and marks in the order the terminal gets them. */
+    function marked() {
+      const seen: string[] = [];
+      const s = new PaneStream({
+        write: (d) => seen.push(typeof d === 'string' ? d : dec.decode(d)),
+        onGap: () => seen.push('<gap>'),
+        mark: (step, line) => seen.push(`<mark ${step} ${line}>`),
+      });
+      return { s, seen };
+    }
+
+    it('places a live mark after the bytes before its offset and before those after it', () => {
+      const { s, seen } = marked();
+      s.applySnapshot({ offset: 0, cols: 80, rows: 24, data: '' });
+      s.push(0, b('one\n'));
+      s.pushMark(4, 1); // in order: at the bytes written so far
+      s.pushMark(9, 2); // ahead of the bytes: waits for them
+      s.push(4, b('two\n'));
+      s.push(8, b('x'));
+      s.push(9, b('three'));
+      expect(seen).to.deep.equal(['', 'one\n', '<mark 1 0>', 'two\n', 'x', '<mark 2 0>', 'three']);
+    });
+
+    it('takes a snapshot\'s marks as lines above the cursor and drops live marks it already holds', () => {
+      const { s, seen } = marked();
+      s.pushMark(3, 0); // before any snapshot: held
+      s.push(10, b('later'));
+      s.pushMark(15, 1);
+      s.applySnapshot({ offset: 10, cols: 80, rows: 24, data: 'SNAP', marks: [{ step: 0, line: -4 }] });
+      expect(seen).to.deep.equal(['SNAP', '<mark 0 -4>', 'later', '<mark 1 0>']);
+    });
+
+    it('places again the marks of bytes replayed after a snapshot older than them', () => {
+      const { s, seen } = marked();
+      s.applySnapshot({ offset: 0, cols: 80, rows: 24, data: '' });
+      s.push(0, b('abc'));
+      s.pushMark(3, 1);
+      s.push(3, b('def'));
+      seen.length = 0;
+      s.applySnapshot({ offset: 2, cols: 80, rows: 24, data: 'SNAP(ab)' });
+      expect(seen).to.deep.equal(['SNAP(ab)', 'c', '<mark 1 0>', 'def']);
+    });
+  });
 });

@@ -233,6 +233,56 @@ describe('agent/TerminalMirror', () => {
   });
 });
 
+describe('agent/TerminalMirror step marks', () => {
+  /** The line a mark points at, read in a fresh viewer that wrote the snapshot: what a late joiner marks. */
+  async function markedLines(snap: { data: string; marks: { step: number; line: number }[] }, cols: number, rows: number) {
+    const t = await fresh(cols, rows, snap.data);
+    const b = t.term.buffer.active;
+    const out = snap.marks.map((m) => `${m.step}:${b.getLine(b.baseY + b.cursorY + m.line)?.translateToString(true) ?? '?'}`);
+    t.dispose();
+    return out;
+  }
+
+  it('puts each mark on the line where the step began, in order with the output, scrollback included', async () => {
+    const m = new TerminalMirror(40, 5);
+    m.write(Buffer.from('zero\r\n'));
+    m.mark(0);
+    m.write(Buffer.from('first line of step 1\r\n'));
+    for (let i = 0; i < 8; i++) m.write(Buffer.from(`line ${i}\r\n`));
+    m.mark(1);
+    m.write(Buffer.from('step 2 begins\r\nmore'));
+    const full = await m.snapshot();
+    expect(await markedLines(full, 40, 5)).to.deep.equal(['0:first line of step 1', '1:step 2 begins']);
+    // without scrollback: only the marks on the screen
+    const screen = await m.snapshot({ scrollback: false });
+    expect(screen.marks.map((x) => x.step)).to.deep.equal([1]);
+    m.dispose();
+  });
+
+  it('a step that begins again replaces its mark and the later ones; lines trimmed from the scrollback take their marks along', async () => {
+    const m = new TerminalMirror(20, 3, 4);
+    m.mark(0);
+    m.write(Buffer.from('a\r\n'));
+    m.mark(1);
+    m.write(Buffer.from('b\r\n'));
+    m.mark(0); // the steps restart
+    m.write(Buffer.from('again\r\n'));
+    expect((await m.snapshot()).marks.map((x) => x.step)).to.deep.equal([0]);
+    for (let i = 0; i < 20; i++) m.write(Buffer.from(`${i}\r\n`));
+    expect((await m.snapshot()).marks, 'its line left the 4-line scrollback').to.deep.equal([]);
+    m.dispose();
+  });
+
+  it('sets no mark while a full-screen program holds the alternate screen', async () => {
+    const m = new TerminalMirror(20, 5);
+    m.write(Buffer.from('\x1b[?1049h'));
+    m.mark(0);
+    m.write(Buffer.from('\x1b[?1049l'));
+    expect((await m.snapshot()).marks).to.deep.equal([]);
+    m.dispose();
+  });
+});
+
 describe('agent/BoundaryTracker', () => {
   const at = (...parts: string[]) => {
     const t = new BoundaryTracker();

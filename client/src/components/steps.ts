@@ -35,11 +35,19 @@ export class StepList {
     this.render();
   }
 
+  /** The live terminal holds marks: steps become buttons that scroll it to where each began. */
+  setLiveSeek(seek: StepSeek): void {
+    if (this.over) return;
+    this.seek = seek;
+    this.note.textContent = 'A step scrolls the terminal to where it began.';
+    this.render();
+  }
+
   /** The recording is shown (the run is over): steps become buttons that seek it. */
   setSeek(seek: StepSeek): void {
     this.seek = seek;
     this.over = true;
-    if (!this.note.textContent) this.note.textContent = 'A step shows the recording where it began.';
+    this.note.textContent = 'A step shows the recording where it began.';
     this.render();
   }
 
@@ -69,12 +77,13 @@ export class StepList {
     const command = h('code.step-command', {}, s.command);
     const seekable = this.seek && s.startedAt;
     const head = seekable
-      ? h('button.step-seek', { type: 'button', 'data-step': s.index, title: `show the recording as step ${s.index + 1} began` }, h('span.step-no', {}, `${s.index + 1}`), command)
+      ? h('button.step-seek', { type: 'button', 'data-step': s.index, title: this.over ? `show the recording as step ${s.index + 1} began` : `scroll the terminal to where step ${s.index + 1} began` }, h('span.step-no', {}, `${s.index + 1}`), command)
       : h('div.step-head', {}, h('span.step-no', {}, `${s.index + 1}`), command);
     if (seekable) {
       head.addEventListener('click', () => {
         const found = this.seek?.(s.index) ?? false;
-        this.note.textContent = found ? `Recording at the start of step ${s.index + 1}.` : `The recording has no mark for step ${s.index + 1}.`;
+        const where = this.over ? 'Recording' : 'Terminal';
+        this.note.textContent = found ? `${where} at the start of step ${s.index + 1}.` : `The ${where.toLowerCase()} has no mark for step ${s.index + 1}${this.over ? '' : ' (its lines left the scrollback, or it ran on a full screen)'}.`;
       });
     }
     return h('li.step', { 'data-index': s.index, 'data-state': s.finishedAt ? (s.exitCode === 0 ? 'ok' : 'failed') : running ? 'running' : 'idle' }, head, h('div.step-meta', {}, state, when));

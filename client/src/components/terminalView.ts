@@ -14,6 +14,7 @@ import { DEFAULT_COLS, DEFAULT_ROWS, OPERATOR_PANE, TASK_PANE } from '../../../c
 import type { PaneSink, RwView, ViewerLink } from '../../../common/viewerLink.ts';
 import { copyText, h } from '../dom.ts';
 import { countdown } from '../format.ts';
+import { StepMarks } from './stepMarks.ts';
 import { focusAfter, LEAVE_HINT_RO, LEAVE_HINT_RW, terminalKeyHandler } from './terminalKeys.ts';
 import { followSystemTheme, terminalOptions } from './xtermTheme.ts';
 import { MAX_FONT_SIZE, MIN_FONT_SIZE, setTerminalFontSize, terminalFontSize } from '../prefs.ts';
@@ -25,10 +26,15 @@ interface PaneView {
   search: SearchAddon;
   host: HTMLElement;
   tab: HTMLButtonElement;
+  marks: StepMarks;
   untheme: () => void;
 }
 
-const TITLES: Record<string, string> = { [TASK_PANE]: 'task', [OPERATOR_PANE]: 'operator shell' };
+// A Map, not an object: a worker names its panes, and `constructor` is a valid pane id.
+const TITLES = new Map<string, string>([
+  [TASK_PANE, 'task'],
+  [OPERATOR_PANE, 'operator shell'],
+]);
 const encoder = new TextEncoder();
 
 export class TerminalView {
@@ -50,7 +56,11 @@ export class TerminalView {
   private readonly searchCount = h('span.search-count', { 'data-testid': 'search-count', 'aria-live': 'polite' });
   private readonly fontLabel = h('span.font-size', { 'data-testid': 'font-size', 'aria-live': 'polite' });
 
-  constructor(private readonly link: ViewerLink) {
+  /** `commands`: the run's steps, named on the marks where each began. */
+  constructor(
+    private readonly link: ViewerLink,
+    private readonly commands: readonly string[] = [],
+  ) {
     this.tabs = h('div.pane-tabs', { role: 'tablist' });
     this.badge = h('span.rw-badge.ro', { 'data-testid': 'rw-badge', 'aria-live': 'polite' }, 'read-only');
     this.notice = h('span.term-notice', { 'aria-live': 'polite' });
@@ -126,7 +136,9 @@ export class TerminalView {
     const p = this.ensurePane(paneId, cols || DEFAULT_COLS, rows || DEFAULT_ROWS);
     return {
       write: (d) => p.term.write(d),
+      mark: (step, line) => p.marks.place(step, line),
       reset: (c, r) => {
+        p.marks.clear();
         p.term.reset();
         if (p.term.cols !== c || p.term.rows !== r) p.term.resize(c, r);
         this.layoutSoon();
@@ -137,8 +149,16 @@ export class TerminalView {
   /** The run's takeover began or ended: either way the task pane comes (back) to the front. */
   setTakeover(on: boolean): void {
     const op = this.panes.get(OPERATOR_PANE);
-    if (op) op.tab.textContent = on ? TITLES[OPERATOR_PANE] ?? OPERATOR_PANE : `${TITLES[OPERATOR_PANE] ?? OPERATOR_PANE} (closed)`;
+    if (op) op.tab.textContent = on ? TITLES.get(OPERATOR_PANE) ?? OPERATOR_PANE : `${TITLES.get(OPERATOR_PANE) ?? OPERATOR_PANE} (closed)`;
     if (!on && this.active !== TASK_PANE) this.activate(TASK_PANE);
+  }
+
+  /** Brings the task pane to the front, scrolled to where step `index` began; false when it has no mark. */
+  scrollToStep(index: number): boolean {
+    const p = this.panes.get(TASK_PANE);
+    if (!p) return false;
+    this.activate(TASK_PANE);
+    return p.marks.scrollTo(index);
   }
 
   /** Text of a pane's buffer (scrollback included), for tests and copy. */
@@ -202,7 +222,7 @@ export class TerminalView {
     });
     term.loadAddon(new WebLinksAddon((_ev, uri) => window.open(uri, '_blank', 'noopener,noreferrer')));
     term.open(host);
-    const tab = h('button.pane-tab', { type: 'button', role: 'tab', 'data-pane': paneId }, TITLES[paneId] ?? paneId);
+    const tab = h('button.pane-tab', { type: 'button', role: 'tab', 'data-pane': paneId }, TITLES.get(paneId) ?? paneId);
     tab.addEventListener('click', () => this.activate(paneId));
     this.tabs.appendChild(tab);
     const view: PaneView = {
@@ -212,6 +232,7 @@ export class TerminalView {
       search,
       host,
       tab,
+      marks: new StepMarks(term, paneId === TASK_PANE ? this.commands : []),
       untheme: followSystemTheme(term),
     };
     term.attachCustomKeyEventHandler(

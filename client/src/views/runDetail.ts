@@ -119,11 +119,12 @@ export function runDetailView(me: Identity, runId: string): View {
     let sink: PaneSinkFactory = () => null;
     let terminal: TerminalView | null = null;
     if (!isOver(run)) {
-      terminal = new TerminalView(link);
+      terminal = new TerminalView(link, run.steps);
       const t = terminal;
       cleanups.push(() => t.destroy());
       append(center, t.el);
       sink = t.sink;
+      steps.setLiveSeek((index) => t.scrollToStep(index));
     }
 
     const renderHead = () => {

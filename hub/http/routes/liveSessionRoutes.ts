@@ -5,8 +5,8 @@ import { operatorActor } from '../../domain/actors.ts';
 import type { OperatorClaims, TokenService } from '../../auth/tokens.ts';
 import type { LiveSessionService } from '../../domain/liveSessions.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
-import { enableBody, grantWriteBody, heartbeatBody, reportBody, revokeBody } from '../schemas.ts';
-import { parse, runId } from '../validate.ts';
+import { enableBody, grantWriteBody, heartbeatBody, parse, reportBody, revokeBody } from '../../domain/commands.ts';
+import { runId } from '../validate.ts';
 
 export function liveSessionRoutes(tokens: TokenService, auth: OperatorAuth, sessions: LiveSessionService): Router {
   const r = Router();

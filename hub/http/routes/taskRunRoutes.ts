@@ -7,10 +7,11 @@ import type { TaskRunService } from '../../domain/taskRuns.ts';
 import type { TokenService } from '../../auth/tokens.ts';
 import type { RecordingStore } from '../../recordings/recordingStore.ts';
 import { ASCIICAST_TYPE } from '../../recordings/recordingStore.ts';
-import { ApiError, forbidden, notFound } from '../../domain/errors.ts';
+import { ApiError, notFound } from '../../domain/errors.ts';
+import { assertOwner } from '../../domain/runRecords.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
-import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody } from '../schemas.ts';
-import { parse, runId } from '../validate.ts';
+import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody, parse } from '../../domain/commands.ts';
+import { runId } from '../validate.ts';
 
 export function taskRunRoutes(tokens: TokenService, auth: OperatorAuth, runs: TaskRunService, recordings: RecordingStore): Router {
   const r = Router();
@@ -70,8 +71,7 @@ export function taskRunRoutes(tokens: TokenService, auth: OperatorAuth, runs: Ta
   r.put('/task-runs/:id/recording', worker, async (req, res) => {
     const id = runId(req.params.id);
     const workerId = req.worker!.workerId;
-    const run = await runs.get(id);
-    if (run.workerId !== workerId) throw forbidden(`worker ${workerId} does not own task run ${id}`);
+    assertOwner(await runs.get(id), workerId);
     if (!req.is(ASCIICAST_TYPE)) throw new ApiError(415, 'unsupported_media_type', `a recording is uploaded as ${ASCIICAST_TYPE}`);
     res.json(await recordings.saveUpload(id, req));
   });

@@ -1,9 +1,25 @@
 /**
- * Request bodies and query strings, validated by schema; unknown fields are refused. The
- * OpenAPI document (openapi.ts) is generated from these same definitions.
+ * The commands' schemas, one place for both transports: REST bodies and query strings, and the
+ * agent's socket messages that carry the same commands (realtime/agentGateway.ts). Unknown
+ * fields are refused. The OpenAPI document (http/openapi.ts) is generated from these.
  */
 import { z } from 'zod';
 import { TASK_RUN_STATUSES } from '../../common/statuses.ts';
+import { invalidPayload } from './errors.ts';
+import { findUnstorableText } from './text.ts';
+
+/** Validates a command's input: the API's 422 with the problems listed per field, or the parsed value. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) {
+    const bad = findUnstorableText(r.data);
+    if (bad !== null) throw invalidPayload(`invalid ${what}: ${bad}: text must not contain NUL characters or lone UTF-16 surrogates`, [{ path: bad, message: 'unstorable text', code: 'invalid_string' }]);
+    return r.data;
+  }
+  const details = r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code }));
+  const first = details[0];
+  throw invalidPayload(`invalid ${what}${first ? `: ${first.path ? `${first.path}: ` : ''}${first.message}` : ''}`, details);
+}
 
 const shortText = (max: number) => z.string().max(max);
 

@@ -1,0 +1,61 @@
+/**
+ * Where each step began in a live terminal (issue 15): an xterm marker on the line, drawn as a
+ * thin rule with the step's number, and a way to scroll the terminal back to it. Marks come in
+ * order with the output (common/paneStream.ts): live as `pane:mark`, and for a late joiner in
+ * the snapshot, as lines above the cursor.
+ */
+import type { IDecoration, IMarker, Terminal } from '@xterm/xterm';
+
+export class StepMarks {
+  private readonly marks = new Map<number, { marker: IMarker; decoration: IDecoration | undefined }>();
+
+  constructor(
+    private readonly term: Terminal,
+    private readonly commands: readonly string[],
+  ) {}
+
+  /** Step `step` began `line` lines from the cursor's line; in order with the writes. */
+  place(step: number, line: number): void {
+    // an empty write runs its callback once everything written before it is parsed
+    this.term.write('', () => this.add(step, line));
+  }
+
+  /** Scrolls the terminal so the step's first line is at the top; false when it has no mark (any more). */
+  scrollTo(step: number): boolean {
+    const m = this.marks.get(step);
+    if (!m || m.marker.isDisposed || m.marker.line < 0) return false;
+    this.term.scrollToLine(m.marker.line);
+    return true;
+  }
+
+  /** The terminal was reset (a fresh snapshot follows with its own marks). */
+  clear(): void {
+    for (const m of this.marks.values()) m.marker.dispose();
+    this.marks.clear();
+  }
+
+  private add(step: number, line: number): void {
+    // the marks are lines of the normal screen: a full-screen program's has none
+    if (this.term.buffer.active.type !== 'normal') return;
+    // a step that begins again (the steps restart) replaces its mark and those after it
+    for (const [s, m] of this.marks) {
+      if (s < step) continue;
+      m.marker.dispose();
+      this.marks.delete(s);
+    }
+    const marker = this.term.registerMarker(line);
+    if (!marker) return;
+    const decoration = this.term.registerDecoration({ marker, width: this.term.cols, layer: 'top' });
+    const label = `step ${step + 1}${this.commands[step] ? `: ${this.commands[step]}` : ''}`;
+    decoration?.onRender((el) => {
+      el.classList.add('step-mark');
+      el.dataset.step = String(step);
+      el.dataset.label = `step ${step + 1}`;
+      el.title = label;
+    });
+    marker.onDispose(() => {
+      if (this.marks.get(step)?.marker === marker) this.marks.delete(step);
+    });
+    this.marks.set(step, { marker, decoration });
+  }
+}
