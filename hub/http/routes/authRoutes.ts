@@ -19,8 +19,7 @@ import type { OidcSignIn } from '../../auth/oidcSignIn.ts';
 import { SignInError, SignInRefused } from '../../auth/oidcSignIn.ts';
 import { ApiError, invalidPayload } from '../../domain/errors.ts';
 import { requireOperator } from '../authMiddleware.ts';
-import { deviceTokenBody } from '../schemas.ts';
-import { parse } from '../validate.ts';
+import { deviceTokenBody, parse } from '../../domain/commands.ts';
 
 const LOGIN_COOKIE = 'handoff_login';
 /** How long one /auth/device/token call waits for the person before answering "pending". */

@@ -4,8 +4,7 @@ import type { OperatorAuth } from '../../auth/operatorAuth.ts';
 import type { OperatorClaims } from '../../auth/tokens.ts';
 import { notFound } from '../../domain/errors.ts';
 import { requireOperator } from '../authMiddleware.ts';
-import { endSessionsBody, operatorSessionsQuery, runIdParam } from '../schemas.ts';
-import { parse } from '../validate.ts';
+import { endSessionsBody, operatorSessionsQuery, parse, runIdParam } from '../../domain/commands.ts';
 
 /** How an ending admin is recorded on the session row. */
 export const endedByOf = (c: OperatorClaims) => `${c.idp} ${c.sub}`;
