@@ -12,8 +12,8 @@
  *  - an expired session is refused.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,15 @@ interface Claims {
   name?: string;
   exp: number;
 }
+/** Runs the CLI (asynchronously: the hub under test lives in this process). */
+function cli(args: string[], env: Record<string, string>): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(ROOT, 'bin/handoff.js'), ...args], { env, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ status: err ? ((err as { code?: unknown }).code as number) : 0, stdout, stderr }),
+    );
+  });
+}
+
 const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')) as Claims;
 
 describe('OpenID Connect sign-in (browser, postgres, a real provider)', function () {
@@ -230,6 +239,56 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
     expect((await hub.api('GET', `/api/task-runs/${run.id}`, oscar.token)).status).to.equal(401);
     // the admin's own session goes on
     expect((await hub.api('GET', `/api/task-runs/${run.id}`, admin.token)).status).to.equal(200);
+  });
+
+  it('handoff login: the device flow through the provider, credentials saved 0600 in the config folder, used by handoff run; handoff logout ends it', async () => {
+    const config = mkdtempSync(join(tmpdir(), 'handoff-xdg-'));
+    try {
+      const env = { PATH: process.env.PATH ?? '', HOME: config, XDG_CONFIG_HOME: config, HANDOFF_HUB_URL: hub.url };
+      const login = spawn(process.execPath, [join(ROOT, 'bin/handoff.js'), 'login'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      login.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+      const exited = new Promise<number>((resolve) => login.on('exit', (code) => resolve(code ?? -1)));
+      const url = await waitFor('the login command to print the address', () => /(http:\/\/127\.0\.0\.1:\d+\/device\S*)/.exec(stderr)?.[1]);
+      const code = /the code (\S+)\./.exec(stderr)?.[1];
+      expect(url.startsWith(idp.issuer)).to.equal(true);
+      const context = await browser.newContext();
+      contexts.push(context);
+      const page = await context.newPage();
+      await page.goto(url);
+      if (code) expect(await page.content()).to.contain(code);
+      await page.locator('button[type="submit"]', { hasText: 'Continue' }).first().click();
+      await providerLogin(page, 'oscar');
+      expect(await exited, stderr).to.equal(0);
+      expect(stderr).to.contain('Signed in to').and.to.contain('Oscar Operator (operator)');
+      const file = join(config, 'handoff', 'credentials.json');
+      expect(statSync(file).mode & 0o777, 'credentials file mode').to.equal(0o600);
+      expect(statSync(join(config, 'handoff')).mode & 0o777, 'config folder mode').to.equal(0o700);
+      const stored = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { token: string; subject: string; role: string }>)[hub.url];
+      expect(stored).to.include({ subject: 'oscar', role: 'operator' });
+      expect(claimsOf(stored!.token)).to.include({ sub: 'oscar', idp: idp.issuer });
+      const session = await hub.api<{ sessions: Array<{ id: string; source: string }> }>('GET', '/api/operator-sessions?subject=oscar', hub.token('admin'));
+      expect(session.body.sessions.find((x) => x.id === claimsOf(stored!.token).sid)?.source).to.equal('cli');
+
+      // handoff run without HANDOFF_TOKEN uses the stored sign-in
+      const ran = await cli(['run', '--', 'echo signed-in-by-login'], env);
+      expect(ran.status, ran.stderr).to.equal(0);
+      expect(ran.stdout).to.contain('signed-in-by-login');
+      const runId = /run ([0-9a-f-]{36})/.exec(ran.stderr)?.[1] as string;
+      const events = await hub.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${runId}/events`, hub.token('viewer'));
+      const byOscar = events.body.events.filter((e) => e.actorUserId === 'oscar');
+      expect(byOscar.length, JSON.stringify(events.body.events.map((e) => [e.action, e.actorUserId]))).to.be.above(0);
+      expect(byOscar[0]?.metadata).to.include({ issuer: idp.issuer, name: 'Oscar Operator' });
+
+      const out = await cli(['logout'], env);
+      expect(out.status, out.stderr).to.equal(0);
+      expect((await hub.api('GET', '/api/task-runs?limit=1', stored!.token)).status).to.equal(401);
+      const again = await cli(['attach', runId], env);
+      expect(again.status).to.equal(2);
+      expect(again.stderr).to.contain('not signed in to').and.to.contain('handoff login');
+    } finally {
+      rmSync(config, { recursive: true, force: true });
+    }
   });
 
   it('an expired session is refused, whatever its token says', async () => {
