@@ -125,10 +125,13 @@ export class OperatorSessions {
   private async lookup(claims: OperatorClaims, expSeconds: number): Promise<Cached> {
     const em = this.orm.em.fork();
     let row = await em.findOne(OperatorSession, { id: claims.sid });
-    if (!row && claims.idp === DEV_ISSUER) {
+    // Tokens minted with the secret (development) and the provider's own JWTs (their session id
+    // derived from the token) register on first use; a sign-in's session exists before its token.
+    const source: SessionSource | null = claims.idp === DEV_ISSUER ? 'dev' : claims.external ? 'jwt' : null;
+    if (!row && source) {
       await em
         .createQueryBuilder(OperatorSession)
-        .insert({ id: claims.sid, subject: claims.sub, issuer: DEV_ISSUER, displayName: claims.name, role: claims.role, source: 'dev', createdAt: new Date(), expiresAt: new Date(expSeconds * 1000) })
+        .insert({ id: claims.sid, subject: claims.sub, issuer: claims.idp, displayName: claims.name, role: claims.role, source, createdAt: new Date(), expiresAt: new Date(expSeconds * 1000) })
         .onConflict('id')
         .ignore()
         .execute();

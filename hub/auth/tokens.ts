@@ -8,6 +8,8 @@ import type { OperatorRole } from '../../common/statuses.ts';
 import { OPERATOR_ROLES } from '../../common/statuses.ts';
 
 const ISSUER = 'handoff';
+/** The `iss` of every token the hub mints. */
+export const HUB_ISSUER = ISSUER;
 const AUD = { operator: 'handoff:operator', worker: 'handoff:worker', grant: 'handoff:rw-grant' } as const;
 
 /** The issuer recorded for the people behind development tokens (`handoff token`, `handoff dev`). */
@@ -25,6 +27,8 @@ export interface OperatorClaims {
   name: string | null;
   /** Expiry, seconds since epoch. */
   exp: number;
+  /** Issued by the identity provider itself (externalJwt.ts), not minted by the hub. */
+  external?: true;
 }
 
 export interface OperatorMint {

@@ -24,9 +24,12 @@ import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, screenText, waitFor } from '../support/browser.ts';
-import { CLIENT_ID, CLIENT_SECRET, startTestProvider } from '../support/oidcProvider.ts';
+import * as oidcClient from 'openid-client';
+import { generateKeyPair, SignJWT } from 'jose';
+import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, startTestProvider } from '../support/oidcProvider.ts';
+import { TEST_JWT_SECRET } from '../support/testSecrets.ts';
 import type { TestProvider } from '../support/oidcProvider.ts';
-import { freePort } from '../support/processes.ts';
+import { connectSocket, freePort } from '../support/processes.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 
@@ -73,6 +76,7 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
       HANDOFF_OIDC_CLIENT_ID: CLIENT_ID,
       HANDOFF_OIDC_CLIENT_SECRET: CLIENT_SECRET,
       HANDOFF_OIDC_ROLE_MAP: ROLE_MAP,
+      HANDOFF_OIDC_ACCEPT_JWT: '1',
       HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4',
     });
     agentDir = mkdtempSync(join(tmpdir(), 'handoff-oidc-agent-'));
@@ -289,6 +293,68 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
     } finally {
       rmSync(config, { recursive: true, force: true });
     }
+  });
+
+  /** Automation's own sign-in at a provider (device flow, confirmed in the browser as `login`): the provider's ID token. */
+  async function providerIdToken(provider: TestProvider, clientId: string, secret: string, login: string): Promise<string> {
+    const cfg = await oidcClient.discovery(new URL(provider.issuer), clientId, undefined, oidcClient.ClientSecretBasic(secret), { execute: [oidcClient.allowInsecureRequests] });
+    const d = await oidcClient.initiateDeviceAuthorization(cfg, { scope: 'openid profile' });
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(d.verification_uri_complete as string);
+    await page.locator('button[type="submit"]', { hasText: 'Continue' }).first().click();
+    const tokens = oidcClient.pollDeviceAuthorizationGrant(cfg, { ...d, interval: 1 });
+    await providerLogin(page, login);
+    return (await tokens).id_token as string;
+  }
+
+  it('accepts the provider’s own JWTs (HANDOFF_OIDC_ACCEPT_JWT) checked against its JWKS; wrong audience, wrong issuer and a foreign key are refused', async function () {
+    this.timeout(90_000);
+    const good = await providerIdToken(idp, CLIENT_ID, CLIENT_SECRET, 'oscar');
+    const header = JSON.parse(Buffer.from(good.split('.')[0] as string, 'base64url').toString('utf8')) as { alg: string };
+    expect(header.alg).to.be.oneOf(['RS256', 'ES256']);
+    const ok = await hub.api('GET', '/api/task-runs?limit=1', good);
+    expect(ok.status, ok.text).to.equal(200);
+    const run = await createRun(['sleep 20']);
+    expect((await hub.api('POST', `/api/task-runs/${run.id}/control`, good, { action: 'pause' })).status).to.equal(200);
+    const viewerOnly = await hub.api('POST', `/api/task-runs/${run.id}/live-session/revoke`, good, {});
+    expect(viewerOnly.status, 'groups map to operator, not admin').to.equal(403);
+    // the socket handshake takes it too
+    const sock = await connectSocket(hub.url, '/viewer', { token: good });
+    sock.close();
+    // it is an operator session like any other: listed, and ended by an admin
+    const sessions = await hub.api<{ sessions: Array<{ id: string; source: string; issuer: string }> }>('GET', '/api/operator-sessions?subject=oscar', hub.token('admin'));
+    const mine = sessions.body.sessions.find((x) => x.source === 'jwt');
+    expect(mine?.issuer).to.equal(idp.issuer);
+    expect((await hub.api('POST', `/api/operator-sessions/${mine!.id}/end`, hub.token('admin'), {})).status).to.equal(200);
+    expect((await hub.api('GET', '/api/task-runs?limit=1', good)).status).to.equal(401);
+
+    const refused = async (token: string, why: RegExp | string) => {
+      const r = await hub.api<{ error: { message: string } }>('GET', '/api/task-runs?limit=1', token);
+      expect(r.status, r.text).to.equal(401);
+      expect(r.body.error.message).to.match(typeof why === 'string' ? new RegExp(why) : why);
+      let handshake = '';
+      await connectSocket(hub.url, '/viewer', { token }).then((s) => s.close(), (err: Error) => (handshake = err.message));
+      expect(handshake, 'the socket handshake refuses it too').to.match(/^unauthorized/);
+    };
+    // the same provider, another client: not for handoff
+    await refused(await providerIdToken(idp, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, 'oscar'), '"aud" claim');
+    // another provider altogether (its own issuer and keys), even for a client called handoff-hub
+    const elsewhere = await startTestProvider({ redirectUris: ['http://127.0.0.1:9/auth/callback'] });
+    try {
+      await refused(await providerIdToken(elsewhere, CLIENT_ID, CLIENT_SECRET, 'alice'), '"iss" claim');
+    } finally {
+      await elsewhere.close();
+    }
+    // right issuer and audience, signed with a key the provider does not publish
+    const { privateKey } = await generateKeyPair('ES256');
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await new SignJWT({ groups: ['ops-admins'], name: 'Mallory' }).setProtectedHeader({ alg: 'ES256', kid: 'es-1' }).setIssuer(idp.issuer).setAudience(CLIENT_ID).setSubject('mallory').setIssuedAt(now).setExpirationTime(now + 600).sign(privateKey);
+    await refused(forged, 'invalid token');
+    // HS256 with the provider's issuer (a confusion attempt with the hub's own secret) is refused as well
+    const confused = await new SignJWT({ groups: ['ops-admins'] }).setProtectedHeader({ alg: 'HS256' }).setIssuer(idp.issuer).setAudience(CLIENT_ID).setSubject('mallory').setIssuedAt(now).setExpirationTime(now + 600).sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    await refused(confused, 'invalid token');
   });
 
   it('an expired session is refused, whatever its token says', async () => {

@@ -60,6 +60,9 @@ export async function startTestProvider(opts: { redirectUris: string[]; port?: n
     scopes: ['openid', 'profile', 'email'],
     features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true }, rpInitiatedLogout: { enabled: true } },
     pkce: { required: () => true },
+    // groups in the ID token too (as Keycloak, Okta and Entra ID can be set to do): automation
+    // presents the ID token itself (HANDOFF_OIDC_ACCEPT_JWT)
+    conformIdTokenClaims: false,
     ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600, DeviceCode: 600 },
     // the ID token's signature algorithm follows the client's metadata (RS256 unless it asks otherwise)
     async findAccount(_ctx, id) {
