@@ -15,7 +15,7 @@ import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
-import { sleep } from '../support/wait.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const HANDOFF = join(ROOT, 'bin/handoff.js');
@@ -24,20 +24,6 @@ const PATH = `${dirname(NODE)}:${process.env.PATH ?? ''}`;
 
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
-    await sleep(100);
-  }
-}
 
 /** A private tmux server (own socket) whose panes stay readable after their command exits. */
 class Tmux {
@@ -77,7 +63,7 @@ class Tmux {
 
   /** Waits until the command exited (the shell then waits for Enter, so the terminal's state stays readable); answers its exit status. */
   async exited(name: string, timeoutMs = 20_000): Promise<number> {
-    const m = await until(`the command in ${name} to exit`, () => /^EXIT=(\d+)$/m.exec(this.screen(name)), timeoutMs);
+    const m = await waitFor(`the command in ${name} to exit`, () => /^EXIT=(\d+)$/m.exec(this.screen(name)), timeoutMs);
     return Number(m[1]);
   }
 
@@ -145,13 +131,13 @@ describe('e2e: handoff attach / run in a terminal', function () {
   const getRun = async (id: string) => (await th.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${id}`, operator)).body.taskRun;
 
   const finished = (id: string) =>
-    until(`run ${id} to finish`, async () => {
+    waitFor(`run ${id} to finish`, async () => {
       const r = await getRun(id);
       return ['succeeded', 'failed', 'cancelled'].includes(r.status) ? r : null;
     });
 
   const recording = (id: string) =>
-    until(`recording of run ${id}`, async () => {
+    waitFor(`recording of run ${id}`, async () => {
       const res = await th.api('GET', `/api/task-runs/${id}/recording`, operator);
       return res.status === 200 ? res.text : null;
     });
@@ -168,7 +154,7 @@ describe('e2e: handoff attach / run in a terminal', function () {
       .join('');
 
   const sessionReady = (id: string) =>
-    until(`session of run ${id} to be ready`, async () => {
+    waitFor(`session of run ${id} to be ready`, async () => {
       const res = await th.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${id}/live-session`, operator);
       return res.status === 200 && res.body.session.status === 'ready';
     });
@@ -177,20 +163,20 @@ describe('e2e: handoff attach / run in a terminal', function () {
     const run = await createRun('echo MARKER-$((100+23)); for i in $(seq 1 20); do echo tick $i; sleep 0.4; done');
     const s = tmux.start(`node ${HANDOFF} attach ${run.id}`, cliEnv());
 
-    await until('the marker on screen', () => tmux.screen(s).includes('MARKER-123'));
-    await until('a tick on screen', () => /tick \d/.test(tmux.screen(s)));
+    await waitFor('the marker on screen', () => tmux.screen(s).includes('MARKER-123'));
+    await waitFor('a tick on screen', () => /tick \d/.test(tmux.screen(s)));
     expect(tmux.format(s, '#{pane_title}')).to.contain('read-only');
 
     // operator messages show as a status line, outside the pane's stream
     const msg = await th.api('POST', `/api/task-runs/${run.id}/operator-messages`, operator, { message: 'look here please' });
     expect(msg.status, msg.text).to.equal(201);
-    await until('the operator message', () => tmux.screen(s).includes('[message from alice] look here please'));
+    await waitFor('the operator message', () => tmux.screen(s).includes('[message from alice] look here please'));
 
     tmux.keys(s, 'echo INJECT', 'Enter');
-    await until('the read-only hint', () => tmux.screen(s).includes('read-only: keystrokes are not sent'));
+    await waitFor('the read-only hint', () => tmux.screen(s).includes('read-only: keystrokes are not sent'));
     // the live stream keeps flowing to the screen
     const ticksBefore = (tmux.screen(s).match(/tick \d+/g) ?? []).length;
-    await until('more ticks', () => (tmux.screen(s).match(/tick \d+/g) ?? []).length > ticksBefore);
+    await waitFor('more ticks', () => (tmux.screen(s).match(/tick \d+/g) ?? []).length > ticksBefore);
 
     tmux.keys(s, 'C-]');
     expect(await tmux.exited(s)).to.equal(0);
@@ -214,7 +200,7 @@ describe('e2e: handoff attach / run in a terminal', function () {
     await sessionReady(run.id);
     const s = tmux.start(`node ${HANDOFF} attach ${run.id} --rw`, cliEnv());
 
-    await until('the RW title', () => /RW \d+ min left/.test(tmux.format(s, '#{pane_title}')));
+    await waitFor('the RW title', () => /RW \d+ min left/.test(tmux.format(s, '#{pane_title}')));
     tmux.keys(s, 'fix', 'Enter');
     expect(await tmux.exited(s)).to.equal(0);
     const screen = tmux.screen(s);
@@ -231,12 +217,12 @@ describe('e2e: handoff attach / run in a terminal', function () {
     const run = await createRun('read line; echo "got:[$line]"');
     await sessionReady(run.id);
     const s = tmux.start(`node ${HANDOFF} attach ${run.id} --rw`, cliEnv());
-    await until('the RW title', () => /RW \d+ min left/.test(tmux.format(s, '#{pane_title}')));
+    await waitFor('the RW title', () => /RW \d+ min left/.test(tmux.format(s, '#{pane_title}')));
 
     const res = await th.api('POST', `/api/task-runs/${run.id}/live-session/revoke-write`, operator, { reason: 'enough' });
     expect(res.status, res.text).to.equal(200);
-    await until('the downgrade notice', () => tmux.screen(s).includes('write access ended: write revoked'));
-    await until('the read-only title', () => tmux.format(s, '#{pane_title}').includes('read-only'));
+    await waitFor('the downgrade notice', () => tmux.screen(s).includes('write access ended: write revoked'));
+    await waitFor('the read-only title', () => tmux.format(s, '#{pane_title}').includes('read-only'));
 
     tmux.keys(s, 'nope', 'Enter');
     await sleep(500);
@@ -250,7 +236,7 @@ describe('e2e: handoff attach / run in a terminal', function () {
 
   it('handoff run --rw -- CMD: creates the run, types into it and exits with its exit code', async () => {
     const s = tmux.start(`node ${HANDOFF} run --rw -- ${sh('read line; echo "run-got:[$line]"; exit 7')}`, cliEnv());
-    await until('the RW title', () => /RW \d+ min left/.test(tmux.format(s, '#{pane_title}')));
+    await waitFor('the RW title', () => /RW \d+ min left/.test(tmux.format(s, '#{pane_title}')));
     tmux.keys(s, 'abc', 'Enter');
     expect(await tmux.exited(s)).to.equal(7);
     const screen = tmux.screen(s);
@@ -281,7 +267,7 @@ describe('e2e: handoff attach / run in a terminal', function () {
       // no agent on this hub: the run stays queued and the viewer waits for it
       const res = await hub2.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', token, { steps: ['echo never'], liveSession: true });
       const s = tmux.start(`node ${HANDOFF} attach ${res.body.taskRun.id}`, { HANDOFF_HUB_URL: hub2.url, HANDOFF_TOKEN: token });
-      await until('the waiting line', () => tmux.screen(s).includes('waiting for run'));
+      await waitFor('the waiting line', () => tmux.screen(s).includes('waiting for run'));
       await hub2.close();
       closed = true;
       const started = Date.now();

@@ -28,26 +28,12 @@ import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import { seriousAxeViolations } from '../support/axe.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
-import { sleep } from '../support/wait.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/browser.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 describe('operator dashboard (browser, postgres)', function () {
   this.timeout(120_000);
@@ -79,7 +65,7 @@ describe('operator dashboard (browser, postgres)', function () {
       }),
       (m) => agentLogs.push(m),
     );
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   });
 
   after(async function () {

@@ -173,6 +173,13 @@ describe('operator intervention (e2e)', function () {
     });
   });
 
+  /** The run once its agent acknowledged the control state asked last (payload.liveControl.appliedAt). */
+  const controlApplied = (runId: string): Promise<TaskRunDto> =>
+    waitUntil('the agent to apply the control', async () => {
+      const r = (await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${runId}`, hub.token('viewer'))).body.taskRun;
+      return r.payload.liveControl?.appliedAt ? r : undefined;
+    });
+
   describe('pause, resume, takeover, messages, cancel', () => {
     it('soft pause holds the next step (it did not start) and shows the banner; resume starts it', async () => {
       const run = await readyRun(['sleep 1; echo first', 'date +%s%N > second.txt; echo second']);
@@ -183,10 +190,7 @@ describe('operator intervention (e2e)', function () {
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('first'), 5000);
       await sleep(1500);
       expect(existsSync(join(artifactDir(run.id), 'second.txt')), 'step 2 must not start while paused').to.equal(false);
-      const applied = await waitUntil('appliedAt', async () => {
-        const r = (await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'))).body.taskRun;
-        return r.payload.liveControl?.appliedAt ? r : undefined;
-      });
+      const applied = await controlApplied(run.id);
       expect(applied.payload.liveControl?.paused).to.equal(true);
       const resumedAt = Date.now();
       expect((await control(run.id, { action: 'resume', summary: 'looked fine' })).status).to.equal(200);
@@ -204,7 +208,8 @@ describe('operator intervention (e2e)', function () {
       await v.waitForOutput(TASK_PANE, (b) => b.length > 200);
       await control(run.id, { action: 'pause', mode: 'hard' });
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('== PAUSED FOR OPERATOR =='));
-      await sleep(300);
+      await controlApplied(run.id); // the agent stopped the step's processes
+      await sleep(300); // bytes the loop wrote before it stopped may still be on their way
       const stoppedAt = v.pane(TASK_PANE).liveByteCount;
       await sleep(1000);
       expect(v.pane(TASK_PANE).liveByteCount, 'no output while hard-paused').to.equal(stoppedAt);
@@ -270,7 +275,7 @@ describe('operator intervention (e2e)', function () {
         const run = await readyRun([`sleep ${marker} & sleep ${marker}`, 'echo never']);
         await waitUntil('sleep running', () => (pgrep(marker).length >= 2 ? true : undefined), 5000);
         await control(run.id, { action: 'pause', mode });
-        await sleep(300);
+        await controlApplied(run.id);
         const res = await hub.api<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${run.id}/cancel`, hub.token('operator'), {});
         expect(res.status).to.equal(200);
         await waitForSessionStatus(hub, run.id, ['ended']);

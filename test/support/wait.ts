@@ -19,6 +19,26 @@ export async function waitUntil<T>(what: string, probe: () => T | undefined | Pr
   }
 }
 
+/**
+ * Polls a probe of a page or a process that may fail while the thing settles: until it returns a
+ * value other than undefined, null or false; a probe that throws is tried again, and its last
+ * error is named on timeout.
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== null && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
 /** Anything with on / off of an event (Node emitters, Socket.IO sockets). */
 export interface Listenable {
   on(event: string, fn: (...args: never[]) => void): unknown;

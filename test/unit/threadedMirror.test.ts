@@ -8,19 +8,13 @@ import { FlowGate } from '../../agent/flowGate.ts';
 import type { PaneInput } from '../../agent/pane.ts';
 import { Pane } from '../../agent/pane.ts';
 import { MIRROR_BEHIND_HIGH, MIRROR_BEHIND_LOW, ThreadedMirror } from '../../agent/threadedMirror.ts';
+import { waitFor } from '../support/wait.ts';
 
 const LINE = Buffer.from(`${'x'.repeat(78)}\r\n`);
 function output(bytes: number): Buffer {
   return Buffer.concat(Array.from({ length: Math.ceil(bytes / LINE.length) }, () => LINE)).subarray(0, bytes);
 }
 
-async function waitFor(what: string, probe: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('agent/ThreadedMirror', function () {
   this.timeout(60_000);

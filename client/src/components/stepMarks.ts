@@ -1,6 +1,6 @@
 /**
  * Where each step began in a live terminal (issue 15): an xterm marker on the line, drawn as a
- * thin rule with the step's number, and a way to scroll the terminal back to it. Marks come in
+ * thin rule over it, and a way to scroll the terminal back to it (the steps panel's buttons). Marks come in
  * order with the output (common/paneStream.ts): live as `pane:mark`, and for a late joiner in
  * the snapshot, as lines above the cursor.
  */
@@ -45,9 +45,14 @@ export class StepMarks {
     }
     const marker = this.term.registerMarker(line);
     if (!marker) return;
-    const decoration = this.term.registerDecoration({ marker, width: this.term.cols, layer: 'top' });
+    // One cell at the right edge: xterm renders a decorated cell as a span of its own, so a
+    // decoration across the row would cut its text into a span per cell. The rule over the row
+    // is drawn from that cell leftwards (style.css), as wide as the screen.
+    const decoration = this.term.registerDecoration({ marker, anchor: 'right', x: 0, width: 1, layer: 'top' });
     const label = `step ${step + 1}${this.commands[step] ? `: ${this.commands[step]}` : ''}`;
     decoration?.onRender((el) => {
+      const screen = this.term.element?.querySelector('.xterm-screen');
+      if (screen) el.style.setProperty('--rule-width', `${screen.clientWidth}px`);
       el.classList.add('step-mark');
       el.dataset.step = String(step);
       el.dataset.label = `step ${step + 1}`;
