@@ -53,6 +53,8 @@ export interface GrantClaims {
   expiresAt: number;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export class TokenError extends Error {
   constructor(message: string) {
     super(message);
@@ -144,6 +146,7 @@ export class TokenService {
     if (typeof p.sub !== 'string' || !p.sub || !OPERATOR_ROLES.includes(role as OperatorRole)) throw new TokenError('invalid token');
     // Every operator token belongs to a session that can be ended; one without is from before sessions existed.
     if (typeof sid !== 'string' || !sid || typeof idp !== 'string' || !idp) throw new TokenError('token has no operator session (mint a new one)');
+    if (!UUID.test(sid)) throw new TokenError('invalid token');
     return { kind: 'operator', sub: p.sub, role: role as OperatorRole, sid, idp, name: typeof name === 'string' && name ? name : null, exp: p.exp as number };
   }
 

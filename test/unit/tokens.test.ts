@@ -113,6 +113,9 @@ describe('tokens', () => {
     rejects(() => tokens.verifyWorker(noneWorker));
     // And with the claims otherwise valid, the same payload signed properly is accepted: the refusal is the alg.
     expect(tokens.verifyOperator(handSign({ alg: 'HS256', typ: 'JWT' }, payload, SECRET)).role).to.equal('admin');
+    // a session id that names no possible session (not a UUID) is refused before any lookup
+    rejects(() => tokens.verifyOperator(handSign({ alg: 'HS256', typ: 'JWT' }, { ...payload, sid: "x' or 1=1" }, SECRET)), /invalid token/);
+    rejects(() => tokens.verifyOperator(handSign({ alg: 'HS256', typ: 'JWT' }, { ...payload, sid: undefined }, SECRET)), /no operator session/);
   });
 
   it('refuses a token re-signed with another secret', () => {
