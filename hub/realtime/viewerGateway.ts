@@ -99,6 +99,10 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
     const sid = socket.data.operator.sid;
     if (operatorAuth.sessions.knownEnded(sid)) return void socket.disconnect(true);
     void socket.join(operatorSessionRoom(sid));
+    // A connection lives no longer than its token (and so its session): then it is dropped, and a
+    // reconnect with the same token is refused as expired.
+    const leftMs = socket.data.operator.exp * 1000 - Date.now();
+    const expiry = leftMs < 2 ** 31 - 1 ? setTimeout(() => socket.disconnect(true), Math.max(0, leftMs)) : null;
     metrics.viewersConnected.inc();
     const notice = throttledNotice(socket);
 
@@ -173,6 +177,7 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
     });
 
     socket.on('disconnect', () => {
+      if (expiry) clearTimeout(expiry);
       metrics.viewersConnected.dec();
       for (const runId of socket.data.rw.keys()) rw.release(socket, runId, 'disconnected');
     });

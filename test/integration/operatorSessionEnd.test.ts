@@ -106,4 +106,18 @@ describe('operator sessions: an admin ends a session across hubs', function () {
     expect((await rest(hubB.url, 'GET', `/api/task-runs/${runId}`, otto)).status).to.equal(200);
     await rest(hubA.url, 'POST', `/api/task-runs/${runId}/cancel`, otto, {});
   });
+
+  it('drops a viewer whose token (and so its session) expires, and refuses its reconnect as expired', async () => {
+    const short = tokens.mintOperator('sven', 'viewer', 2);
+    const s = await connectSocket(hubB.url, '/viewer', { token: short });
+    sockets.push(s);
+    const startedAt = Date.now();
+    const [reason] = await nextEvent<[string]>(listenable(s), 'disconnect', 'the expired viewer to be dropped', () => true, 6000);
+    expect(reason).to.equal('io server disconnect');
+    expect(Date.now() - startedAt).to.be.below(3500);
+    let refused = '';
+    await connectSocket(hubB.url, '/viewer', { token: short }).catch((err: Error) => (refused = err.message));
+    expect(refused).to.contain('expired');
+    expect((await rest(hubA.url, 'GET', '/api/task-runs?limit=1', short)).status).to.equal(401);
+  });
 });
