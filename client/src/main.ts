@@ -36,7 +36,7 @@ function header(): HTMLElement {
     {},
     h('a.brand', { href: '/', 'data-nav': true }, 'handoff'),
     h('nav', {}, h('a', { href: '/', 'data-nav': true }, 'Runs')),
-    me ? h('span.whoami', { 'data-testid': 'whoami', 'data-role': me.role }, notificationButton(), ' ', me.sub, ' ', h(`span.badge.role-${me.role}`, {}, me.role), ' ', out) : null,
+    me ? h('span.whoami', { 'data-testid': 'whoami', 'data-role': me.role }, notificationButton(), ' ', h('span', { 'data-testid': 'whoami-name', title: me.sub }, me.name ?? me.sub), ' ', h(`span.badge.role-${me.role}`, {}, me.role), ' ', out) : null,
   );
 }
 

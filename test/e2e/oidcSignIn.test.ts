@@ -149,6 +149,7 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
     for (const [login, role, name] of [['alice', 'admin', 'Alice Admin'], ['oscar', 'operator', 'Oscar Operator'], ['vic', 'viewer', 'Vic Viewer']] as const) {
       const { page, token } = await signIn(login);
       expect(await page.getByTestId('whoami').getAttribute('data-role'), login).to.equal(role);
+      expect(await page.getByTestId('whoami-name').innerText(), 'the header names the person').to.equal(name);
       const c = claimsOf(token);
       expect(c).to.include({ sub: login, role, idp: idp.issuer, name });
       const sessions = await hub.api<{ sessions: Array<{ id: string; subject: string; issuer: string; displayName: string; role: string; source: string }> }>('GET', `/api/operator-sessions?subject=${login}`, hub.token('admin'));
