@@ -120,4 +120,4 @@ export const operatorSessionsQuery = z
 export const endSessionsBody = z.object({ subject: z.string().min(1).max(255), issuer: z.string().min(1).max(255).optional() }).strict();
 
 /** `handoff login` polls with the sealed handle /auth/device gave it. */
-export const deviceTokenBody = z.object({ handle: z.string().min(1).max(8192) }).strict();
+export const deviceTokenBody = z.object({ handle: z.string().min(1).max(8192), waitSeconds: z.number().int().min(1).max(25).optional() }).strict();

@@ -30,7 +30,8 @@ import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, startTe
 import { TEST_JWT_SECRET } from '../support/testSecrets.ts';
 import type { TestProvider } from '../support/oidcProvider.ts';
 import { connectSocket, freePort } from '../support/processes.ts';
-import type { TestHub } from '../support/testHub.ts';
+import type { CheckedHub } from '../support/openApiContract.ts';
+import { withContractCheck } from '../support/openApiContract.ts';
 import { startTestHub } from '../support/testHub.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,7 +59,7 @@ const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1] a
 describe('OpenID Connect sign-in (browser, postgres, a real provider)', function () {
   this.timeout(120_000);
   let idp: TestProvider;
-  let hub: TestHub;
+  let hub: CheckedHub;
   let agent: RunningAgent;
   let agentDir: string;
   let browser: Browser;
@@ -70,7 +71,8 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
     execFileSync(process.execPath, [join(ROOT, 'client/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
     const port = await freePort();
     idp = await startTestProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/callback`] });
-    hub = await startTestHub('postgres', {
+    // every answer of `hub.api` is checked against the served OpenAPI document (with the /auth/… flows)
+    hub = await withContractCheck(await startTestHub('postgres', {
       HANDOFF_PORT: String(port),
       HANDOFF_OIDC_ISSUER: idp.issuer,
       HANDOFF_OIDC_CLIENT_ID: CLIENT_ID,
@@ -78,7 +80,7 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
       HANDOFF_OIDC_ROLE_MAP: ROLE_MAP,
       HANDOFF_OIDC_ACCEPT_JWT: '1',
       HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4',
-    });
+    }));
     agentDir = mkdtempSync(join(tmpdir(), 'handoff-oidc-agent-'));
     agent = startAgent(
       loadAgentConfig({ HANDOFF_HUB_URL: hub.url, HANDOFF_WORKER_TOKEN: hub.workerToken('w-oidc'), HANDOFF_DATA_DIR: agentDir, HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' }),
@@ -244,6 +246,20 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
     expect((await hub.api('GET', `/api/task-runs/${run.id}`, oscar.token)).status).to.equal(401);
     // the admin's own session goes on
     expect((await hub.api('GET', `/api/task-runs/${run.id}`, admin.token)).status).to.equal(200);
+  });
+
+  it('device sign-in over the API: pending (202) while the person has not confirmed, a forged handle refused (422)', async () => {
+    const start = await hub.api<{ handle: string; userCode: string; interval: number }>('POST', '/auth/device', null, {});
+    expect(start.status, start.text).to.equal(200);
+    expect(start.body.userCode).to.be.a('string');
+    const t0 = Date.now();
+    const pending = await hub.api<{ status: string }>('POST', '/auth/device/token', null, { handle: start.body.handle, waitSeconds: start.body.interval + 2 });
+    expect(pending.status, pending.text).to.equal(202);
+    expect(pending.body).to.deep.equal({ status: 'pending' });
+    // the hub answers once the wait is over (give or take one polling interval)
+    expect(Date.now() - t0).to.be.below((2 * start.body.interval + 4) * 1000);
+    const forged = await hub.api<{ error: { code: string } }>('POST', '/auth/device/token', null, { handle: `${start.body.handle.slice(0, -4)}AAAA` });
+    expect(forged.status, forged.text).to.equal(422);
   });
 
   it('handoff login: the device flow through the provider, credentials saved 0600 in the config folder, used by handoff run; handoff logout ends it', async () => {

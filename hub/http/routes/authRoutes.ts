@@ -22,7 +22,7 @@ import { requireOperator } from '../authMiddleware.ts';
 import { deviceTokenBody, parse } from '../../domain/commands.ts';
 
 const LOGIN_COOKIE = 'handoff_login';
-/** How long one /auth/device/token call waits for the person before answering "pending". */
+/** How long one /auth/device/token call waits for the person before answering "pending" (unless it asks for less). */
 const DEVICE_LONG_POLL_MS = 20_000;
 
 export interface AuthRouteDeps {
@@ -125,7 +125,7 @@ export function authRoutes(app: Express, deps: AuthRouteDeps): void {
   app.post('/auth/device/token', express.json({ limit: '16kb' }), async (req, res) => {
     const body = parse(deviceTokenBody, req.body);
     try {
-      const done = await oidc.pollDevice(body.handle, DEVICE_LONG_POLL_MS);
+      const done = await oidc.pollDevice(body.handle, body.waitSeconds ? body.waitSeconds * 1000 : DEVICE_LONG_POLL_MS);
       if (!done) return void res.status(202).json({ status: 'pending' });
       res.json({ status: 'signed_in', ...done });
     } catch (err) {
