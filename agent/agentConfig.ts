@@ -11,6 +11,12 @@ export interface AgentConfig {
   hostname: string;
   capacity: number;
   heartbeatSeconds: number;
+  /**
+   * The run lease L (fencing, architecture §7a): after L seconds without an acknowledged
+   * heartbeat the agent kills its runs. The hub announces its own in the hello (under its
+   * requeue policy); the shorter of the two holds. Unset: the hub's alone.
+   */
+  runLeaseSeconds: number | undefined;
   dataDir: string;
   /** Base of the dashboard links given as attach info. */
   publicUrl: string;
@@ -43,6 +49,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     HANDOFF_WORKER_ID: z.string().min(1).max(200).optional(),
     HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: int(1, 256).default(2),
     HANDOFF_HEARTBEAT_SECONDS: int(1, 3600).default(10),
+    HANDOFF_RUN_LEASE_SECONDS: int(1, 86_400).optional(),
     HANDOFF_DATA_DIR: z.string().min(1).default('.data'),
     HANDOFF_PUBLIC_URL: z.string().url().optional(),
     HANDOFF_AGENT_BACKLOG_BYTES: int(0, 1024 ** 3).default(8 * 1024 * 1024),
@@ -66,6 +73,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     hostname: hostname(),
     capacity: c.HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER,
     heartbeatSeconds: c.HANDOFF_HEARTBEAT_SECONDS,
+    runLeaseSeconds: c.HANDOFF_RUN_LEASE_SECONDS,
     dataDir: resolve(c.HANDOFF_DATA_DIR),
     publicUrl: (c.HANDOFF_PUBLIC_URL ?? c.HANDOFF_HUB_URL).replace(/\/$/, ''),
     backlogBytes: c.HANDOFF_AGENT_BACKLOG_BYTES,

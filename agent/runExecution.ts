@@ -13,10 +13,11 @@ import { TERMINAL_SESSION_STATUSES } from '../common/statuses.ts';
 import type { AgentConfig } from './agentConfig.ts';
 import { AsciicastRecorder } from './asciicastRecorder.ts';
 import type { FlowGate } from './flowGate.ts';
-import type { HubLink } from './hubLink.ts';
+import type { AttemptLink } from './attemptLink.ts';
 import { OperatorInbox } from './operatorInbox.ts';
 import { OperatorShell } from './operatorShell.ts';
 import { Pane } from './pane.ts';
+import { signalSession } from './processTree.ts';
 import type { StepRunResult } from './stepRunner.ts';
 import { StepRunner } from './stepRunner.ts';
 import { waitingForTerminalInput } from './ttyWait.ts';
@@ -50,7 +51,7 @@ export class RunExecution {
   constructor(
     private readonly run: TaskRunDto,
     private readonly config: AgentConfig,
-    private readonly link: HubLink,
+    private readonly link: AttemptLink,
     private readonly gate: FlowGate,
     private readonly log: (msg: string) => void,
   ) {
@@ -65,7 +66,7 @@ export class RunExecution {
     this.gate.hubHold(this.runId, hubId, behind && !this.finished);
   }
 
-  state(): AgentRunState {
+  state(): Omit<AgentRunState, 'attempt'> {
     return { runId: this.runId, panes: [...this.panes.values()].filter((p) => p.isLive).map((p) => p.info()) };
   }
 
@@ -197,7 +198,7 @@ export class RunExecution {
     };
   }
 
-  private async report(report: Omit<SessionReport, 'runId'>): Promise<boolean> {
+  private async report(report: Omit<SessionReport, 'runId' | 'attempt'>): Promise<boolean> {
     const ack = await this.link.report({ runId: this.runId, ...report });
     if (!ack.ok) this.log(`run ${this.runId}: session report ${report.status} refused: ${ack.error.message}`);
     return ack.ok;
@@ -306,6 +307,16 @@ export class RunExecution {
   cancel(reason?: string): void {
     this.cancelled = true;
     this.stopReason ??= reason;
+    this.runner?.cancel();
+  }
+
+  /**
+   * Fencing: this attempt is not the run's current one any more (architecture §7a). Its processes
+   * are killed at once, without the cancel's grace; the link sends nothing more for it.
+   */
+  fence(): void {
+    this.cancelled = true;
+    for (const pid of [this.runner?.pid, this.operatorShell?.pid]) if (pid !== undefined) signalSession(pid, 'SIGKILL');
     this.runner?.cancel();
   }
 

@@ -48,8 +48,17 @@ export interface MirrorSnapshot {
   marks: StepMark[];
 }
 
-/** Bytes handed to xterm but not yet parsed, at most (its own discard limit is 50 MB). */
-const MAX_UNPARSED_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes handed to xterm but not yet parsed, at most (its own discard limit is 50 MB). The rest
+ * waits in our queue, where output that can no longer change the state can be left out.
+ */
+const MAX_UNPARSED_BYTES = 1024 * 1024;
+
+/**
+ * Queued output past which the mirror looks for bytes it may leave out instead of parsing them
+ * (skipPlain): below it, every byte is parsed. Also the least output between two such looks.
+ */
+const SKIP_CHECK_BYTES = 4 * 1024 * 1024;
 
 /** How long a snapshot waits for the output to reach a ground boundary before giving up. */
 const GROUND_WAIT_MS = 250;
@@ -75,6 +84,12 @@ export class TerminalMirror {
   private readonly startOffset: number;
   private disposed = false;
   private readonly tracker = new BoundaryTracker();
+  /** Output bytes in the queue, all bytes ever queued, and when to look for skippable output next. */
+  private queuedBytes = 0;
+  private queuedTotal = 0;
+  private nextSkipCheck = SKIP_CHECK_BYTES;
+  /** Output left out unparsed because later output overwrote all of its effect (skipPlain). */
+  skippedBytes = 0;
   /** Last serialization with and without scrollback, by the offset it reflects. */
   private readonly cache = new Map<boolean, { offset: number; data: string }>();
   /** Set while a snapshot waits for more output to reach a ground boundary. */
@@ -119,7 +134,9 @@ export class TerminalMirror {
     if (this.disposed || chunk.length === 0) return;
     if (this.blocked || this.queue.length > 0 || this.tooFarAhead()) {
       this.queue.push({ kind: 'data', bytes: chunk });
-      if (this.groundTimer) this.drain(); // a snapshot waits for these bytes
+      this.queuedBytes += chunk.length;
+      this.queuedTotal += chunk.length;
+      if (this.groundTimer || (this.queuedBytes >= SKIP_CHECK_BYTES && !this.blocked)) this.drain(); // a snapshot waits for these bytes, or some may be left out
     } else this.hand(chunk);
   }
 
@@ -189,8 +206,19 @@ export class TerminalMirror {
       const op = this.queue[0];
       if (!op) return;
       if (op.kind === 'data') {
+        if (this.queuedBytes >= SKIP_CHECK_BYTES && this.queuedTotal >= this.nextSkipCheck) {
+          // what can be left out depends on the state after everything handed: let xterm finish it
+          if (this.parsedWrites !== this.handedWrites) {
+            this.blocked = true; // resumed by the write callback of the last handed chunk
+            return;
+          }
+          this.nextSkipCheck = this.queuedTotal + SKIP_CHECK_BYTES;
+          this.skipPlain();
+          continue;
+        }
         if (this.tooFarAhead()) return; // resumed by a write callback
         this.queue.shift();
+        this.queuedBytes -= op.bytes.length;
         this.hand(op.bytes);
         continue;
       }
@@ -257,6 +285,60 @@ export class TerminalMirror {
   }
 
   /**
+   * Leaves out queued output whose whole effect later output overwrites, so a mirror that fell
+   * behind a burst catches up without parsing it (it is what decides the agent's CPU per MB).
+   * Called with everything handed parsed. Safe for a run of "plain" bytes — printable text, CR,
+   * LF, TAB (no ESC, no other control, no C1): they change only cells and the cursor, never a
+   * mode, an attribute, a character set, a tab stop or the scroll region. With the scroll region
+   * the whole screen, `rows` line feeds bring the cursor to the bottom row from anywhere, the next
+   * CR LF puts it in column 0, and `rows + scrollback` more scroll every line that was there
+   * before out of the buffer: after that the state is the same whether the plain bytes before
+   * them were parsed or not. So everything in the plain run before its last
+   * `2 × rows + scrollback + 2` line feeds is dropped (offsets move on as if it was parsed).
+   */
+  private skipPlain(): void {
+    if (!this.tracker.atGround) return;
+    const b = this.internals.buffers().active;
+    if (b.scrollTop !== 0 || b.scrollBottom !== this.term.rows - 1) return;
+    const keep = 2 * this.term.rows + (this.term.options.scrollback ?? 0) + 2;
+    // positions (from the queue's head) just after each of the last keep + 1 line feeds
+    const ring = new Float64Array(keep + 1);
+    let lfs = 0;
+    let base = 0;
+    let prevC2 = false;
+    scan: for (const op of this.queue) {
+      if (op.kind !== 'data') break;
+      const bytes = op.bytes;
+      for (let i = 0; i < bytes.length; i++) {
+        const c = bytes[i] as number;
+        if (c < 0x20) {
+          if (c === 0x0a) ring[lfs++ % (keep + 1)] = base + i + 1;
+          else if (c !== 0x0d && c !== 0x09) break scan;
+        } else if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
+        prevC2 = c === 0xc2;
+      }
+      base += bytes.length;
+    }
+    if (lfs <= keep) return;
+    let left = ring[(lfs - keep - 1) % (keep + 1)] as number;
+    const cut = left;
+    while (left > 0) {
+      const op = this.queue[0] as Extract<Op, { kind: 'data' }>;
+      if (op.bytes.length <= left) {
+        this.queue.shift();
+        left -= op.bytes.length;
+      } else {
+        op.bytes = op.bytes.subarray(left);
+        left = 0;
+      }
+    }
+    this.queuedBytes -= cut;
+    this.handedBytes += cut;
+    this.parsedBytes += cut;
+    this.skippedBytes += cut;
+  }
+
+  /**
    * The cells from @xterm/addon-serialize, and around them every piece of state it leaves out
    * (stateSequences.ts): with them, later output does in the viewer what it does here.
    */
@@ -284,10 +366,12 @@ export class TerminalMirror {
       const cut = this.tracker.feedUntilGround(next.bytes);
       if (cut >= next.bytes.length) {
         this.queue.splice(1, 1);
+        this.queuedBytes -= next.bytes.length;
         this.hand(next.bytes, true);
       } else {
         const head = next.bytes.subarray(0, cut);
         next.bytes = next.bytes.subarray(cut);
+        this.queuedBytes -= cut;
         this.hand(head, true);
       }
     }

@@ -32,10 +32,11 @@ import type { ProfileResult } from './scenarios/profile.ts';
 import { profileRun } from './scenarios/profile.ts';
 import { slowViewer } from './scenarios/slowViewer.ts';
 import { fanout, throughput } from './scenarios/throughput.ts';
+import { idleHubScenario } from './scenarios/idleHub.ts';
 import { userRuns } from './scenarios/userRuns.ts';
 
 /** In run order: the ones sharing a hub first, then the ones that start their own. */
-const SCENARIOS: Scenario[] = [baseline, throughput, fanout, echo, userRuns, lateJoin, slowViewer, idleScale, fanout2];
+const SCENARIOS: Scenario[] = [baseline, throughput, fanout, echo, userRuns, lateJoin, slowViewer, idleScale, idleHubScenario, fanout2];
 
 const { values } = parseArgs({
   options: {

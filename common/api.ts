@@ -14,6 +14,8 @@ export interface TaskRunDto {
   steps: string[];
   payload: Record<string, unknown> & { liveControl?: LiveControl; cwd?: string; attention?: RunAttention };
   workerId: string | null;
+  /** The number of the run's current attempt (1 for the first claim; each re-queue starts the next). */
+  attempt: number;
   exitCode: number | null;
   createdAt: string;
   startedAt: string | null;

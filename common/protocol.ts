@@ -1,5 +1,5 @@
 /**
- * The real-time protocol (architecture §5), version 1: Socket.IO namespaces and typed event maps
+ * The real-time protocol (architecture §5), version 2: Socket.IO namespaces and typed event maps
  * shared by hub, agent, CLI and browser. Documented for other implementers in docs/protocol.md.
  *
  * Hot-path events (`pane:output`, `pane:input`) use positional arguments with a binary payload
@@ -8,7 +8,10 @@
 import type { ControlEventDto, LiveSessionDto, TaskRunDto } from './api.ts';
 import type { LiveControl, TaskRunStatus } from './statuses.ts';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: every agent message about a run carries the run's `attempt` (fencing, architecture §7a). */
+export const PROTOCOL_VERSION = 2;
+/** The error code of a message about a run attempt that is not the current one of the sending worker. */
+export const STALE_ATTEMPT = 'stale_attempt';
 export const AGENT_NAMESPACE = '/agent';
 export const VIEWER_NAMESPACE = '/viewer';
 export const SOCKET_PATH = '/socket.io';
@@ -24,7 +27,7 @@ export const FINAL_SCREEN_RETENTION_MS = 30_000;
 /** A hub's `run:flow` hold lapses on the agent unless renewed within this (hubs renew every second). */
 export const FLOW_HOLD_LAPSE_MS = 3000;
 
-export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string; details?: unknown } };
 export type AckFn<T> = (reply: Ack<T>) => void;
 
 /** Bytes on the wire: Buffer in Node, ArrayBuffer / Uint8Array in the browser. */
@@ -88,6 +91,8 @@ export interface OperatorMessage {
 
 export interface SessionReport {
   runId: string;
+  /** The attempt the report is about (the claim's `taskRun.attempt`). */
+  attempt: number;
   status: 'starting' | 'ready' | 'ended' | 'revoked' | 'error';
   workerHostname?: string;
   attachRo?: string;
@@ -99,6 +104,8 @@ export interface SessionReport {
 
 export interface AgentRunState {
   runId: string;
+  /** The attempt this agent executes (the claim's `taskRun.attempt`). */
+  attempt: number;
   panes: PaneInfo[];
 }
 
@@ -113,12 +120,30 @@ export interface AgentHello {
 
 export interface HelloReply {
   heartbeatSeconds: number;
-  /** Runs the hub no longer considers this agent's (cancelled, or lost and re-queued): stop them. */
+  /** Runs that are over for the hub (cancelled, failed as lost): stop them. */
   abandon: string[];
+  /** Runs whose attempt is not this agent's any more (re-queued, claimed again): kill them at once, report nothing. */
+  stale: string[];
+  /**
+   * Seconds without an acknowledged heartbeat after which the agent must have killed its runs:
+   * the hub re-queues a silent worker's run only later (null: this hub never re-queues lost runs).
+   */
+  leaseSeconds: number | null;
+}
+
+export interface HeartbeatReply {
+  abandon: string[];
+  controls: Record<string, LiveControl>;
+}
+
+/** The `details` of a `stale_attempt` refusal of a heartbeat: which of its runs were refused. */
+export interface StaleDetails {
+  stale: string[];
 }
 
 export interface RunCompletion {
   runId: string;
+  attempt: number;
   status: Extract<TaskRunStatus, 'succeeded' | 'failed' | 'cancelled'>;
   exitCode: number | null;
   /** Why the run ended this way when it is not the steps' doing (e.g. the agent was stopped); audited. */
@@ -147,23 +172,24 @@ export interface RwState {
   reason?: string;
 }
 
+/** Every message about a run names the attempt it comes from (argument after `runId`, or an `attempt` field). */
 export interface AgentToHubEvents {
   'agent:hello': (hello: AgentHello, ack: AckFn<HelloReply>) => void;
   'run:claim': (ack: AckFn<{ taskRun: TaskRunDto | null }>) => void;
   'session:report': (report: SessionReport, ack: AckFn<{ session: LiveSessionDto }>) => void;
   /** The ack carries each run's liveControl: a back-stop for a missed `run:control`. */
-  'run:heartbeat': (runs: AgentRunState[], ack: AckFn<{ abandon: string[]; controls: Record<string, LiveControl> }>) => void;
-  'pane:open': (runId: string, pane: PaneInfo) => void;
-  'pane:resize': (runId: string, paneId: string, cols: number, rows: number) => void;
-  'pane:output': (runId: string, paneId: string, offset: number, data: Bytes) => void;
-  'control:applied': (runId: string, liveControl: LiveControl) => void;
+  'run:heartbeat': (runs: AgentRunState[], ack: AckFn<HeartbeatReply>) => void;
+  'pane:open': (runId: string, attempt: number, pane: PaneInfo) => void;
+  'pane:resize': (runId: string, attempt: number, paneId: string, cols: number, rows: number) => void;
+  'pane:output': (runId: string, attempt: number, paneId: string, offset: number, data: Bytes) => void;
+  'control:applied': (runId: string, attempt: number, liveControl: LiveControl) => void;
   /** The run's terminal is (true) or is no longer (false) waiting for a person's input. */
-  'run:attention': (runId: string, waitingForInput: boolean) => void;
+  'run:attention': (runId: string, attempt: number, waitingForInput: boolean) => void;
   /** A step began or ended (audited as step_started / step_finished; a marker in the recording). */
-  'run:step': (runId: string, step: StepEvent) => void;
+  'run:step': (runId: string, attempt: number, step: StepEvent) => void;
   'run:complete': (completion: RunCompletion, ack: AckFn<{ run: TaskRunDto }>) => void;
   /** Hands a run back to the queue (agent shutting down with the handback policy). */
-  'run:release': (runId: string, reason: string, ack: AckFn<{ run: TaskRunDto }>) => void;
+  'run:release': (runId: string, attempt: number, reason: string, ack: AckFn<{ run: TaskRunDto }>) => void;
 }
 
 export interface HubToAgentEvents {

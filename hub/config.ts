@@ -77,6 +77,7 @@ const schema = z.object({
   HANDOFF_HEARTBEAT_SECONDS: int(1, 3600).default(10),
   HANDOFF_HEARTBEAT_GRACE_SECONDS: int(1, 86_400).optional(),
   HANDOFF_WORKER_LOST_POLICY: z.enum(['fail', 'requeue']).default('fail'),
+  HANDOFF_RUN_LEASE_SECONDS: int(1, 86_400).optional(),
   HANDOFF_SWEEP_INTERVAL_MS: int(50, 600_000).default(5000),
   HANDOFF_OPERATOR_MESSAGE_MAX_BYTES: int(1, 1024 * 1024).default(4096),
   HANDOFF_PUBLIC_URL: url(['http:', 'https:']).optional(),
@@ -125,6 +126,12 @@ export interface HubConfig {
   heartbeatSeconds: number;
   heartbeatGraceSeconds: number;
   workerLostPolicy: 'fail' | 'requeue';
+  /**
+   * The run lease L (fencing, architecture §7a): an agent that could not heartbeat for L seconds
+   * kills its runs; under the requeue policy the hub re-queues a silent worker's run only after
+   * L + a margin (see workerLostAfterSeconds), so the two attempts never run side by side.
+   */
+  runLeaseSeconds: number;
   sweepIntervalMs: number;
   operatorMessageMaxBytes: number;
   publicUrl: string | undefined;
@@ -155,6 +162,23 @@ export interface OidcConfig {
   acceptJwt: boolean;
   /** The audience such a JWT must carry (HANDOFF_OIDC_AUDIENCE, default the client id). */
   audience: string;
+}
+
+/**
+ * What the lease margin covers: the agent's lease check tick, killing the run's processes, and
+ * clock drift between the hubs that record a heartbeat and sweep it. One beat, at least 2 s.
+ */
+export function leaseMarginSeconds(c: Pick<HubConfig, 'heartbeatSeconds'>): number {
+  return Math.max(2, c.heartbeatSeconds);
+}
+
+/**
+ * Silence after which a run's worker is declared lost: the grace; under the requeue policy never
+ * before the lease plus its margin has passed (the previous attempt is fenced by then).
+ */
+export function workerLostAfterSeconds(c: Pick<HubConfig, 'heartbeatSeconds' | 'heartbeatGraceSeconds' | 'workerLostPolicy' | 'runLeaseSeconds'>): number {
+  if (c.workerLostPolicy !== 'requeue') return c.heartbeatGraceSeconds;
+  return Math.max(c.heartbeatGraceSeconds, c.runLeaseSeconds + leaseMarginSeconds(c));
 }
 
 export function decodeKey(value: string): Buffer | null {
@@ -211,6 +235,7 @@ export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     heartbeatSeconds: c.HANDOFF_HEARTBEAT_SECONDS,
     heartbeatGraceSeconds: c.HANDOFF_HEARTBEAT_GRACE_SECONDS ?? c.HANDOFF_HEARTBEAT_SECONDS * 3,
     workerLostPolicy: c.HANDOFF_WORKER_LOST_POLICY,
+    runLeaseSeconds: c.HANDOFF_RUN_LEASE_SECONDS ?? c.HANDOFF_HEARTBEAT_GRACE_SECONDS ?? c.HANDOFF_HEARTBEAT_SECONDS * 3,
     sweepIntervalMs: c.HANDOFF_SWEEP_INTERVAL_MS,
     operatorMessageMaxBytes: c.HANDOFF_OPERATOR_MESSAGE_MAX_BYTES,
     publicUrl: c.HANDOFF_PUBLIC_URL,

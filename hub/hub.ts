@@ -114,7 +114,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   const agents: AgentNamespace = io.of(AGENT_NAMESPACE);
   const viewers: ViewerNamespace = io.of(VIEWER_NAMESPACE);
   const rw = new RwGate(viewers, sessions, log, redis !== null);
-  attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, recorder, config, metrics, log });
+  attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, recorder, config, metrics, events: ctx.events, clustered: redis !== null, log });
   attachViewerGateway({ agents, viewers, tokens: ctx.tokens, operatorAuth, runs, metrics, log, rw });
   attachDomainFanout(ctx.events, agents, viewers, rw, operatorSessions, redis !== null);
   const slowViewers = new SlowViewerGuard(viewers, agents, metrics, log, config.viewerBacklogBytes);

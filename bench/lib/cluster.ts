@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { GrantWriteResult, TaskRunDto } from '../../common/api.ts';
 import type { TaskRunStatus } from '../../common/statuses.ts';
 import { TokenService } from '../../hub/auth/tokens.ts';
+import { cpuSeconds } from './procStats.ts';
 import { sleep, waitFor } from './stats.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -269,6 +270,24 @@ export class Cluster {
       timeoutMs,
       100,
     ).catch(() => undefined);
+    // The agent then uploads its own copy of the recording, which the hub parses and stores (and
+    // drops when the live one is as long): the recording is there before that ends, so wait for
+    // hub and agent to be idle, or that work lands in the next measurement's CPU and MB/s.
+    await this.quiesce();
+  }
+
+  /** Resolves once the hub and the agent each used under 5 % of a core over 250 ms (at most `timeoutMs`). */
+  async quiesce(timeoutMs = 30_000): Promise<void> {
+    const pids = [this.hubPid, this.agentPid].filter((p): p is number => p !== undefined);
+    const deadline = Date.now() + timeoutMs;
+    let before = pids.map(cpuSeconds);
+    while (Date.now() < deadline) {
+      await sleep(250);
+      const now = pids.map(cpuSeconds);
+      const busiest = Math.max(...now.map((c, i) => c - (before[i] as number)));
+      before = now;
+      if (!(busiest > 0.0125)) return;
+    }
   }
 
   assertAlive(): void {

@@ -16,6 +16,7 @@ import type { Socket } from 'socket.io-client';
 import { ROOT } from './cluster.ts';
 import type { Payload } from './payloads.ts';
 import { HashVerifier } from './payloads.ts';
+import { rssBytes } from './procStats.ts';
 import { MB, withTimeout } from './stats.ts';
 import { Trigger } from './trigger.ts';
 
@@ -68,6 +69,14 @@ export async function rawPtyCat(dir: string, payload: Payload): Promise<PeerFigu
   const verifier = new HashVerifier(payload);
   const seconds = await ptyRead(dir, `cat '${payload.file}'`, payload.ptyBytes, (chunk) => verifier.feed(verifier.bytes, chunk));
   return { mbps: verifier.bytes / MB / seconds, seconds, exact: verifier.exact() };
+}
+
+/** `n` ptys read by this process at once, each `cat`ing the payload: aggregate MB/s over the slowest. */
+export async function rawPtyCatMany(dir: string, payload: Payload, n: number): Promise<PeerFigure> {
+  const verifiers = Array.from({ length: n }, () => new HashVerifier(payload));
+  const seconds = await Promise.all(verifiers.map((v) => ptyRead(dir, `cat '${payload.file}'`, payload.ptyBytes, (chunk) => v.feed(v.bytes, chunk))));
+  const slowest = Math.max(...seconds);
+  return { mbps: (n * payload.ptyBytes) / MB / slowest, seconds: slowest, exact: verifiers.every((v) => v.exact()) };
 }
 
 /** The command WeTTY runs per connection: no echo, waits for one line naming what to do. */
@@ -179,6 +188,52 @@ export class WettyPeer {
       return { mbps: verifier.bytes / MB / seconds, seconds, exact: verifier.exact() };
     } finally {
       s.close();
+    }
+  }
+
+  /** `n` clients at once, each its own session `cat`ing the payload (WeTTY spawns a pty per connection): aggregate MB/s. */
+  async catMany(payload: Payload, n: number): Promise<PeerFigure> {
+    const clients = await Promise.all(
+      Array.from({ length: n }, async () => {
+        const verifier = new HashVerifier(payload);
+        let unacked = WETTY_READY.length;
+        let done: () => void = () => undefined;
+        const finished = new Promise<void>((r) => (done = r));
+        const c = { verifier, finished, last: 0, socket: null as Socket | null };
+        c.socket = await this.session((text) => {
+          verifier.feed(verifier.bytes, Buffer.from(text, 'utf8'));
+          c.last = performance.now();
+          unacked += text.length;
+          while (unacked >= WETTY_ACK_BYTES) {
+            unacked -= WETTY_ACK_BYTES;
+            c.socket?.emit('commit', WETTY_ACK_BYTES);
+          }
+          if (verifier.bytes >= payload.ptyBytes) done();
+        });
+        return c;
+      }),
+    );
+    try {
+      const t0 = performance.now();
+      for (const c of clients) c.socket?.emit('input', `cat ${payload.file}\n`);
+      await withTimeout(`WeTTY ${n} × cat ${payload.name}`, Promise.all(clients.map((c) => c.finished)), 300_000);
+      const seconds = (Math.max(...clients.map((c) => c.last)) - t0) / 1000;
+      return { mbps: (n * payload.ptyBytes) / MB / seconds, seconds, exact: clients.every((c) => c.verifier.exact()) };
+    } finally {
+      for (const c of clients) c.socket?.close();
+    }
+  }
+
+  /** WeTTY's RSS growth per idle connection (each with its session waiting), in KiB. */
+  async idleKiB(n: number): Promise<number> {
+    const before = rssBytes(this.pid);
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < n; i += 10) sockets.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => this.session(() => undefined)))));
+      await new Promise((r) => setTimeout(r, 1000));
+      return (rssBytes(this.pid) - before) / 1024 / n;
+    } finally {
+      for (const s of sockets) s.close();
     }
   }
 

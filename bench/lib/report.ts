@@ -195,9 +195,10 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
   if (o.has('userruns')) {
     const u = o.get('userruns') as ScenarioOutcome;
     const names = Object.keys(u.summary)
-      .filter((k) => k.endsWith('_handoff') && !k.startsWith('echo'))
+      .filter((k) => k.endsWith('_handoff') && !/^(echo|sessions_|idleKiB_)/.test(k))
       .map((k) => k.slice(0, -'_handoff'.length));
     for (const n of names) {
+      add('userruns', `${n}_load`, `${n}: load average (1 min) when measured`, '', 1);
       add('userruns', `${n}_raw`, `${n}: node-pty read`, 'MB/s');
       add('userruns', `${n}_wetty`, `${n}: WeTTY, 1 client`, 'MB/s');
       add('userruns', `${n}_handoff`, `${n}: handoff, 1 viewer`, 'MB/s');
@@ -206,12 +207,26 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
         .map((p) => [p, stat(o, 'userruns', `${n}_msPerMB_${p}`)?.median ?? Number.NaN] as [string, number])
         .filter(([, v]) => Number.isFinite(v))
         .sort((a, b) => b[1] - a[1]);
-      const cost = perMB.length ? `CPU per MB of this payload: ${perMB.map(([p, v]) => `${NAMES[p]} ${v.toFixed(1)} ms (≤ ${(1000 / v).toFixed(0)} MB/s on a core of its own)`).join(', ')}` : '';
+      const cost = perMB.length ? `CPU per MB of this payload: ${perMB.map(([p, v]) => `${NAMES[p]} ${v.toFixed(1)} ms (≤ ${(1000 / v).toFixed(0)} MB/s on a core of its own)`).join(', ')}; from the profiles (bench/README.md, users' runs): the hub's is mostly the run's recording written to the store as it flows, the agent's the screen mirror and its socket writes` : '';
       const vsRaw = stat(o, 'userruns', `${n}_vsRaw`);
       if (vsRaw) target({ scenario: 'userruns', figure: `${n}: handoff ÷ node-pty`, unit: '×', stat: vsRaw, digits: 2, target: '≥ 0.90', reached: vsRaw.median >= 0.9 && !bad.length, limits: bad.length ? [`checks failed: ${bad.join(', ')}`, cost] : [cost] });
       const vsWetty = stat(o, 'userruns', `${n}_vsWetty`);
       if (vsWetty) target({ scenario: 'userruns', figure: `${n}: handoff ÷ WeTTY`, unit: '×', stat: vsWetty, digits: 2, target: '> 1 (ahead of WeTTY)', reached: vsWetty.median > 1 && !bad.length, limits: [cost] });
     }
+    add('userruns', 'sessions_raw', '20 sessions (base64): node-pty reading 20 ptys, aggregate', 'MB/s');
+    add('userruns', 'sessions_wetty', '20 sessions: WeTTY, aggregate', 'MB/s');
+    add('userruns', 'sessions_handoff', '20 sessions: handoff, 20 runs a viewer each, aggregate', 'MB/s');
+    const sBad = failedChecks('userruns').filter((c) => c.startsWith('sessions_'));
+    const sPerMB = (['agent', 'hub', 'bench'] as const)
+      .map((p) => [p, stat(o, 'userruns', `sessions_msPerMB_${p}`)?.median ?? Number.NaN] as [string, number])
+      .filter(([, v]) => Number.isFinite(v));
+    const sCost = sPerMB.length ? `CPU per MB: ${sPerMB.map(([p, v]) => `${NAMES[p]} ${v.toFixed(1)} ms`).join(', ')}` : '';
+    const sRaw = stat(o, 'userruns', 'sessions_vsRaw');
+    if (sRaw) target({ scenario: 'userruns', figure: '20 sessions: handoff ÷ node-pty', unit: '×', stat: sRaw, digits: 2, target: '≥ 0.90', reached: sRaw.median >= 0.9 && !sBad.length, limits: sBad.length ? [`checks failed: ${sBad.join(', ')}`, sCost] : [sCost] });
+    const sWetty = stat(o, 'userruns', 'sessions_vsWetty');
+    if (sWetty) target({ scenario: 'userruns', figure: '20 sessions: handoff ÷ WeTTY', unit: '×', stat: sWetty, digits: 2, target: '> 1 (ahead of WeTTY)', reached: sWetty.median > 1 && !sBad.length, limits: [sCost] });
+    add('userruns', 'idleKiB_wetty', 'idle connection: WeTTY process RSS each (its session waiting)', 'KiB', 1);
+    add('userruns', 'idleKiB_handoff', 'idle viewer joined to a run: hub RSS each', 'KiB', 1);
     add('userruns', 'echoP50_wetty', 'echo p50, WeTTY', 'ms', 2);
     add('userruns', 'echoP50_handoff', 'echo p50, handoff', 'ms', 2);
     const ours = stat(o, 'userruns', 'echoP99_handoff');
@@ -276,6 +291,17 @@ export function buildRows(o: Outcomes, profile: ProfileResult | null, nproc: num
       target({ scenario: 'idle', figure: `hub RSS after${full ? '' : ` (${sockets} sockets only)`}`, unit: 'MiB', stat: after, digits: 0, target: '≤ 1024 MiB', reached: after.median <= 1024 && !bad.length, limits });
     }
     if (per) target({ scenario: 'idle', figure: 'per socket', unit: 'KiB', stat: per, digits: 1, target: '≤ 100 KiB', reached: per.median <= 100 && !bad.length, limits: [] });
+  }
+  if (o.has('idlehub')) {
+    add('idlehub', 'firstStartPeakMiB', 'peak on the first start (creating the store)', 'MiB', 0);
+    add('idlehub', 'firstStartMiB', 'idle after the first start', 'MiB', 0);
+    const again = stat(o, 'idlehub', 'restartMiB');
+    if (again) {
+      const limits = [
+        'in the hub process: Node with the tsx loader ~63 MiB, the PGlite module ~49 MiB and its WASM heap (16 MB shared buffers), MikroORM ~36 MiB (import costs measured one by one)',
+      ];
+      target({ scenario: 'idlehub', figure: 'idle after a restart', unit: 'MiB', stat: again, digits: 0, target: '≤ 200 MiB', reached: again.median <= 200, limits });
+    }
   }
   if (o.has('slow')) {
     add('slow', 'othersMbpsWithout', 'others (min of 5) without a stalled viewer', 'MB/s');

@@ -13,7 +13,7 @@ import type { Cluster } from './cluster.ts';
 import { generatorCommand, ptyBytes, StreamVerifier } from './pattern.ts';
 import type { Payload } from './payloads.ts';
 import { HashVerifier } from './payloads.ts';
-import { CpuMeter, RssSampler } from './procStats.ts';
+import { CpuMeter, RssSampler, rssBytes } from './procStats.ts';
 import { monotonicUs } from './profile.ts';
 import { MB, max, min, withTimeout } from './stats.ts';
 import { Trigger } from './trigger.ts';
@@ -39,7 +39,7 @@ export interface StreamOptions {
 export interface StreamResult {
   ptyBytes: number;
   /** Per viewer (reading ones only): MB/s, seconds, byte-exact. */
-  perViewer: Array<{ mbps: number; seconds: number; exact: boolean; bytes: number; gaps: number }>;
+  perViewer: Array<{ mbps: number; seconds: number; exact: boolean; bytes: number; gaps: number; frames: number }>;
   minMbps: number;
   maxMbps: number;
   /** All reading viewers' bytes over the time until the last one finished. */
@@ -129,7 +129,7 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
       // a viewer the hub resynced (it fell more than the hub's limit behind) skipped bytes: not exact
       const resyncs = p.snapshots.length - 1;
       const exact = (f instanceof HashVerifier ? f.exact() : f.exact) && f.start === 0 && p.pos === total && p.gaps === 0 && resyncs === 0;
-      return { mbps: f.bytes / MB / seconds, seconds, exact, bytes: f.bytes, gaps: p.gaps + resyncs };
+      return { mbps: f.bytes / MB / seconds, seconds, exact, bytes: f.bytes, gaps: p.gaps + resyncs, frames: p.chunks };
     });
     const seconds = max(perViewer.map((v) => v.seconds));
     ok = true;
@@ -159,6 +159,69 @@ export async function streamRun(cluster: Cluster, opts: StreamOptions): Promise<
     for (const v of viewers) v.close();
     // stalled viewers are the caller's to inspect and close (they are returned); close them on error
     if (!ok) for (const v of stalled) v.close();
+    await cluster.settle(run.id).catch(() => undefined);
+  }
+}
+
+/**
+ * `runs` independent runs, a viewer each, every step `cat`ing the payload once all viewers joined
+ * (20 sessions of issue 17): aggregate MB/s = all bytes over the time from the first trigger to
+ * the last byte of the slowest; byte-exact per viewer.
+ */
+export async function streamMany(cluster: Cluster, payload: Payload, runs: number): Promise<{ aggregateMbps: number; minMbps: number; exact: boolean; cpu: Record<string, number>; bytes: number }> {
+  const triggers = Array.from({ length: runs }, () => new Trigger(cluster.dir));
+  const created = await Promise.all(triggers.map((t) => cluster.createRun([`${t.shellWait}; cat '${payload.file}'`])));
+  const viewers: BenchViewer[] = [];
+  try {
+    await Promise.all(created.map((r) => cluster.waitLive(r.id, 120_000)));
+    for (const r of created) {
+      const v = await Viewer.connect(cluster.url, cluster.operatorToken);
+      await v.join(r.id);
+      const p = v.pane();
+      p.verifier = new HashVerifier(payload, p.pos);
+      viewers.push(v);
+    }
+    const cpu = new CpuMeter({ hub: cluster.hubPid, agent: cluster.agentPid, bench: process.pid });
+    const t0s = await Promise.all(triggers.map((t) => t.fire()));
+    const t0 = min(t0s);
+    await withTimeout(`${runs} runs' viewers receiving ${payload.ptyBytes} bytes each`, Promise.all(viewers.map((v) => v.pane().reached(payload.ptyBytes))), 60_000 + (runs * payload.ptyBytes * 1000) / MB);
+    const used = cpu.stop();
+    const seconds = (max(viewers.map((v) => v.pane().lastByteAt)) - t0) / 1000;
+    const each = viewers.map((v, i) => payload.ptyBytes / MB / ((v.pane().lastByteAt - (t0s[i] as number)) / 1000));
+    const exact = viewers.every((v) => {
+      const p = v.pane();
+      return (p.verifier as HashVerifier).exact() && p.gaps === 0 && p.snapshots.length === 1;
+    });
+    return { aggregateMbps: (runs * payload.ptyBytes) / MB / seconds, minMbps: min(each), exact, cpu: used, bytes: runs * payload.ptyBytes };
+  } finally {
+    for (const v of viewers) v.close();
+    await Promise.all(created.map((r) => cluster.settle(r.id).catch(() => undefined)));
+  }
+}
+
+/** Hub RSS growth per idle viewer: `n` viewers joined to one run whose step only waits (KiB each). */
+export async function idleViewerKiB(cluster: Cluster, n: number): Promise<number> {
+  const run = await cluster.createRun(['sleep 600']);
+  const viewers: BenchViewer[] = [];
+  try {
+    await cluster.waitLive(run.id);
+    const before = rssBytes(cluster.hubPid);
+    for (let i = 0; i < n; i += 10) {
+      viewers.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(10, n - i) }, async () => {
+            const v = await Viewer.connect(cluster.url, cluster.operatorToken);
+            await v.join(run.id);
+            return v;
+          }),
+        )),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    return (rssBytes(cluster.hubPid) - before) / 1024 / n;
+  } finally {
+    for (const v of viewers) v.close();
+    await cluster.cancel(run.id);
     await cluster.settle(run.id).catch(() => undefined);
   }
 }

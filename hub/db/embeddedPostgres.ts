@@ -4,11 +4,22 @@
  * serve both the embedded store and a real PostgreSQL server. One process owns the folder
  * (storeLock.ts), nothing listens, and the files are the hub user's alone (architecture §7a).
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { ensurePrivateDir, makeTreePrivate } from '../privateFiles.ts';
 import { PgliteWireConnection } from './pgliteWire.ts';
 import { acquireStoreLock } from './storeLock.ts';
+
+/**
+ * PostgreSQL's own default of 128 MB shared buffers lives in the WASM heap and is most of an idle
+ * hub's memory; the embedded store's working set (runs, audit, recordings in batches) fits in far
+ * less (bench/README.md: idle hub RSS).
+ */
+export const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
 export interface EmbeddedPostgres {
   /** A placeholder URL for the driver's parsing; the connection itself is `stream`. */
@@ -16,6 +27,17 @@ export interface EmbeddedPostgres {
   /** pg's `stream` option: every pooled connection is an in-process one. */
   stream: () => PgliteWireConnection;
   close(): Promise<void>;
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A new store's initdb, in a child process whose memory goes when it exits (initEmbeddedStore.ts). */
+async function initStore(dir: string): Promise<void> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/run-ts.js'), join(ROOT, 'hub/db/initEmbeddedStore.ts'), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  if (code !== 0) throw new Error(`creating the embedded store in ${dir} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no output'}`);
 }
 
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
@@ -26,7 +48,8 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
   try {
     const dir = join(dataDir, 'pgdata');
     ensurePrivateDir(dir);
-    db = await PGlite.create(dir);
+    if (!existsSync(join(dir, 'PG_VERSION'))) await initStore(dir);
+    db = await PGlite.create(dir, { startParams: START_PARAMS });
     // initdb (and older versions of handoff) left world-readable files; PostgreSQL creates its
     // later files 0600 itself.
     makeTreePrivate(dir);

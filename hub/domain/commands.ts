@@ -43,11 +43,15 @@ export const eventsQuery = z.object({ after: z.coerce.number().int().min(0).defa
 
 export const cancelBody = z.object({ reason: shortText(1000).optional() }).strict();
 
+/** The run attempt a worker's report is about: the claim's `taskRun.attempt` (fencing, architecture §7a). */
+export const attemptField = z.number().int().min(1).max(1_000_000);
+
 export const claimBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
 
 export const completeBody = z
   .object({
     workerId: z.string().min(1).max(200),
+    attempt: attemptField,
     status: z.enum(['succeeded', 'failed', 'cancelled']),
     exitCode: z.number().int().min(-1024).max(1024).nullable().optional(),
     /** Why, when the run did not end by its steps (e.g. the agent was stopped). */
@@ -92,6 +96,7 @@ const webUrl = shortText(4096).refine(
 
 /** A live session report's fields, the same over REST (with workerId) and the agent socket (with runId). */
 const reportFields = {
+  attempt: attemptField,
   status: z.enum(['starting', 'ready', 'ended', 'revoked', 'error']),
   workerHostname: shortText(255).optional(),
   attachRo: shortText(4096).optional(),
@@ -108,7 +113,23 @@ export const reportBody = z.object({ workerId: z.string().min(1).max(200), ...re
 /** `session:report` on the agent socket: the worker is the socket's. */
 export const reportMessage = z.object({ runId: z.string().uuid(), ...reportFields }).strict();
 
-export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200) }).strict();
+/** The agent's socket `run:complete`: the REST completion, naming its run instead of its worker (the socket's). */
+export const completeMessage = completeBody.omit({ workerId: true }).extend({ runId: z.string().uuid() }).strict();
+
+/** The agent's socket `run:step` (no REST twin): a step of the run began or ended. */
+export const stepMessage = z
+  .object({
+    index: z.number().int().min(0).max(99),
+    phase: z.enum(['start', 'end']),
+    exitCode: z.number().int().min(-1024).max(1024).optional(),
+    offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  })
+  .strict();
+
+export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200), attempt: attemptField }).strict();
+
+/** A worker's recording upload names the attempt it recorded. */
+export const recordingUploadQuery = z.object({ attempt: z.coerce.number().pipe(attemptField) }).strict();
 
 export const runIdParam = z.string().uuid();
 

@@ -22,3 +22,8 @@ export const invalidPayload = (message: string, details?: unknown) => new ApiErr
 export const invalidState = (message: string, details?: unknown) => new ApiError(422, 'invalid_state', message, details);
 export const unavailable = (message: string) => new ApiError(503, 'unavailable', message);
 export const rateLimited = (message: string) => new ApiError(429, 'rate_limited', message);
+/**
+ * A worker's message about a run attempt that is not the run's current one, or not this worker's:
+ * the run was re-queued or claimed again meanwhile (architecture §7a, fencing). Nothing changed.
+ */
+export const staleAttempt = (message: string, details?: unknown) => new ApiError(409, 'stale_attempt', message, details);

@@ -54,7 +54,7 @@ export class LiveSessionService {
   /** The owning worker reports the live layer's state (and its attach info). */
   async report(workerId: string, input: SessionReport & { expiresAt?: string }): Promise<LiveSessionDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await ownedRun(uow.em, input.runId, workerId);
+      const run = await ownedRun(uow.em, input.runId, workerId, input.attempt);
       const session = await lockSession(uow.em, input.runId);
       const actor: Actor = { kind: 'worker', workerId };
       const sealed = this.ctx.sealedBox;
@@ -79,9 +79,9 @@ export class LiveSessionService {
     });
   }
 
-  async heartbeat(workerId: string, runId: string): Promise<LiveSessionDto> {
+  async heartbeat(workerId: string, runId: string, attempt: number): Promise<LiveSessionDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       const session = await lockSession(uow.em, runId);
       const now = new Date();
       if (!isTerminalSession(session.status)) session.lastHeartbeatAt = now;

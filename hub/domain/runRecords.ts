@@ -1,11 +1,11 @@
 /**
  * Locks and lookups under the services (taskRuns.ts, liveSessions.ts): a run or its session
- * read for update, and a worker's run checked to be its own.
+ * read for update, and a worker's message checked to come from the run's current attempt.
  */
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { TaskRun, TaskRunLiveSession } from '../db/entities.ts';
-import { forbidden, notFound } from './errors.ts';
+import { notFound, staleAttempt } from './errors.ts';
 
 export async function lockRun(em: EntityManager, id: string): Promise<TaskRun> {
   const run = await em.findOne(TaskRun, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
@@ -13,15 +13,27 @@ export async function lockRun(em: EntityManager, id: string): Promise<TaskRun> {
   return run;
 }
 
-/** 403 unless `workerId` owns the run: the one ownership rule of worker commands. */
-export function assertOwner(run: { id: string; workerId?: string | null }, workerId: string): void {
-  if (run.workerId !== workerId) throw forbidden(`worker ${workerId} does not own task run ${run.id}`);
+/** Whether `attempt` is the run's current attempt and `workerId` holds it (fencing, architecture §7a). */
+export function holds(run: { workerId?: string | null; attempts: number }, workerId: string, attempt: number): boolean {
+  return run.workerId === workerId && run.attempts + 1 === attempt;
 }
 
-/** Loads a run for a worker command, locked: 404 if unknown, 403 unless this worker owns it. */
-export async function ownedRun(em: EntityManager, runId: string, workerId: string): Promise<TaskRun> {
+/**
+ * `stale_attempt` (409) unless `attempt` is the run's current attempt (`attempt` of its DTO) and
+ * `workerId` holds it: the one rule of a worker's messages about a run (fencing, §7a).
+ */
+export function assertHolder(run: { id: string; workerId?: string | null; attempt: number }, workerId: string, attempt: number): void {
+  if (run.workerId !== workerId || run.attempt !== attempt) throw staleAttempt(`attempt ${attempt} of task run ${run.id} is not worker ${workerId}'s current attempt`);
+}
+
+/**
+ * Loads a run for a worker command about one attempt, locked: 404 if unknown, `stale_attempt`
+ * unless `attempt` is the run's current one and this worker holds it. The row stays locked until
+ * the transaction ends, so a re-queue cannot slip in between.
+ */
+export async function ownedRun(em: EntityManager, runId: string, workerId: string, attempt: number): Promise<TaskRun> {
   const run = await lockRun(em, runId);
-  assertOwner(run, workerId);
+  if (!holds(run, workerId, attempt)) throw staleAttempt(`attempt ${attempt} of task run ${runId} is not worker ${workerId}'s current attempt`);
   return run;
 }
 

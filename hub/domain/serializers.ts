@@ -11,6 +11,7 @@ export function runDto(run: TaskRun, session?: TaskRunLiveSession | null): TaskR
     steps: run.steps,
     payload: run.payload,
     workerId: run.workerId ?? null,
+    attempt: run.attempts + 1,
     exitCode: run.exitCode ?? null,
     createdAt: run.createdAt.toISOString(),
     startedAt: iso(run.startedAt),

@@ -4,14 +4,15 @@ import type { StepEvent } from '../../common/protocol.ts';
 import type { LiveControl, TaskRunStatus } from '../../common/statuses.ts';
 import { DEFAULT_LIVE_CONTROL } from '../../common/statuses.ts';
 import { stepsOf } from '../../common/runSteps.ts';
+import { workerLostAfterSeconds } from '../config.ts';
 import { TaskRun, TaskRunControlEvent, TaskRunLiveSession } from '../db/entities.ts';
 import type { Actor } from './actors.ts';
 import { systemActor } from './actors.ts';
-import { invalidPayload, invalidState, notFound } from './errors.ts';
+import { invalidPayload, invalidState, notFound, staleAttempt } from './errors.ts';
 import type { HubContext, UnitOfWork } from './hubContext.ts';
 import { transact } from './hubContext.ts';
 import { isTerminalRun, moveRun } from './runStateMachine.ts';
-import { lockRun, ownedRun, sessionOf } from './runRecords.ts';
+import { holds, lockRun, ownedRun, sessionOf } from './runRecords.ts';
 import { endSessionIn, newSessionIn } from './sessionRecords.ts';
 import { eventDto, runDto, sessionDto } from './serializers.ts';
 
@@ -124,9 +125,9 @@ export class TaskRunService {
     });
   }
 
-  async complete(workerId: string, runId: string, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null; reason?: string }): Promise<TaskRunDto> {
+  async complete(workerId: string, runId: string, attempt: number, input: { status: 'succeeded' | 'failed' | 'cancelled'; exitCode?: number | null; reason?: string }): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       const session = await sessionOf(uow.em, runId);
       if (isTerminalRun(run.status)) {
         // A repeated report (agent retry after a lost ack, or the run was cancelled meanwhile) is harmless.
@@ -143,9 +144,9 @@ export class TaskRunService {
   }
 
   /** The agent says the run's terminal waits for a person, or no longer does: flagged and audited once per change. */
-  async attention(workerId: string, runId: string, waitingForInput: boolean): Promise<void> {
+  async attention(workerId: string, runId: string, attempt: number, waitingForInput: boolean): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       if (run.status !== 'running' || (run.payload.attention?.waitingForInput ?? false) === waitingForInput) return;
       run.payload = { ...run.payload, attention: { waitingForInput, since: new Date().toISOString() } };
       uow.audit(runId, waitingForInput ? 'input_wanted' : 'input_given', { kind: 'worker', workerId }, {});
@@ -155,9 +156,9 @@ export class TaskRunService {
   }
 
   /** A step of a running run began or ended (the run page's step list and the replay's markers). */
-  async step(workerId: string, runId: string, step: StepEvent): Promise<void> {
+  async step(workerId: string, runId: string, attempt: number, step: StepEvent): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       if (run.status !== 'running') return; // late news of a finished run changes nothing
       if (step.index >= run.steps.length) throw invalidPayload(`the run has ${run.steps.length} steps`);
       const meta: Record<string, unknown> = { index: step.index, command: (run.steps[step.index] as string).slice(0, 500) };
@@ -213,9 +214,9 @@ export class TaskRunService {
   }
 
   /** The agent acknowledges that a control state is in force. */
-  async controlApplied(workerId: string, runId: string, applied: LiveControl): Promise<void> {
+  async controlApplied(workerId: string, runId: string, attempt: number, applied: LiveControl): Promise<void> {
     await transact(this.ctx, async (uow) => {
-      const run = await ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       const cur = run.payload.liveControl;
       // Only the first acknowledgement of the state that is still the latest one asked for counts:
       // a repeated ack changes nothing and tells nobody (architecture §5, one event per change).
@@ -244,20 +245,43 @@ export class TaskRunService {
   }
 
   /**
-   * Heartbeat of a worker for its runs. Answers the runs it should abandon (not its own any
-   * more) and the control state of the others (a back-stop for a missed real-time control).
+   * Heartbeat of a worker for its run attempts. Answers the runs it should abandon (over: not
+   * running any more), the attempts that are not its own (`stale`: re-queued or another worker's)
+   * and the control state of the others (a back-stop for a missed real-time control). Only the
+   * worker's current attempts are refreshed; with `refuseStale`, any stale entry refuses the
+   * whole beat (`stale_attempt`, the stale runs in `details.stale`) and nothing is refreshed.
    */
-  async heartbeat(workerId: string, runIds: string[]): Promise<{ abandon: string[]; controls: Record<string, LiveControl> }> {
-    if (!runIds.length) return { abandon: [], controls: {} };
+  async heartbeat(
+    workerId: string,
+    beats: Array<{ runId: string; attempt: number }>,
+    opts: { refuseStale?: boolean } = {},
+  ): Promise<{ abandon: string[]; stale: string[]; controls: Record<string, LiveControl> }> {
+    if (!beats.length) return { abandon: [], stale: [], controls: {} };
     const em = this.ctx.orm.em.fork();
-    await em.nativeUpdate(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { lastHeartbeatAt: new Date() });
-    const mine = await em.find(TaskRun, { id: { $in: runIds }, workerId, status: 'running' }, { fields: ['id', 'payload'] });
-    const keep = new Set(mine.map((r) => r.id));
-    // Only the sending worker's own runs: another worker's beat keeps nothing alive.
-    if (keep.size) await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: [...keep] }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: new Date() });
+    const rows = await em.find(TaskRun, { id: { $in: beats.map((b) => b.runId) } }, { fields: ['id', 'workerId', 'attempts', 'status', 'payload'] });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const abandon: string[] = [];
+    const stale: string[] = [];
+    const mine: typeof rows = [];
+    for (const b of beats) {
+      const run = byId.get(b.runId);
+      if (!run) abandon.push(b.runId);
+      else if (!holds(run, workerId, b.attempt)) stale.push(b.runId);
+      else if (run.status !== 'running') abandon.push(b.runId);
+      else mine.push(run);
+    }
+    if (stale.length && opts.refuseStale) throw staleAttempt(`${stale.length} of the heartbeat's run attempts are not worker ${workerId}'s current ones`, { stale });
+    if (mine.length) {
+      const now = new Date();
+      // Each row only while it is still this worker's attempt and running: a re-queue that
+      // committed since the read above is not undone by a late beat.
+      const current = mine.map((r) => ({ id: r.id, attempts: r.attempts, workerId, status: 'running' as const }));
+      await em.nativeUpdate(TaskRun, { $or: current }, { lastHeartbeatAt: now });
+      await em.nativeUpdate(TaskRunLiveSession, { taskRun: { $in: mine.map((r) => r.id) }, status: { $in: ['disabled', 'starting', 'ready'] } }, { lastHeartbeatAt: now });
+    }
     const controls: Record<string, LiveControl> = {};
     for (const r of mine) if (r.payload.liveControl) controls[r.id] = r.payload.liveControl;
-    return { abandon: runIds.filter((id) => !keep.has(id)), controls };
+    return { abandon, stale, controls };
   }
 
   /**
@@ -278,9 +302,9 @@ export class TaskRunService {
   }
 
   /** The owning worker hands a run back (agent shutting down with the handback policy). */
-  async release(workerId: string, runId: string, reason: string): Promise<TaskRunDto> {
+  async release(workerId: string, runId: string, attempt: number, reason: string): Promise<TaskRunDto> {
     return transact(this.ctx, async (uow) => {
-      const run = await ownedRun(uow.em, runId, workerId);
+      const run = await ownedRun(uow.em, runId, workerId, attempt);
       if (run.status !== 'running') throw invalidState(`task run is ${run.status}, not running`);
       const actor: Actor = { kind: 'worker', workerId };
       const session = await sessionOf(uow.em, runId);
@@ -299,7 +323,8 @@ export class TaskRunService {
    * not the worker's, so nobody is declared lost before the grace has run from that instant.
    */
   async sweepLostWorkers(now = new Date(), listeningSince?: Date): Promise<number> {
-    const graceMs = this.ctx.config.heartbeatGraceSeconds * 1000;
+    const lostAfter = workerLostAfterSeconds(this.ctx.config);
+    const graceMs = lostAfter * 1000;
     if (listeningSince && now.getTime() - listeningSince.getTime() < graceMs) return 0;
     const cutoff = new Date(now.getTime() - graceMs);
     const em = this.ctx.orm.em.fork();
@@ -314,7 +339,7 @@ export class TaskRunService {
         const requeue = this.ctx.config.workerLostPolicy === 'requeue';
         uow.audit(id, 'worker_lost', actor, { workerId: lostWorker, lastHeartbeatAt: run.lastHeartbeatAt.toISOString(), outcome: requeue ? 'requeued' : 'failed' });
         const session = await sessionOf(uow.em, id);
-        if (session) endSessionIn(uow, session, 'error', actor, { reason: 'worker_lost' }, `worker ${lostWorker} lost (no heartbeat for ${this.ctx.config.heartbeatGraceSeconds}s)`);
+        if (session) endSessionIn(uow, session, 'error', actor, { reason: 'worker_lost' }, `worker ${lostWorker} lost (no heartbeat for ${lostAfter}s)`);
         let current = session;
         if (requeue) {
           current = await this.requeueIn(uow, run, session, actor);

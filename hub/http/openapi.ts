@@ -19,6 +19,7 @@ export const REST_ERROR_CODES = [
   'invalid_payload',
   'invalid_json',
   'invalid_state',
+  'stale_attempt',
   'payload_too_large',
   'unsupported_media_type',
   'bad_request',
@@ -28,7 +29,8 @@ export const REST_ERROR_CODES = [
 
 const ERROR_STATUS: Record<number, string> = {
   401: 'unauthorized: no bearer token, a malformed or expired one, or a token of the wrong kind (a worker token on an operator route, an RW grant as a bearer)',
-  403: 'forbidden: the operator role is too low, or the worker token is for another worker / the worker does not own the run',
+  403: 'forbidden: the operator role is too low, or the worker token is for another worker than the body names',
+  409: "stale_attempt: the attempt named is not the run's current attempt, or not this worker's (the run was re-queued or claimed again): stop that attempt, nothing was changed",
   404: 'not_found: no such run (an id that is not a UUID names no run either), or the run has no live session',
   413: 'payload_too_large: the body is too large (a JSON body: 1 MB; a recording: 2 GiB)',
   415: 'unsupported_media_type: the body is not of the documented content type',
@@ -182,6 +184,7 @@ export function buildOpenApi(serverUrl?: string, features: { oidc?: boolean } = 
               },
             },
             workerId: nullable('string'),
+            attempt: { type: 'integer', minimum: 1, description: "the number of the run's current attempt; a worker names it in every report about the run" },
             exitCode: nullable('integer'),
             createdAt: { type: 'string', format: 'date-time' },
             startedAt: nullable('string', 'date-time'),
@@ -273,14 +276,14 @@ export function buildOpenApi(serverUrl?: string, features: { oidc?: boolean } = 
           tags: ['recordings'],
           summary: "Upload the worker's own recording of the run (owning worker); kept only if it holds at least as much output as the hub's",
           security: [{ worker: [] }],
-          parameters: [idParam],
+          parameters: [idParam, ...queryParams(s.recordingUploadQuery).map((p) => ({ ...p, required: true }))],
           requestBody: { required: true, content: { 'application/x-asciicast': { schema: { type: 'string' } } } },
           responses: {
             200: {
               description: 'which recording the hub keeps',
               ...json(obj({ bytes: { type: 'integer' }, outputBytes: { type: 'integer' }, kept: { type: 'string', enum: ['upload', 'existing'] } })),
             },
-            ...errors(401, 403, 404, 413, 415, 422, 503),
+            ...errors(401, 403, 404, 409, 413, 415, 422, 503),
           },
         },
       },
@@ -292,7 +295,7 @@ export function buildOpenApi(serverUrl?: string, features: { oidc?: boolean } = 
           body: s.completeBody,
           security: 'worker',
           ok: obj({ taskRun: ref('TaskRun') }),
-          errors: [401, 403, 404, 422],
+          errors: [401, 403, 404, 409, 422],
         }),
       },
       '/api/task-runs/{id}/control': {
@@ -339,7 +342,7 @@ export function buildOpenApi(serverUrl?: string, features: { oidc?: boolean } = 
           body: s.reportBody,
           security: 'worker',
           ok: obj({ session: ref('LiveSession') }),
-          errors: [401, 403, 404, 422],
+          errors: [401, 403, 404, 409, 422],
         }),
       },
       [`${ls}/heartbeat`]: {
@@ -350,7 +353,7 @@ export function buildOpenApi(serverUrl?: string, features: { oidc?: boolean } = 
           body: s.heartbeatBody,
           security: 'worker',
           ok: obj({ session: ref('LiveSession') }),
-          errors: [401, 403, 404, 422],
+          errors: [401, 403, 404, 409, 422],
         }),
       },
       '/api/operator-sessions': {

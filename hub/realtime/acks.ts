@@ -5,7 +5,7 @@ import { isDatabaseDown } from '../db/databaseDown.ts';
 import { ApiError } from '../domain/errors.ts';
 
 export function ackError(err: unknown, log: Logger): Ack<never> {
-  if (err instanceof ApiError) return { ok: false, error: { code: err.code, message: err.message } };
+  if (err instanceof ApiError) return { ok: false, error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
   if (isDatabaseDown(err)) {
     log.warn({ err: (err as Error).message }, 'socket handler: database unavailable');
     return { ok: false, error: { code: 'unavailable', message: 'database unavailable, try again shortly' } };

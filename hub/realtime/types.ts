@@ -12,8 +12,8 @@ export interface AgentSocketData {
   workerId: string;
   hostname: string;
   capacity: number;
-  /** Runs this socket may stream for (checked per output chunk: a Set lookup, no I/O). */
-  runs: Set<string>;
+  /** Run → the attempt this socket may stream for (checked per output chunk: a Map lookup, no I/O). */
+  runs: Map<string, number>;
 }
 
 export interface RwVerdict {
@@ -40,15 +40,17 @@ export interface ViewerSocketData {
   requestRefilledAt: number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-type NoServerEvents = {};
 /** Hub ↔ hub messages (through the Redis adapter): RW state lives on the hub holding the viewer socket. */
 export interface HubToHubEvents {
   'rw:generation': (runId: string, generation: number, reason: string) => void;
   /** These operator sessions ended on another hub: refuse them here too (their sockets are dropped by the adapter). */
   'operator:ended': (sessionIds: string[]) => void;
 }
-export type AgentNamespace = Namespace<AgentToHubEvents, HubToAgentEvents, NoServerEvents, AgentSocketData>;
-export type AgentSocket = Socket<AgentToHubEvents, HubToAgentEvents, NoServerEvents, AgentSocketData>;
+/** Hub ↔ hub messages on the agent namespace: a run's attempt moved on (re-queued, claimed again), fence the older ones. */
+export interface AgentHubToHubEvents {
+  'run:fenced': (runId: string, attempt: number, workerId: string | null) => void;
+}
+export type AgentNamespace = Namespace<AgentToHubEvents, HubToAgentEvents, AgentHubToHubEvents, AgentSocketData>;
+export type AgentSocket = Socket<AgentToHubEvents, HubToAgentEvents, AgentHubToHubEvents, AgentSocketData>;
 export type ViewerNamespace = Namespace<ViewerToHubEvents, HubToViewerEvents, HubToHubEvents, ViewerSocketData>;
 export type ViewerSocket = Socket<ViewerToHubEvents, HubToViewerEvents, HubToHubEvents, ViewerSocketData>;

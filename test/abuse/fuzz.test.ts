@@ -140,7 +140,7 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
         ['POST', `/api/task-runs/${live.id}/cancel`, operatorToken(), { reason: bad }],
         ['POST', `/api/task-runs/${live.id}/live-session/revoke-write`, operatorToken(), { reason: bad }],
         ['POST', `/api/task-runs/${live.id}/live-session/revoke`, operatorToken('admin'), { reason: bad }],
-        ['POST', `/api/task-runs/${live.id}/live-session/report`, workerToken('w-real'), { workerId: 'w-real', status: 'ready', errorMessage: bad }],
+        ['POST', `/api/task-runs/${live.id}/live-session/report`, workerToken('w-real'), { workerId: 'w-real', attempt: 1, status: 'ready', errorMessage: bad }],
       ];
       for (const [method, path, token, body] of calls) {
         const r = await rest<{ error?: { code: string } }>(hub.url, method, path, token, body);
@@ -150,21 +150,21 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
     // the socket side: a worker's session report and hand-back reason
     const sock = await connectSocket(hub.url, AGENT_NAMESPACE, { token: workerToken('w-nul') });
     sockets.push(sock);
-    const hello = (await sock.timeout(10_000).emitWithAck('agent:hello', { protocol: 1, workerId: 'w-nul', hostname: 'host\u0000name', capacity: Number.NaN, runs: [] })) as { ok: boolean };
+    const hello = (await sock.timeout(10_000).emitWithAck('agent:hello', { protocol: 2, workerId: 'w-nul', hostname: 'host\u0000name', capacity: Number.NaN, runs: [] })) as { ok: boolean };
     expect(hello.ok).to.equal(true);
     const parked = await createRunAt(hub.url, ['echo parked'], { liveSession: true });
     const claim = (await sock.timeout(10_000).emitWithAck('run:claim')) as { ok: boolean; data?: { taskRun: { id: string } | null } };
     expect(claim.data?.taskRun?.id, 'w-nul claims the parked run').to.equal(parked.id);
     for (const bad of ['a\u0000b', '\ud800']) {
-      const rep = (await sock.timeout(10_000).emitWithAck('session:report', { runId: parked.id, status: 'error', errorMessage: bad })) as { ok: boolean; error?: { code: string } };
+      const rep = (await sock.timeout(10_000).emitWithAck('session:report', { runId: parked.id, attempt: 1, status: 'error', errorMessage: bad })) as { ok: boolean; error?: { code: string } };
       expect(rep.error?.code, `session:report with ${JSON.stringify(bad)}`).to.equal('invalid_payload');
     }
-    const wrongType = (await sock.timeout(10_000).emitWithAck('session:report', { runId: parked.id, status: 'starting', attachRo: { a: 1 } })) as { ok: boolean; error?: { code: string } };
+    const wrongType = (await sock.timeout(10_000).emitWithAck('session:report', { runId: parked.id, attempt: 1, status: 'starting', attachRo: { a: 1 } })) as { ok: boolean; error?: { code: string } };
     expect(wrongType.error?.code, 'session:report with an object for a text').to.equal('invalid_payload');
-    const good = (await sock.timeout(10_000).emitWithAck('session:report', { runId: parked.id, status: 'starting' })) as { ok: boolean; data?: { session: { workerHostname: string } } };
+    const good = (await sock.timeout(10_000).emitWithAck('session:report', { runId: parked.id, attempt: 1, status: 'starting' })) as { ok: boolean; data?: { session: { workerHostname: string } } };
     expect(good.ok, 'a good report after the bad ones').to.equal(true);
     expect(good.data?.session.workerHostname).to.equal('host\ufffdname');
-    const done = (await sock.timeout(10_000).emitWithAck('run:complete', { runId: parked.id, status: 'succeeded', exitCode: 0 })) as { ok: boolean };
+    const done = (await sock.timeout(10_000).emitWithAck('run:complete', { runId: parked.id, attempt: 1, status: 'succeeded', exitCode: 0 })) as { ok: boolean };
     expect(done.ok).to.equal(true);
     sock.close();
 

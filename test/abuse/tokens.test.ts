@@ -77,8 +77,8 @@ describe('abuse: token attacks', function () {
     checks.push(['grant token as operator', 'POST', '/api/task-runs', grant, { steps: ['echo no'] }, 401]);
     checks.push(['operator token as worker', 'POST', '/api/task-runs/claim', op, { workerId: 'w-tok' }, 401]);
     checks.push(['grant token as worker', 'POST', '/api/task-runs/claim', grant, { workerId: 'w-tok' }, 401]);
-    checks.push(['admin token as worker', 'POST', `/api/task-runs/${run.id}/complete`, operatorToken('admin'), { workerId: 'w-tok', status: 'succeeded' }, 401]);
-    checks.push(['another worker', 'POST', `/api/task-runs/${run.id}/complete`, workerToken('w-other'), { workerId: 'w-other', status: 'succeeded' }, 403]);
+    checks.push(['admin token as worker', 'POST', `/api/task-runs/${run.id}/complete`, operatorToken('admin'), { workerId: 'w-tok', attempt: 1, status: 'succeeded' }, 401]);
+    checks.push(['body names another worker (complete)', 'POST', `/api/task-runs/${run.id}/complete`, workerToken('w-other'), { workerId: 'w-tok', attempt: 1, status: 'succeeded' }, 403]);
     checks.push(['body names another worker', 'POST', '/api/task-runs/claim', workerToken('w-other'), { workerId: 'w-tok' }, 403]);
     checks.push(['viewer role creates', 'POST', '/api/task-runs', operatorToken('viewer'), { steps: ['echo no'] }, 403]);
     checks.push(['operator role revokes', 'POST', `/api/task-runs/${run.id}/live-session/revoke`, operatorToken('operator'), {}, 403]);

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Socket } from 'socket.io-client';
 import type { Ack, PaneInfo } from '../../common/protocol.ts';
+import { PROTOCOL_VERSION } from '../../common/protocol.ts';
 import type { TaskRunDto } from '../../common/api.ts';
 import { connectSocket } from '../support/processes.ts';
 import { startTestHub } from '../support/testHub.ts';
@@ -30,10 +31,10 @@ describe('attack: agent hello and panes', function () {
   it('a hello with 40,000 run ids is refused without stalling the hub', async () => {
     const s = await connectSocket(t.url, '/agent', { token: t.workerToken('w-hello') });
     sockets.push(s);
-    const runs = Array.from({ length: 40_000 }, () => ({ runId: randomUUID(), panes: [] }));
+    const runs = Array.from({ length: 40_000 }, () => ({ runId: randomUUID(), attempt: 1, panes: [] }));
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
-    const reply = (await s.timeout(30_000).emitWithAck('agent:hello', { protocol: 1, workerId: 'w-hello', hostname: 'h', capacity: 1, runs })) as Ack<unknown>;
+    const reply = (await s.timeout(30_000).emitWithAck('agent:hello', { protocol: PROTOCOL_VERSION, workerId: 'w-hello', hostname: 'h', capacity: 1, runs })) as Ack<unknown>;
     delay.disable();
     const stallMs = delay.max / 1e6;
     console.log(`      event loop stall during the hello: ${stallMs.toFixed(0)} ms`);
@@ -48,6 +49,7 @@ describe('attack: agent hello and panes', function () {
     const created = await t.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', t.token('operator'), { steps: ['true'], liveSession: true });
     const claim = (await agent.timeout(5000).emitWithAck('run:claim')) as Ack<{ taskRun: TaskRunDto | null }>;
     const runId = claim.ok ? claim.data.taskRun?.id : undefined;
+    const attempt = claim.ok ? claim.data.taskRun?.attempt : undefined;
     expect(runId).to.equal(created.body.taskRun.id);
     const viewer = await connectSocket(t.url, '/viewer', { token: t.token('viewer') });
     sockets.push(viewer);
@@ -56,8 +58,8 @@ describe('attack: agent hello and panes', function () {
     const joined = (await viewer.timeout(10_000).emitWithAck('run:join', runId)) as Ack<unknown>;
     expect(joined.ok, JSON.stringify(joined)).to.equal(true);
     const pane = (paneId: string): PaneInfo => ({ paneId, title: paneId, cols: 80, rows: 24, offset: 0 });
-    for (const bad of ['constructor', '__proto__', 'Task', 'x'.repeat(33), 'a b']) agent.emit('pane:open', runId, pane(bad));
-    agent.emit('pane:open', runId, pane('task'));
+    for (const bad of ['constructor', '__proto__', 'Task', 'x'.repeat(33), 'a b']) agent.emit('pane:open', runId, attempt, pane(bad));
+    agent.emit('pane:open', runId, attempt, pane('task'));
     await waitUntil('the good pane to reach the viewer', () => (opened.includes('task') ? true : undefined));
     expect(opened).to.deep.equal(['task']);
     expect(t.logs.join('')).to.include('pane:open refused');

@@ -31,14 +31,17 @@ describe('attack: agent payloads', function () {
     return s;
   }
 
-  /** A live run claimed by `s`, its session starting. */
+  /** A live run claimed by `s` (its attempt in `attempts`), its session starting. */
+  const attempts = new Map<string, number>();
   async function claimedRun(s: Socket): Promise<string> {
     const created = await t.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs', t.token('operator'), { steps: ['true'], liveSession: true });
     expect(created.status).to.equal(201);
     const claim = (await s.timeout(5000).emitWithAck('run:claim')) as Ack<{ taskRun: TaskRunDto | null }>;
     const id = claim.ok ? claim.data.taskRun?.id : undefined;
     expect(id, 'claimed').to.equal(created.body.taskRun.id);
-    const started = (await s.timeout(5000).emitWithAck('session:report', { runId: id, status: 'starting' })) as Ack<unknown>;
+    const attempt = (claim.ok ? claim.data.taskRun?.attempt : undefined) as number;
+    attempts.set(id as string, attempt);
+    const started = (await s.timeout(5000).emitWithAck('session:report', { runId: id, attempt, status: 'starting' })) as Ack<unknown>;
     expect(started.ok).to.equal(true);
     return id as string;
   }
@@ -47,21 +50,21 @@ describe('attack: agent payloads', function () {
     const s = await agent('w-payloads');
     const runId = await claimedRun(s);
     for (const bad of [{ expiresAt: 'garbage' }, { webRo: 'javascript:alert(document.cookie)' }, { webRw: 'data:text/html,<script>1</script>' }]) {
-      const reply = (await s.timeout(5000).emitWithAck('session:report', { runId, status: 'ready', ...bad })) as Ack<unknown>;
+      const reply = (await s.timeout(5000).emitWithAck('session:report', { runId, attempt: attempts.get(runId), status: 'ready', ...bad })) as Ack<unknown>;
       expect(reply, JSON.stringify(bad)).to.deep.include({ ok: false });
       if (!reply.ok) expect(reply.error.code, JSON.stringify(bad)).to.equal('invalid_payload');
     }
     const session = await t.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${runId}/live-session`, t.token('viewer'));
     expect(session.body.session.status, 'nothing changed').to.equal('starting');
     // REST refuses the same address
-    const rest = await t.api('POST', `/api/task-runs/${runId}/live-session/report`, t.workerToken('w-payloads'), { workerId: 'w-payloads', status: 'ready', webRo: 'javascript:alert(1)' });
+    const rest = await t.api('POST', `/api/task-runs/${runId}/live-session/report`, t.workerToken('w-payloads'), { workerId: 'w-payloads', attempt: attempts.get(runId), status: 'ready', webRo: 'javascript:alert(1)' });
     expect(rest.status).to.equal(422);
   });
 
   it('expiresAt in year 9999 is clamped to the configured session TTL', async () => {
     const s = await agent('w-clamp');
     const runId = await claimedRun(s);
-    const reply = (await s.timeout(5000).emitWithAck('session:report', { runId, status: 'ready', expiresAt: '9999-12-31T00:00:00Z', webRo: 'https://hub.example/runs/x' })) as Ack<{ session: LiveSessionDto }>;
+    const reply = (await s.timeout(5000).emitWithAck('session:report', { runId, attempt: attempts.get(runId), status: 'ready', expiresAt: '9999-12-31T00:00:00Z', webRo: 'https://hub.example/runs/x' })) as Ack<{ session: LiveSessionDto }>;
     expect(reply.ok, JSON.stringify(reply)).to.equal(true);
     const expiresAt = reply.ok ? Date.parse(reply.data.session.expiresAt as string) : NaN;
     expect(expiresAt - Date.now()).to.be.at.most(t.config.liveSession.ttlMinutes * 60_000 + 5000);
@@ -72,9 +75,23 @@ describe('attack: agent payloads', function () {
     const runId = await claimedRun(a);
     const before = (await t.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${runId}/live-session`, t.token('viewer'))).body.session.lastHeartbeatAt;
     const b = await agent('w-intruder');
-    const beat = (await b.timeout(5000).emitWithAck('run:heartbeat', [{ runId, panes: [] }])) as Ack<{ abandon: string[] }>;
-    expect(beat.ok && beat.data.abandon, 'B is told the run is not its').to.deep.equal([runId]);
+    const beat = (await b.timeout(5000).emitWithAck('run:heartbeat', [{ runId, attempt: attempts.get(runId), panes: [] }])) as Ack<unknown>;
+    expect(!beat.ok && beat.error.code, 'B is told the run attempt is not its').to.equal('stale_attempt');
     const after = (await t.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${runId}/live-session`, t.token('viewer'))).body.session.lastHeartbeatAt;
     expect(after, "A's session heartbeat untouched").to.equal(before);
+  });
+
+  it('run:complete is held to the REST completion schema: a malformed one is refused as invalid_payload and the run goes on', async () => {
+    const s = await agent('w-complete');
+    const runId = await claimedRun(s);
+    const attempt = attempts.get(runId);
+    for (const bad of [{ exitCode: 'three' }, { exitCode: 1e12 }, { reason: 'x'.repeat(501) }, { extra: true }]) {
+      const reply = (await s.timeout(5000).emitWithAck('run:complete', { runId, attempt, status: 'succeeded', exitCode: 0, ...bad })) as Ack<unknown>;
+      expect(!reply.ok && reply.error.code, JSON.stringify(bad).slice(0, 60)).to.equal('invalid_payload');
+    }
+    const run = await t.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${runId}`, t.token('viewer'));
+    expect(run.body.taskRun.status, 'nothing changed').to.equal('running');
+    const good = (await s.timeout(5000).emitWithAck('run:complete', { runId, attempt, status: 'failed', exitCode: 3 })) as Ack<{ run: TaskRunDto }>;
+    expect(good.ok && [good.data.run.status, good.data.run.exitCode]).to.deep.equal(['failed', 3]);
   });
 });

@@ -4,6 +4,7 @@
  * agent still gets its big acks (a late-join snapshot) through.
  */
 import { expect } from 'chai';
+import { PROTOCOL_VERSION } from '../../common/protocol.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import type { HubProcess } from '../support/processes.ts';
@@ -58,7 +59,7 @@ describe('attack: unauthenticated frames', function () {
     try {
       // A 4 MiB hello is refused by its content, not by the frame limit: the ack comes back.
       const hostname = 'h'.repeat(4 * 1024 * 1024);
-      const reply = await waitUntil('the hello ack', async () => (await agent.timeout(20_000).emitWithAck('agent:hello', { protocol: 1, workerId: 'w-big', hostname, capacity: 1, runs: [] })) as unknown);
+      const reply = await waitUntil('the hello ack', async () => (await agent.timeout(20_000).emitWithAck('agent:hello', { protocol: PROTOCOL_VERSION, workerId: 'w-big', hostname, capacity: 1, runs: [] })) as unknown);
       expect(reply).to.deep.include({ ok: true });
       expect(agent.connected).to.equal(true);
     } finally {

@@ -544,7 +544,7 @@ describe('operator dashboard (browser, postgres)', function () {
 
     // a session error is shown whole, not cut mid-word
     const longError = 'the live session failed: tmux could not attach to the pane because the server socket vanished while the step was still running';
-    const report = await hub.api('POST', `/api/task-runs/${run.id}/live-session/report`, hub.workerToken('w1'), { workerId: 'w1', status: 'error', errorMessage: longError });
+    const report = await hub.api('POST', `/api/task-runs/${run.id}/live-session/report`, hub.workerToken('w1'), { workerId: 'w1', attempt: run.attempt, status: 'error', errorMessage: longError });
     expect(report.status, report.text).to.equal(200);
     const errDd = page.locator('[data-testid=live-session-card] dd.error-text');
     await waitFor('the session error', async () => (await errDd.textContent()) === longError);
@@ -776,7 +776,7 @@ describe('operator dashboard (browser, postgres)', function () {
       JSON.stringify([32.0, 'o', `${wide}\r\n`]),
       JSON.stringify([33.0, 'o', 'final-frame-text\r\n']),
     ];
-    const put = await fetch(`${hub.url}/api/task-runs/${run.id}/recording`, { method: 'PUT', headers: { authorization: `Bearer ${hub.workerToken('w1')}`, 'content-type': 'application/x-asciicast' }, body: `${lines.join('\n')}\n` });
+    const put = await fetch(`${hub.url}/api/task-runs/${run.id}/recording?attempt=${run.attempt}`, { method: 'PUT', headers: { authorization: `Bearer ${hub.workerToken('w1')}`, 'content-type': 'application/x-asciicast' }, body: `${lines.join('\n')}\n` });
     expect(put.status, await put.text()).to.equal(200);
 
     const page = await signedIn('viewer', 'replay-viewer', { viewport: { width: 1440, height: 900 } });

@@ -100,7 +100,7 @@ describe('faults: database unreachable for a few seconds', function () {
       await sleep(300);
     }
     // socket requests that need the database are answered `unavailable` (not `internal`)
-    const beat = (await workerSock.timeout(10_000).emitWithAck('run:heartbeat', [{ runId: run.id, panes: [] }])) as { ok: boolean; error?: { code: string } };
+    const beat = (await workerSock.timeout(10_000).emitWithAck('run:heartbeat', [{ runId: run.id, attempt: 1, panes: [] }])) as { ok: boolean; error?: { code: string } };
     expect(beat, 'agent heartbeat ack during the outage').to.deep.include({ ok: false });
     expect(beat.error?.code).to.equal('unavailable');
     const join = (await viewerSock.timeout(10_000).emitWithAck('run:join', run.id)) as { ok: boolean; error?: { code: string } };

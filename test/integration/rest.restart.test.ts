@@ -63,6 +63,7 @@ describeIf('hub restart on the embedded store', function () {
     expect((await call('POST', '/api/task-runs/claim', worker, { workerId: 'w-restart' })).status).to.equal(200);
     const ready = await call<{ session: LiveSessionDto }>('POST', `/api/task-runs/${runId}/live-session/report`, worker, {
       workerId: 'w-restart',
+      attempt: 1,
       status: 'ready',
       attachRo: 'ro-cmd',
       attachRw: 'rw-cmd-kept-encrypted',
@@ -88,7 +89,7 @@ describeIf('hub restart on the embedded store', function () {
     expect(grant.status).to.equal(200);
     expect(grant.body.attachRw).to.equal('rw-cmd-kept-encrypted');
     // And the worker carries on where it was.
-    const done = await call<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${runId}/complete`, worker, { workerId: 'w-restart', status: 'succeeded', exitCode: 0 });
+    const done = await call<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${runId}/complete`, worker, { workerId: 'w-restart', attempt: 1, status: 'succeeded', exitCode: 0 });
     expect(done.body.taskRun.status).to.equal('succeeded');
   });
 });

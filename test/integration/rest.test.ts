@@ -133,7 +133,7 @@ for (const store of STORES) {
     }
 
     async function report(workerId: string, runId: string, body: Record<string, unknown>) {
-      return h.api<SessionBody & ErrorBody>('POST', `/api/task-runs/${runId}/live-session/report`, h.workerToken(workerId), { workerId, ...body });
+      return h.api<SessionBody & ErrorBody>('POST', `/api/task-runs/${runId}/live-session/report`, h.workerToken(workerId), { workerId, attempt: 1, ...body });
     }
 
     /** A claimed run whose live session is ready with attach info. */
@@ -273,13 +273,16 @@ for (const store of STORES) {
         const run = await readyRun('w-owner');
         const thief = 'w-thief';
         const t = h.workerToken(thief);
-        expectError(await report(thief, run.id, { status: 'ended' }), 403, 'forbidden');
-        expectError(await h.api('POST', `/api/task-runs/${run.id}/live-session/heartbeat`, t, { workerId: thief }), 403, 'forbidden');
-        expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: thief, status: 'failed', exitCode: 1 }), 403, 'forbidden');
+        // Not its attempt (fencing, §7a): refused as stale_attempt, with the run's own attempt number too.
+        expectError(await report(thief, run.id, { status: 'ended' }), 409, 'stale_attempt');
+        expectError(await h.api('POST', `/api/task-runs/${run.id}/live-session/heartbeat`, t, { workerId: thief, attempt: 1 }), 409, 'stale_attempt');
+        expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: thief, attempt: 1, status: 'failed', exitCode: 1 }), 409, 'stale_attempt');
         // Its own token but the owner's id in the body: still refused.
-        expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: 'w-owner', status: 'failed' }), 403, 'forbidden');
+        expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: 'w-owner', attempt: 1, status: 'failed' }), 403, 'forbidden');
         const put = await putRecording(t, run.id, 'x');
-        expect(put.status).to.equal(403);
+        expect(put.status).to.equal(409);
+        // The owner naming an attempt that is not the run's: refused likewise.
+        expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, h.workerToken('w-owner'), { workerId: 'w-owner', attempt: 2, status: 'failed' }), 409, 'stale_attempt');
         const after = await getRun(run.id);
         expect(after.status).to.equal('running');
         expect(after.workerId).to.equal('w-owner');
@@ -292,11 +295,11 @@ for (const store of STORES) {
         const id = randomUUID();
         // A valid body for each route, so the only thing wrong is the run.
         const bodies: Record<string, unknown> = {
-          '/api/task-runs/{id}/complete': { workerId: 'w-404', status: 'succeeded', exitCode: 0 },
+          '/api/task-runs/{id}/complete': { workerId: 'w-404', attempt: 1, status: 'succeeded', exitCode: 0 },
           '/api/task-runs/{id}/control': { action: 'pause' },
           '/api/task-runs/{id}/operator-messages': { message: 'hi' },
-          '/api/task-runs/{id}/live-session/report': { workerId: 'w-404', status: 'ready' },
-          '/api/task-runs/{id}/live-session/heartbeat': { workerId: 'w-404' },
+          '/api/task-runs/{id}/live-session/report': { workerId: 'w-404', attempt: 1, status: 'ready' },
+          '/api/task-runs/{id}/live-session/heartbeat': { workerId: 'w-404', attempt: 1 },
         };
         let checked = 0;
         for (const route of API_ROUTES) {
@@ -377,15 +380,15 @@ for (const store of STORES) {
           ['/api/task-runs/claim', {}],
           ['/api/task-runs/claim', { workerId: 7 }],
           ['/api/task-runs/claim', { workerId: 'w-422', extra: 1 }],
-          [`/api/task-runs/${run.id}/complete`, { workerId: 'w-422', status: 'exploded' }],
-          [`/api/task-runs/${run.id}/complete`, { workerId: 'w-422', status: 'succeeded', exitCode: 'zero' }],
-          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'disabled' }],
-          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: 'tomorrow' }],
+          [`/api/task-runs/${run.id}/complete`, { workerId: 'w-422', attempt: 1, status: 'exploded' }],
+          [`/api/task-runs/${run.id}/complete`, { workerId: 'w-422', attempt: 1, status: 'succeeded', exitCode: 'zero' }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', attempt: 1, status: 'disabled' }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', attempt: 1, status: 'ready', expiresAt: 'tomorrow' }],
           // the document says format date-time (RFC 3339 with a zone): a date alone or a zoneless time is not one
-          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: '2030-01-01' }],
-          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', expiresAt: '2030-01-01T00:00:00' }],
-          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', attachRw: 42 }],
-          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', status: 'ready', secret: 'x' }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', attempt: 1, status: 'ready', expiresAt: '2030-01-01' }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', attempt: 1, status: 'ready', expiresAt: '2030-01-01T00:00:00' }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', attempt: 1, status: 'ready', attachRw: 42 }],
+          [`/api/task-runs/${run.id}/live-session/report`, { workerId: 'w-422', attempt: 1, status: 'ready', secret: 'x' }],
           [`/api/task-runs/${run.id}/live-session/heartbeat`, {}],
         ];
         for (const [path, body] of cases) expectError(await h.api('POST', path, t, body), 422, 'invalid_payload');
@@ -409,7 +412,7 @@ for (const store of STORES) {
           expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/grant-write`, operator, { ttlMinutes })).status).to.equal(200);
         }
         // After the session ended, no grant either.
-        expect((await h.api('POST', `/api/task-runs/${run.id}/complete`, h.workerToken('w-ttl'), { workerId: 'w-ttl', status: 'succeeded', exitCode: 0 })).status).to.equal(200);
+        expect((await h.api('POST', `/api/task-runs/${run.id}/complete`, h.workerToken('w-ttl'), { workerId: 'w-ttl', attempt: 1, status: 'succeeded', exitCode: 0 })).status).to.equal(200);
         expectError(await h.api('POST', `/api/task-runs/${run.id}/live-session/grant-write`, operator, {}), 422, 'invalid_state');
       });
 
@@ -446,7 +449,7 @@ for (const store of STORES) {
 
       it('refuses a report of ready after the session ended, leaving the row as it was', async () => {
         const run = await readyRun('w-ended');
-        expect((await h.api('POST', `/api/task-runs/${run.id}/complete`, h.workerToken('w-ended'), { workerId: 'w-ended', status: 'succeeded', exitCode: 0 })).status).to.equal(200);
+        expect((await h.api('POST', `/api/task-runs/${run.id}/complete`, h.workerToken('w-ended'), { workerId: 'w-ended', attempt: 1, status: 'succeeded', exitCode: 0 })).status).to.equal(200);
         const ended = (await getRun(run.id)).liveSession as LiveSessionDto;
         expect(ended.status).to.equal('ended');
         for (const status of ['ready', 'starting', 'error', 'revoked']) {
@@ -543,7 +546,7 @@ for (const store of STORES) {
         expect(c.body.taskRun.status).to.equal('cancelled');
         expect(c.body.taskRun.liveSession?.status).to.equal('ended');
         // The worker's late completion report is harmless.
-        const done = await h.api<RunBody>('POST', `/api/task-runs/${running.id}/complete`, h.workerToken('w-cancel'), { workerId: 'w-cancel', status: 'failed', exitCode: 143 });
+        const done = await h.api<RunBody>('POST', `/api/task-runs/${running.id}/complete`, h.workerToken('w-cancel'), { workerId: 'w-cancel', attempt: 1, status: 'failed', exitCode: 143 });
         expect(done.status).to.equal(200);
         expect(done.body.taskRun.status).to.equal('cancelled');
       });
@@ -568,12 +571,12 @@ for (const store of STORES) {
         expect(c3.status).to.equal(204);
         expect((await getRun(runs[2]!.id)).status).to.equal('queued');
         // Another worker still gets it; after one finishes, this worker has room again.
-        expect((await h.api('POST', `/api/task-runs/${c1.body.taskRun.id}/complete`, t, { workerId: w, status: 'succeeded', exitCode: 0 })).status).to.equal(200);
+        expect((await h.api('POST', `/api/task-runs/${c1.body.taskRun.id}/complete`, t, { workerId: w, attempt: 1, status: 'succeeded', exitCode: 0 })).status).to.equal(200);
         const c4 = await h.api<RunBody>('POST', '/api/task-runs/claim', t, { workerId: w });
         expect(c4.status).to.equal(200);
         expect(c4.body.taskRun.id).to.equal(runs[2]?.id);
         for (const id of [c2.body.taskRun.id, c4.body.taskRun.id]) {
-          expect((await h.api('POST', `/api/task-runs/${id}/complete`, t, { workerId: w, status: 'succeeded' })).status).to.equal(200);
+          expect((await h.api('POST', `/api/task-runs/${id}/complete`, t, { workerId: w, attempt: 1, status: 'succeeded' })).status).to.equal(200);
         }
       });
     });
@@ -605,7 +608,7 @@ for (const store of STORES) {
 
         const hb1 = s.lastHeartbeatAt as string;
         await new Promise((r) => setTimeout(r, 20));
-        const hb = await h.api<SessionBody>('POST', `/api/task-runs/${run.id}/live-session/heartbeat`, t, { workerId: w });
+        const hb = await h.api<SessionBody>('POST', `/api/task-runs/${run.id}/live-session/heartbeat`, t, { workerId: w, attempt: 1 });
         expect(hb.status).to.equal(200);
         expect(Date.parse(hb.body.session.lastHeartbeatAt as string)).to.be.greaterThan(Date.parse(hb1));
 
@@ -613,7 +616,7 @@ for (const store of STORES) {
         expect(live.status).to.equal(200);
         expect(live.body.session.status).to.equal('ready');
 
-        const done = await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: w, status: 'succeeded', exitCode: 0 });
+        const done = await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: w, attempt: 1, status: 'succeeded', exitCode: 0 });
         expect(done.status).to.equal(200);
         expect(done.body.taskRun).to.include({ status: 'succeeded', exitCode: 0 });
         expect(done.body.taskRun.finishedAt).to.be.a('string');
@@ -621,8 +624,8 @@ for (const store of STORES) {
         expect(done.body.taskRun.liveSession?.endedAt).to.be.a('string');
 
         // A repeated completion (lost ack) is harmless; a contradicting one is refused.
-        expect((await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: w, status: 'succeeded', exitCode: 0 })).status).to.equal(200);
-        expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: w, status: 'failed', exitCode: 1 }), 422, 'invalid_state');
+        expect((await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: w, attempt: 1, status: 'succeeded', exitCode: 0 })).status).to.equal(200);
+        expectError(await h.api('POST', `/api/task-runs/${run.id}/complete`, t, { workerId: w, attempt: 1, status: 'failed', exitCode: 1 }), 422, 'invalid_state');
 
         const evs = await events(run.id);
         const lifecycle = evs.filter((e) => ['create_session', 'session_starting', 'session_ready', 'session_ended'].includes(e.action));
@@ -655,10 +658,10 @@ for (const store of STORES) {
         };
         expect(await steps()).to.deep.equal(run.steps.map((command, index) => ({ index, command, startedAt: null, finishedAt: null, exitCode: null })));
         // what the agent's run:step reports do (hub/realtime/agentGateway.ts)
-        await h.hub.runs.step(w, run.id, { index: 0, phase: 'start' });
-        await h.hub.runs.step(w, run.id, { index: 0, phase: 'end', exitCode: 0 });
-        await h.hub.runs.step(w, run.id, { index: 1, phase: 'start' });
-        await h.hub.runs.step(w, run.id, { index: 1, phase: 'end', exitCode: 2 });
+        await h.hub.runs.step(w, run.id, 1, { index: 0, phase: 'start' });
+        await h.hub.runs.step(w, run.id, 1, { index: 0, phase: 'end', exitCode: 0 });
+        await h.hub.runs.step(w, run.id, 1, { index: 1, phase: 'start' });
+        await h.hub.runs.step(w, run.id, 1, { index: 1, phase: 'end', exitCode: 2 });
         const [build, test, deploy] = await steps();
         expect(build).to.include({ index: 0, command: 'make build', exitCode: 0 });
         expect(Date.parse(build!.finishedAt!)).to.be.at.least(Date.parse(build!.startedAt!));
@@ -666,7 +669,7 @@ for (const store of STORES) {
         expect(test!.startedAt).to.be.a('string');
         expect(deploy).to.deep.equal({ index: 2, command: 'make deploy', startedAt: null, finishedAt: null, exitCode: null });
         // a running step has a start and no end yet
-        await h.hub.runs.step(w, run.id, { index: 2, phase: 'start' });
+        await h.hub.runs.step(w, run.id, 1, { index: 2, phase: 'start' });
         expect((await steps())[2]).to.include({ finishedAt: null, exitCode: null }).and.to.have.property('startedAt').that.is.a('string');
       });
 
@@ -677,7 +680,7 @@ for (const store of STORES) {
         const e = await report(w, run.id, { status: 'error', errorMessage: 'node-pty failed to spawn' });
         expect(e.status).to.equal(200);
         expect(e.body.session).to.include({ status: 'error', errorMessage: 'node-pty failed to spawn' });
-        const done = await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, h.workerToken(w), { workerId: w, status: 'failed', exitCode: 2 });
+        const done = await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, h.workerToken(w), { workerId: w, attempt: 1, status: 'failed', exitCode: 2 });
         expect(done.body.taskRun).to.include({ status: 'failed', exitCode: 2 });
         expect(done.body.taskRun.liveSession?.status).to.equal('error'); // a terminal state never changes
         const err = (await events(run.id)).find((x) => x.action === 'session_error');
@@ -781,7 +784,7 @@ for (const store of STORES) {
         expectError(await report('w-revoke', run.id, { status: 'ready' }), 422, 'invalid_state');
         // The run itself keeps going (headless) and completes.
         expect((await getRun(run.id)).status).to.equal('running');
-        const done = await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, h.workerToken('w-revoke'), { workerId: 'w-revoke', status: 'succeeded', exitCode: 0 });
+        const done = await h.api<RunBody>('POST', `/api/task-runs/${run.id}/complete`, h.workerToken('w-revoke'), { workerId: 'w-revoke', attempt: 1, status: 'succeeded', exitCode: 0 });
         expect(done.body.taskRun.status).to.equal('succeeded');
         expect(done.body.taskRun.liveSession?.status).to.equal('revoked');
       });
@@ -856,7 +859,7 @@ for (const store of STORES) {
         expect((await putRecording(h.workerToken(w), run.id, long)).status).to.equal(200);
         const before = await getRecording(run.id);
 
-        expectError(await h.api('PUT', `/api/task-runs/${run.id}/recording`, h.workerToken(w), '{}', { 'content-type': 'application/json' }), 415, 'unsupported_media_type');
+        expectError(await h.api('PUT', `/api/task-runs/${run.id}/recording?attempt=1`, h.workerToken(w), '{}', { 'content-type': 'application/json' }), 415, 'unsupported_media_type');
         expectError(await putRecording(h.workerToken(w), run.id, 'hello\n'), 422, 'invalid_payload');
         expectError(await putRecording(h.workerToken(w), run.id, `${cast(['[0.1, "o", "x"]'])}not json\n`), 422, 'invalid_payload');
         const shorter = await putRecording(h.workerToken(w), run.id, cast(['[0.1, "o", "0123"]']));
@@ -864,12 +867,12 @@ for (const store of STORES) {
         expect(shorter.body).to.include({ kept: 'existing', outputBytes: 16 });
         expect((await getRecording(run.id)).text).to.equal(before.text);
         // Another worker may not upload at all.
-        expectError(await putRecording(h.workerToken('w-other'), run.id, long), 403, 'forbidden');
+        expectError(await putRecording(h.workerToken('w-other'), run.id, long), 409, 'stale_attempt');
       });
     });
 
     function putRecording(token: string, runId: string, body: string) {
-      return h.api<{ bytes: number; outputBytes: number; kept: string }>('PUT', `/api/task-runs/${runId}/recording`, token, body, { 'content-type': 'application/x-asciicast' });
+      return h.api<{ bytes: number; outputBytes: number; kept: string }>('PUT', `/api/task-runs/${runId}/recording?attempt=1`, token, body, { 'content-type': 'application/x-asciicast' });
     }
 
     describe('RW attach data stays secret', () => {
@@ -891,7 +894,7 @@ for (const store of STORES) {
         const grantToken = grant.body.grantToken;
         expect(JSON.stringify(grant.body.session)).not.to.contain(secret);
 
-        await h.api('POST', `/api/task-runs/${run.id}/live-session/heartbeat`, h.workerToken(w), { workerId: w });
+        await h.api('POST', `/api/task-runs/${run.id}/live-session/heartbeat`, h.workerToken(w), { workerId: w, attempt: 1 });
         await h.api('POST', `/api/task-runs/${run.id}/operator-messages`, operator, { message: 'hello' });
         const reads = [
           await h.api('GET', `/api/task-runs/${run.id}`, viewer),

@@ -58,6 +58,7 @@ for (const store of STORES) {
       expect(claim.body.taskRun.id).to.equal(created.body.taskRun.id);
       const r = await h.api<{ session: LiveSessionDto }>('POST', `/api/task-runs/${created.body.taskRun.id}/live-session/report`, h.workerToken(workerId), {
         workerId,
+        attempt: claim.body.taskRun.attempt,
         status: 'ready',
         attachRo: 'ro',
         attachRw: 'rw',
@@ -105,9 +106,9 @@ for (const store of STORES) {
       expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/grant-write`, h.token('operator'), {})).status).to.equal(422);
       // The agent acknowledging the revoke is a harmless repeat; claiming it is ready again is refused.
       const w = h.workerToken('w-ttl');
-      expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/report`, w, { workerId: 'w-ttl', status: 'revoked' })).status).to.equal(200);
-      expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/report`, w, { workerId: 'w-ttl', status: 'ready' })).status).to.equal(422);
-      const done = await h.api<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${run.id}/complete`, w, { workerId: 'w-ttl', status: 'succeeded', exitCode: 0 });
+      expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/report`, w, { workerId: 'w-ttl', attempt: 1, status: 'revoked' })).status).to.equal(200);
+      expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/report`, w, { workerId: 'w-ttl', attempt: 1, status: 'ready' })).status).to.equal(422);
+      const done = await h.api<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${run.id}/complete`, w, { workerId: 'w-ttl', attempt: 1, status: 'succeeded', exitCode: 0 });
       expect(done.body.taskRun.status).to.equal('succeeded');
       expect(done.body.taskRun.liveSession?.status).to.equal('revoked');
     });
@@ -152,7 +153,7 @@ for (const store of STORES) {
       let beating = true;
       const beats = (async () => {
         while (beating) {
-          const r = await h.api('POST', `/api/task-runs/${alive.id}/live-session/heartbeat`, aliveToken, { workerId: 'w-alive' });
+          const r = await h.api('POST', `/api/task-runs/${alive.id}/live-session/heartbeat`, aliveToken, { workerId: 'w-alive', attempt: alive.attempt });
           expect(r.status).to.equal(200);
           await sleep(250);
         }
@@ -182,7 +183,7 @@ for (const store of STORES) {
         await beats;
       }
       // The lost worker coming back late cannot claim success.
-      const late = await h.api('POST', `/api/task-runs/${lost.id}/complete`, h.workerToken('w-lost'), { workerId: 'w-lost', status: 'succeeded', exitCode: 0 });
+      const late = await h.api('POST', `/api/task-runs/${lost.id}/complete`, h.workerToken('w-lost'), { workerId: 'w-lost', attempt: lost.attempt, status: 'succeeded', exitCode: 0 });
       expect(late.status).to.equal(422);
       expect((await getRun(h, lost.id)).status).to.equal('failed');
     });
@@ -206,14 +207,16 @@ for (const store of STORES) {
       expect(creates[1]?.metadata).to.include({ sessionId: run.liveSession?.id, attempt: 2 });
       expect(evs.find((e) => e.action === 'worker_lost')?.metadata).to.include({ workerId: 'w-gone', outcome: 'requeued' });
       expect(evs.find((e) => e.action === 'run_requeued')?.metadata).to.include({ attempts: 1 });
-      // The lost worker no longer owns it.
-      expect((await h.api('POST', `/api/task-runs/${lost.id}/live-session/heartbeat`, h.workerToken('w-gone'), { workerId: 'w-gone' })).status).to.equal(403);
+      // The lost worker's attempt is over (fencing): refused as stale.
+      expect(run.attempt, 'the next attempt').to.equal(lost.attempt + 1);
+      expect((await h.api('POST', `/api/task-runs/${lost.id}/live-session/heartbeat`, h.workerToken('w-gone'), { workerId: 'w-gone', attempt: lost.attempt })).status).to.equal(409);
       const claim = await h.api<{ taskRun: TaskRunDto }>('POST', '/api/task-runs/claim', h.workerToken('w-next'), { workerId: 'w-next' });
       expect(claim.status).to.equal(200);
       expect(claim.body.taskRun.id).to.equal(lost.id);
       expect(claim.body.taskRun.workerId).to.equal('w-next');
+      expect(claim.body.taskRun.attempt).to.equal(lost.attempt + 1);
       // …and can bring the new attempt's live session up.
-      const ready = await h.api('POST', `/api/task-runs/${lost.id}/live-session/report`, h.workerToken('w-next'), { workerId: 'w-next', status: 'ready' });
+      const ready = await h.api('POST', `/api/task-runs/${lost.id}/live-session/report`, h.workerToken('w-next'), { workerId: 'w-next', attempt: claim.body.taskRun.attempt, status: 'ready' });
       expect(ready.status).to.equal(200);
     });
   });

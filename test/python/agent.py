@@ -29,9 +29,19 @@ def say(event, **fields):
     print(json.dumps({'event': event, **fields}), flush=True)
 
 
+class StaleAttempt(RuntimeError):
+    """The hub answered stale_attempt: the attempt is not ours any more (protocol.md, fencing)."""
+    def __init__(self, message, stale):
+        super().__init__(message)
+        self.stale = stale
+
+
 class Run:
-    def __init__(self, task_run):
+    def __init__(self, task_run, claimed_at):
         self.id = task_run['id']
+        self.attempt = task_run['attempt']  # named in every message about the run
+        self.lease_from = claimed_at  # when the last request the hub acknowledged for it was sent
+        self.fenced = False
         self.steps = task_run['steps']
         session = task_run.get('liveSession')
         self.live = session is not None and session['status'] not in ('revoked', 'ended', 'error')
@@ -62,6 +72,7 @@ class Agent:
         self.runs = {}
         self.finished = {}  # runs that completed: their final screen is still asked for, for 30 s
         self.heartbeat_seconds = 5
+        self.lease_seconds = None  # the hub's lease (hello): past it without a heartbeat, kill the runs
         self.wake = asyncio.Event()
         self.ready = False
         on = lambda event: (lambda fn: self.sio.on(event, fn, namespace=NS))
@@ -85,6 +96,8 @@ class Agent:
                 reply = await self.sio.call(event, args if len(args) != 1 else args[0], namespace=NS, timeout=10)
                 if reply.get('ok'):
                     return reply['data']
+                if reply['error']['code'] == 'stale_attempt':
+                    raise StaleAttempt(reply['error']['message'], (reply['error'].get('details') or {}).get('stale', []))
                 if reply['error']['code'] != 'unavailable':
                     raise RuntimeError(f"{event} refused: {reply['error']['code']}: {reply['error']['message']}")
             except (socketio.exceptions.SocketIOError, asyncio.TimeoutError):
@@ -125,11 +138,20 @@ class Agent:
         await self.sio.connect(os.environ['HANDOFF_HUB_URL'], auth={'token': os.environ['HANDOFF_WORKER_TOKEN']},
                                namespaces=[NS], transports=['websocket'], socketio_path='socket.io')
 
+    def states(self):
+        return [{'runId': r.id, 'attempt': r.attempt, 'panes': [r.pane()] if r.live else []} for r in self.runs.values()]
+
     async def hello(self):
-        runs = [{'runId': r.id, 'panes': [r.pane()] if r.live else []} for r in self.runs.values()]
-        data = await self.request('agent:hello', {'protocol': 1, 'workerId': self.worker_id,
-                                                  'hostname': socket.gethostname(), 'capacity': 1, 'runs': runs}, retry_for=30)
+        sent_at = asyncio.get_running_loop().time()
+        data = await self.request('agent:hello', {'protocol': 2, 'workerId': self.worker_id,
+                                                  'hostname': socket.gethostname(), 'capacity': 1, 'runs': self.states()}, retry_for=30)
         self.heartbeat_seconds = data['heartbeatSeconds']
+        self.lease_seconds = data.get('leaseSeconds')
+        for run_id in data.get('stale', []):
+            self.fence(run_id, 'the hub says this attempt is not ours')
+        for run in self.runs.values():
+            if run.id not in data['abandon']:
+                run.lease_from = sent_at
         for run_id in data['abandon']:
             if run_id in self.runs:
                 self.on_cancel(run_id)
@@ -168,7 +190,7 @@ class Agent:
             if summary:
                 self.append_inbox(run, {'type': 'resume_summary', 'from': None, 'message': summary, 'at': lc['updatedAt']})
             run.resumed.set()
-        asyncio.ensure_future(self.send('control:applied', (run.id, lc)))
+        asyncio.ensure_future(self.send('control:applied', (run.id, run.attempt, lc)))
         say('applied', runId=run.id, updatedAt=lc['updatedAt'], paused=lc['paused'], mode=lc['mode'])
 
     def on_message(self, msg):
@@ -190,6 +212,18 @@ class Agent:
             os.killpg(run.proc.pid, signal.SIGCONT)
             os.killpg(run.proc.pid, signal.SIGKILL)
 
+    def fence(self, run_id, why):
+        """The attempt is over for the hub (it may run elsewhere): kill it now, send nothing more for it."""
+        run = self.runs.pop(run_id, None)
+        if not run:
+            return
+        run.fenced = True
+        run.cancelled = True
+        run.resumed.set()
+        if run.proc and run.proc.returncode is None:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+        say('fenced', runId=run_id, attempt=run.attempt, why=why)
+
     def on_revoked(self, run_id, reason):
         run = self.runs.get(run_id)
         if run:
@@ -203,18 +237,21 @@ class Agent:
     # --- the run -------------------------------------------------------------------------------
 
     async def go_live(self, run):
-        await self.request('session:report', {'runId': run.id, 'status': 'starting'}, retry_for=30)
-        run.live = True
-        await self.send('pane:open', (run.id, run.pane()))
-        await self.request('session:report', {'runId': run.id, 'status': 'ready', 'workerHostname': socket.gethostname(),
-                                              'attachRo': f'handoff attach {run.id}'}, retry_for=30)
+        try:
+            await self.request('session:report', {'runId': run.id, 'attempt': run.attempt, 'status': 'starting'}, retry_for=30)
+            run.live = True
+            await self.send('pane:open', (run.id, run.attempt, run.pane()))
+            await self.request('session:report', {'runId': run.id, 'attempt': run.attempt, 'status': 'ready', 'workerHostname': socket.gethostname(),
+                                                  'attachRo': f'handoff attach {run.id}'}, retry_for=30)
+        except StaleAttempt as err:
+            self.fence(run.id, str(err))
 
     async def emit_output(self, run, data):
         data = data.replace(b'\n', b'\r\n')  # what a pty's line discipline would do
         offset = len(run.output)
         run.output += data
-        if run.live and self.ready:
-            await self.send('pane:output', (run.id, PANE, offset, bytes(data)))
+        if run.live and self.ready and not run.fenced:
+            await self.send('pane:output', (run.id, run.attempt, PANE, offset, bytes(data)))
             say('output', runId=run.id, offset=offset, bytes=len(data))
 
     async def execute(self, run):
@@ -232,7 +269,7 @@ class Agent:
                 await run.resumed.wait()
             if run.cancelled:
                 break
-            await self.send('run:step', (run.id, {'index': i, 'phase': 'start'}))
+            await self.send('run:step', (run.id, run.attempt, {'index': i, 'phase': 'start'}))
             run.proc = await asyncio.create_subprocess_shell(step, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                                                              cwd=os.path.dirname(run.inbox), start_new_session=True,
                                                              env={**os.environ, 'HANDOFF_RUN_ID': run.id, 'HANDOFF_OPERATOR_INBOX': run.inbox,
@@ -240,12 +277,20 @@ class Agent:
             while chunk := await run.proc.stdout.read(65536):
                 await self.emit_output(run, chunk)
             exit_code = await run.proc.wait()
-            await self.send('run:step', (run.id, {'index': i, 'phase': 'end', 'exitCode': exit_code}))
+            if run.fenced:
+                return  # killed as stale: nothing more is said about this attempt
+            await self.send('run:step', (run.id, run.attempt, {'index': i, 'phase': 'end', 'exitCode': exit_code}))
             if exit_code != 0:
                 break
+        if run.fenced:
+            return
         status = 'cancelled' if run.cancelled else 'succeeded' if exit_code == 0 else 'failed'
         # The hub ends the live session itself when the run completes: no `ended` report.
-        data = await self.request('run:complete', {'runId': run.id, 'status': status, 'exitCode': None if run.cancelled else exit_code}, retry_for=60)
+        try:
+            data = await self.request('run:complete', {'runId': run.id, 'attempt': run.attempt, 'status': status,
+                                                       'exitCode': None if run.cancelled else exit_code}, retry_for=60)
+        except StaleAttempt as err:
+            return self.fence(run.id, str(err))
         self.finished[run.id] = self.runs.pop(run.id)
         say('completed', runId=run.id, status=data['run']['status'], output=run.output.decode('utf-8', 'replace'))
 
@@ -258,27 +303,47 @@ class Agent:
             self.wake.clear()
             if not self.ready or self.runs:
                 continue
+            claimed_at = asyncio.get_running_loop().time()
             try:
                 task_run = (await self.request('run:claim'))['taskRun']
             except RuntimeError as err:
                 say('error', message=str(err))
                 continue
             if task_run:
-                run = Run(task_run)
+                run = Run(task_run, claimed_at)
                 self.runs[run.id] = run
                 say('claimed', runId=run.id)
                 asyncio.ensure_future(self.execute(run))
+
+    async def lease_loop(self):
+        """Past the lease without an acknowledged heartbeat the hub may run our runs elsewhere: kill them first."""
+        while True:
+            await asyncio.sleep(0.25)
+            if self.lease_seconds is None:
+                continue
+            now = asyncio.get_running_loop().time()
+            for run in list(self.runs.values()):
+                if now - run.lease_from > self.lease_seconds:
+                    self.fence(run.id, 'lease expired')
 
     async def heartbeat_loop(self):
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             if not self.ready or not self.runs:
                 continue
+            sent_at = asyncio.get_running_loop().time()
             try:
-                data = await self.request('run:heartbeat', [{'runId': r.id, 'panes': [r.pane()] if r.live else []} for r in self.runs.values()])
+                data = await self.request('run:heartbeat', self.states())
+            except StaleAttempt as err:
+                for run_id in err.stale:  # the beat was refused whole: the others beat again next time
+                    self.fence(run_id, str(err))
+                continue
             except RuntimeError as err:
                 say('error', message=str(err))
                 continue
+            for run in self.runs.values():
+                if run.id not in data['abandon']:
+                    run.lease_from = sent_at
             for run_id in data['abandon']:
                 self.on_cancel(run_id)
             for run_id, lc in data['controls'].items():  # a back-stop for a missed run:control
@@ -287,7 +352,7 @@ class Agent:
 
     async def main(self):
         await self.connect()
-        await asyncio.gather(self.claim_loop(), self.heartbeat_loop())
+        await asyncio.gather(self.claim_loop(), self.heartbeat_loop(), self.lease_loop())
 
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { resolve } from 'node:path';
 import { ConfigError } from '../../common/configError.ts';
-import { loadHubConfig } from '../../hub/config.ts';
+import { loadHubConfig, workerLostAfterSeconds } from '../../hub/config.ts';
 
 const SECRET = 'a-secret-that-is-long-enough-0123456789';
 const HEX_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
@@ -72,6 +72,18 @@ describe('hub configuration', () => {
     expect(c.host).to.equal('0.0.0.0');
     expect(c.port).to.equal(9000);
     expect(c.dataDir).to.equal('/var/lib/handoff');
+  });
+
+  it('re-queues a lost run only after the run lease plus a margin; fails it at the grace', () => {
+    const fail = loadHubConfig({ HANDOFF_HEARTBEAT_SECONDS: '10' });
+    expect([fail.runLeaseSeconds, workerLostAfterSeconds(fail)], 'fail: lease = grace, lost at the grace').to.deep.equal([30, 30]);
+    const requeue = loadHubConfig({ HANDOFF_HEARTBEAT_SECONDS: '10', HANDOFF_WORKER_LOST_POLICY: 'requeue' });
+    expect(workerLostAfterSeconds(requeue), 'requeue: lease 30 s + one beat').to.equal(40);
+    const fast = loadHubConfig({ HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '2', HANDOFF_WORKER_LOST_POLICY: 'requeue' });
+    expect(workerLostAfterSeconds(fast), 'the margin is at least 2 s').to.equal(4);
+    const long = loadHubConfig({ HANDOFF_HEARTBEAT_GRACE_SECONDS: '5', HANDOFF_RUN_LEASE_SECONDS: '60', HANDOFF_WORKER_LOST_POLICY: 'requeue' });
+    expect(workerLostAfterSeconds(long), 'a lease longer than the grace holds the requeue back').to.equal(70);
+    expect(refused({ HANDOFF_RUN_LEASE_SECONDS: '0' }).message).to.include('HANDOFF_RUN_LEASE_SECONDS');
   });
 
   it('accepts a base64 encryption key of 32 bytes', () => {

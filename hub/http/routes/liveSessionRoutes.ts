@@ -53,7 +53,7 @@ export function liveSessionRoutes(tokens: TokenService, auth: OperatorAuth, sess
     const id = runId(req.params.id);
     const body = parse(heartbeatBody, req.body);
     const workerId = assertSameWorker(req, body.workerId);
-    res.json({ session: await sessions.heartbeat(workerId, id) });
+    res.json({ session: await sessions.heartbeat(workerId, id, body.attempt) });
   });
 
   return r;

@@ -8,9 +8,9 @@ import type { TokenService } from '../../auth/tokens.ts';
 import type { RecordingStore } from '../../recordings/recordingStore.ts';
 import { ASCIICAST_TYPE } from '../../recordings/recordingStore.ts';
 import { ApiError, notFound } from '../../domain/errors.ts';
-import { assertOwner } from '../../domain/runRecords.ts';
+import { assertHolder } from '../../domain/runRecords.ts';
 import { assertSameWorker, requireOperator, requireWorker } from '../authMiddleware.ts';
-import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody, parse } from '../../domain/commands.ts';
+import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody, parse, recordingUploadQuery } from '../../domain/commands.ts';
 import { runId } from '../validate.ts';
 
 export function taskRunRoutes(tokens: TokenService, auth: OperatorAuth, runs: TaskRunService, recordings: RecordingStore): Router {
@@ -71,7 +71,8 @@ export function taskRunRoutes(tokens: TokenService, auth: OperatorAuth, runs: Ta
   r.put('/task-runs/:id/recording', worker, async (req, res) => {
     const id = runId(req.params.id);
     const workerId = req.worker!.workerId;
-    assertOwner(await runs.get(id), workerId);
+    const { attempt } = parse(recordingUploadQuery, req.query, 'query');
+    assertHolder(await runs.get(id), workerId, attempt);
     if (!req.is(ASCIICAST_TYPE)) throw new ApiError(415, 'unsupported_media_type', `a recording is uploaded as ${ASCIICAST_TYPE}`);
     res.json(await recordings.saveUpload(id, req));
   });
@@ -80,7 +81,7 @@ export function taskRunRoutes(tokens: TokenService, auth: OperatorAuth, runs: Ta
     const id = runId(req.params.id);
     const body = parse(completeBody, req.body);
     const workerId = assertSameWorker(req, body.workerId);
-    res.json({ taskRun: await runs.complete(workerId, id, body) });
+    res.json({ taskRun: await runs.complete(workerId, id, body.attempt, body) });
   });
 
   r.post('/task-runs/:id/control', requireOperator(auth, 'runs.control'), async (req, res) => {

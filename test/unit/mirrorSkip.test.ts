@@ -1,0 +1,88 @@
+/**
+ * A mirror that falls behind a burst of plain text leaves out what later output overwrites
+ * (TerminalMirror.skipPlain) — and its snapshots stay exactly those of a mirror that parsed every
+ * byte, before and after the burst, whatever state came before it.
+ */
+import { expect } from 'chai';
+import { TerminalMirror } from '../../agent/terminalMirror.ts';
+
+const COLS = 120;
+const ROWS = 40;
+
+/** About `bytes` of numbered base64-like lines, CR LF terminated like a pty's output. */
+function plainLines(bytes: number, seed: number, width = 76): Buffer {
+  const out: string[] = [];
+  let n = 0;
+  let x = seed;
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/ ';
+  for (let i = 0; n < bytes; i++) {
+    let l = `${i}:`;
+    while (l.length < width) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      l += alphabet[x % alphabet.length];
+    }
+    // now and then a wide character, a tab and a long line that wraps
+    if (i % 97 === 0) l += '\t日本語 😀';
+    if (i % 211 === 0) l += 'w'.repeat(200);
+    out.push(l);
+    n += l.length + 2;
+  }
+  return Buffer.from(`${out.join('\r\n')}\r\n`);
+}
+
+/** Feeds `parts` at once (the mirror falls behind) and snapshots; the reference gets each part parsed before the next. */
+async function both(parts: Buffer[], piece = 64 * 1024): Promise<{ fast: TerminalMirror; slow: TerminalMirror }> {
+  const fast = new TerminalMirror(COLS, ROWS);
+  const slow = new TerminalMirror(COLS, ROWS);
+  for (const p of parts) for (let i = 0; i < p.length; i += piece) fast.write(p.subarray(i, i + piece));
+  for (const p of parts) {
+    for (let i = 0; i < p.length; i += piece) {
+      slow.write(p.subarray(i, i + piece));
+      await slow.snapshot({ scrollback: false }); // parsed before the next piece: the queue never grows
+    }
+  }
+  return { fast, slow };
+}
+
+describe('mirror: plain output left out while behind', function () {
+  this.timeout(120_000);
+
+  it('a burst after colours, a title, modes and a cursor shape: the same snapshot as parsing every byte, and again after more output', async () => {
+    const before = Buffer.from('\x1b]0;the title\x07\x1b[?1h\x1b=\x1b[?2004h\x1b[4 q\x1b[1;31mred bold\r\n\x1b(0lqk\x1b(B\r\n\x1b[3gx\tTAB\r\n\x1b[38;5;208m');
+    const burst = plainLines(12 * 1024 * 1024, 1);
+    const after = Buffer.from('\x1b[0mplain \x1b[7minverse\x1b[0m\r\n\x1b[5;10Hplaced\x1b[?25l');
+    const { fast, slow } = await both([before, burst]);
+    const [f1, s1] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+    expect(fast.skippedBytes, 'bytes left out').to.be.greaterThan(4 * 1024 * 1024);
+    expect(slow.skippedBytes).to.equal(0);
+    expect(f1.offset).to.equal(s1.offset);
+    expect(f1.data === s1.data, 'snapshot after the burst').to.equal(true);
+    fast.write(after);
+    slow.write(after);
+    const [f2, s2] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+    expect(f2.offset).to.equal(before.length + burst.length + after.length);
+    expect(f2.data === s2.data, 'snapshot after more output').to.equal(true);
+    fast.dispose();
+    slow.dispose();
+  });
+
+  it('leaves nothing out while a scroll region is set, nor across escape sequences in the burst', async () => {
+    const region = Buffer.from('\x1b[5;30r\x1b[10;1H');
+    const burst = plainLines(9 * 1024 * 1024, 2);
+    const { fast, slow } = await both([region, burst]);
+    const [f, s] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+    expect(fast.skippedBytes, 'left out under a scroll region').to.equal(0);
+    expect(f.data === s.data).to.equal(true);
+    fast.dispose();
+    slow.dispose();
+
+    // colour on every line: nothing is plain for long
+    const colour = Buffer.from(plainLines(9 * 1024 * 1024, 3).toString('latin1').replace(/\r\n/g, '\x1b[32m.\x1b[0m\r\n'), 'latin1');
+    const c = await both([colour]);
+    const [cf, cs] = await Promise.all([c.fast.snapshot(), c.slow.snapshot()]);
+    expect(c.fast.skippedBytes, 'left out across SGR').to.equal(0);
+    expect(cf.data === cs.data).to.equal(true);
+    c.fast.dispose();
+    c.slow.dispose();
+  });
+});
