@@ -40,6 +40,8 @@ export interface OperatorSessionDto {
 interface Cached {
   /** null: active */
   ended: 'ended' | null;
+  /** Whose session it is (`issuer subject`); '' when only known ended. */
+  holder: string;
   expiresAt: number;
   checkedAt: number;
 }
@@ -70,6 +72,7 @@ function dto(s: OperatorSession): OperatorSessionDto {
 
 export class OperatorSessions {
   private readonly cache = new Map<string, Cached>();
+  private readonly inFlight = new Map<string, Promise<Cached>>();
   /** Told the ids of sessions this hub ended (the fan-out takes them to every hub). */
   onEnded: (ids: string[]) => void = () => undefined;
 
@@ -81,7 +84,7 @@ export class OperatorSessions {
   /** Remembers the sessions that ended and have not expired yet (so a database outage cannot revive them). */
   async loadEnded(): Promise<void> {
     const rows = await this.orm.em.fork().find(OperatorSession, { endedAt: { $ne: null }, expiresAt: { $gt: new Date() } }, { fields: ['id', 'expiresAt'] });
-    for (const r of rows) this.remember(r.id, { ended: 'ended', expiresAt: r.expiresAt.getTime(), checkedAt: Date.now() });
+    for (const r of rows) this.remember(r.id, { ended: 'ended', holder: '', expiresAt: r.expiresAt.getTime(), checkedAt: Date.now() });
   }
 
   /** A new session (a sign-in): the caller mints a token carrying its id. */
@@ -107,8 +110,18 @@ export class OperatorSessions {
   async check(claims: OperatorClaims, expSeconds: number): Promise<void> {
     const now = Date.now();
     let c = this.cache.get(claims.sid);
-    if (!c || (c.ended === null && now - c.checkedAt > ACTIVE_CACHE_MS)) c = await this.lookup(claims, expSeconds);
+    if (!c || (c.ended === null && now - c.checkedAt > ACTIVE_CACHE_MS)) {
+      // many connections of one session arriving together (a reconnect storm) cost one lookup
+      const key = `${claims.sid} ${claims.idp} ${claims.sub}`;
+      let pending = this.inFlight.get(key);
+      if (!pending) {
+        pending = this.lookup(claims, expSeconds).finally(() => this.inFlight.delete(key));
+        this.inFlight.set(key, pending);
+      }
+      c = await pending;
+    }
     if (c.ended) throw new TokenError('operator session ended');
+    if (c.holder !== `${claims.idp} ${claims.sub}`) throw new TokenError('token does not match its operator session');
     if (c.expiresAt <= now) throw new TokenError('operator session expired');
   }
 
@@ -140,7 +153,7 @@ export class OperatorSessions {
     if (!row) throw new TokenError('unknown operator session');
     // A token never outlives what its session says of its holder.
     if (row.subject !== claims.sub || row.issuer !== claims.idp) throw new TokenError('token does not match its operator session');
-    const c: Cached = { ended: row.endedAt ? 'ended' : null, expiresAt: row.expiresAt.getTime(), checkedAt: Date.now() };
+    const c: Cached = { ended: row.endedAt ? 'ended' : null, holder: `${row.issuer} ${row.subject}`, expiresAt: row.expiresAt.getTime(), checkedAt: Date.now() };
     this.remember(claims.sid, c);
     return c;
   }
@@ -164,7 +177,7 @@ export class OperatorSessions {
     const now = Date.now();
     for (const id of ids) {
       const prev = this.cache.get(id);
-      this.remember(id, { ended: 'ended', expiresAt: prev?.expiresAt ?? now + 366 * 86400_000, checkedAt: now });
+      this.remember(id, { ended: 'ended', holder: prev?.holder ?? '', expiresAt: prev?.expiresAt ?? now + 366 * 86400_000, checkedAt: now });
     }
   }
 

@@ -1003,6 +1003,17 @@ for (const store of STORES) {
         expectError(await h.api('GET', '/api/task-runs', legacy), 401, 'unauthorized');
       });
 
+      it('a token naming someone else’s session is refused; many first calls of one token together register one session', async () => {
+        const borrowed = h.hub.ctx.tokens.mintOperator('mallory', 'admin', 600, { sid: sidOf(admin) });
+        const r = await h.api<ErrorBody>('GET', '/api/task-runs?limit=1', borrowed);
+        expectError(r, 401, 'unauthorized');
+        expect(r.body.error.message).to.contain('does not match');
+        const t = h.token('viewer', 'crowd');
+        const all = await Promise.all(Array.from({ length: 30 }, () => h.api('GET', '/api/task-runs?limit=1', t)));
+        expect(all.map((x) => x.status)).to.deep.equal(Array(30).fill(200));
+        expect(await db<{ n: number }>(`select count(*)::int as n from operator_session where subject = 'crowd'`)).to.deep.equal([{ n: 1 }]);
+      });
+
       it('an operator may neither list nor end sessions', async () => {
         expectError(await h.api('GET', '/api/operator-sessions', operator), 403, 'forbidden');
         expectError(await h.api('POST', '/api/operator-sessions/end', operator, { subject: 'ada' }), 403, 'forbidden');
