@@ -8,9 +8,10 @@ RUN npm ci
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
-# Runtime stage: node, bash (the steps' shell), tini, no compilers; runs as an unprivileged user.
+# Runtime stage: node, bash (the steps' shell), bubblewrap (the steps' sandbox, where the container
+# allows user namespaces), tini, no compilers; runs as an unprivileged user.
 FROM node:22-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends bash tini procps ca-certificates && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends bash bubblewrap tini procps ca-certificates && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 handoff && mkdir -p /data && chown handoff /data
 WORKDIR /app
 COPY --from=build --chown=handoff /app /app

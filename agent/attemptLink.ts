@@ -8,7 +8,7 @@ import type { LiveSessionDto, TaskRunDto } from '../common/api.ts';
 import type { Ack, PaneInfo, RunCompletion, SessionReport, StepEvent } from '../common/protocol.ts';
 import { STALE_ATTEMPT } from '../common/protocol.ts';
 import type { LiveControl } from '../common/statuses.ts';
-import type { HubLink } from './hubLink.ts';
+import type { CompletionReply, HubLink } from './hubLink.ts';
 
 const FENCED: Ack<never> = { ok: false, error: { code: STALE_ATTEMPT, message: 'this run attempt was fenced' } };
 
@@ -43,7 +43,7 @@ export class AttemptLink {
     return this.checked(await this.link.report({ ...report, runId: this.runId, attempt: this.attempt }));
   }
 
-  async complete(completion: Omit<RunCompletion, 'attempt'>): Promise<Ack<{ run: TaskRunDto }>> {
+  async complete(completion: Omit<RunCompletion, 'attempt'>): Promise<Ack<CompletionReply>> {
     if (this.fencedFlag) return FENCED;
     return this.checked(await this.link.complete({ ...completion, runId: this.runId, attempt: this.attempt }));
   }

@@ -26,6 +26,9 @@ interface Backlog {
 }
 
 export type { HeartbeatReply } from '../common/protocol.ts';
+
+/** The hub's answer to a completion: the run, and how much of its output the hub's recording holds. */
+export type CompletionReply = { run: TaskRunDto; recordedOutputBytes?: number };
 /** A heartbeat's outcome: answered, refused for stale attempts (named), or no answer (hub away or slow). */
 export type HeartbeatOutcome = { ok: true; data: HeartbeatReply } | { ok: false; stale: string[] } | null;
 
@@ -147,9 +150,9 @@ export class HubLink {
    * The run's result. It must reach the hub: retried across hub restarts until the hub answers
    * (the run is over, nothing else is waiting); a refusal other than unavailable ends the tries.
    */
-  async complete(completion: RunCompletion): Promise<Ack<{ run: TaskRunDto }>> {
+  async complete(completion: RunCompletion): Promise<Ack<CompletionReply>> {
     for (let attempt = 0; ; attempt++) {
-      const ack = await this.request<{ run: TaskRunDto }>((s) => s.timeout(REQUEST_TIMEOUT_MS).emitWithAck('run:complete', completion), { retryUntil: Date.now() + 60_000 });
+      const ack = await this.request<CompletionReply>((s) => s.timeout(REQUEST_TIMEOUT_MS).emitWithAck('run:complete', completion), { retryUntil: Date.now() + 60_000 });
       if (ack.ok || (ack.error.code !== 'unavailable' && ack.error.code !== 'internal') || attempt > 1000) return ack;
     }
   }

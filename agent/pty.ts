@@ -7,15 +7,19 @@
 import { spawn } from 'node-pty';
 import type { IEvent, IPty } from 'node-pty';
 import { sessionProcesses, signalSession } from './processTree.ts';
+import { inheritedEnvironment } from './stepEnvironment.ts';
 
 export interface PtyOptions {
   file: string;
   args: string[];
   cwd: string;
-  /** Merged over process.env; `undefined` removes a variable (it never reaches the child as "undefined"). */
+  /** Merged over the agent's environment less its HANDOFF_* settings; `undefined` removes a variable. */
   env?: Record<string, string | undefined>;
   cols: number;
   rows: number;
+  /** Run the child as this user (the agent must be root): HANDOFF_STEP_UID. */
+  uid?: number;
+  gid?: number;
 }
 
 export interface PtyExit {
@@ -24,13 +28,16 @@ export interface PtyExit {
 }
 
 /**
- * The environment of a pty's child: the agent's own, with `extra` merged over it. COLUMNS and
- * LINES go (the size comes from the pty); node-pty passes any value through as text, so unset
- * variables are left out rather than given as `undefined`.
+ * The environment of a pty's child: the agent's own without its settings (stepEnvironment.ts),
+ * with `extra` merged over it. node-pty passes any value through as text, so unset variables
+ * are left out rather than given as `undefined`.
  */
 export function ptyEnvironment(extra: Record<string, string | undefined> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...extra })) if (v !== undefined && k !== 'COLUMNS' && k !== 'LINES') env[k] = v;
+  const env = inheritedEnvironment();
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   return env;
 }
 
@@ -47,6 +54,7 @@ export class Pty {
       rows: opts.rows,
       cwd: opts.cwd,
       env: ptyEnvironment(opts.env),
+      ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid ?? opts.uid }),
       // raw bytes: never split UTF-8 sequences into strings (node-pty then emits Buffers,
       // although its typings still say string)
       encoding: null,

@@ -3,7 +3,7 @@
  * the live session's lifecycle, controls, operator messages and the result (architecture §6).
  * The run never depends on the live layer: if that fails or is revoked, the steps go on headless.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskRunDto } from '../common/api.ts';
 import type { AgentRunState, ControlCommand, OperatorMessage, PaneSnapshot, SessionReport } from '../common/protocol.ts';
@@ -18,6 +18,8 @@ import { OperatorInbox } from './operatorInbox.ts';
 import { OperatorShell } from './operatorShell.ts';
 import { Pane } from './pane.ts';
 import { signalSession } from './processTree.ts';
+import { RunIsolation } from './runIsolation.ts';
+import type { StepLauncher } from './stepSandbox.ts';
 import type { StepRunResult } from './stepRunner.ts';
 import { StepRunner } from './stepRunner.ts';
 import { waitingForTerminalInput } from './ttyWait.ts';
@@ -47,6 +49,8 @@ export class RunExecution {
   /** A step is between its start and end marks: between steps (a soft pause's hold) nothing waits for a person. */
   private inStep = false;
   private operatorShell: OperatorShell | null = null;
+  private readonly isolation: RunIsolation;
+  private launcher: StepLauncher | undefined;
 
   constructor(
     private readonly run: TaskRunDto,
@@ -56,8 +60,9 @@ export class RunExecution {
     private readonly log: (msg: string) => void,
   ) {
     this.runId = run.id;
-    this.artifactDir = join(config.dataDir, 'runs', run.id);
+    this.artifactDir = join(config.artifactsDir, run.id);
     this.inbox = new OperatorInbox(join(this.artifactDir, 'operator_inbox.jsonl'));
+    this.isolation = new RunIsolation(run.id, config, this.artifactDir, log);
     this.control = run.payload.liveControl ?? null;
   }
 
@@ -72,7 +77,13 @@ export class RunExecution {
 
   /** Runs the whole lifecycle; resolves when the hub has the result (or the agent gives up). */
   async execute(): Promise<StepRunResult> {
-    await mkdir(this.artifactDir, { recursive: true });
+    let launcher: StepLauncher | undefined;
+    let setupError: Error | undefined;
+    try {
+      launcher = this.launcher = await this.isolation.prepare([this.inbox.path]);
+    } catch (err) {
+      setupError = err as Error;
+    }
     const cwd = this.run.payload.cwd ?? this.artifactDir;
     this.recorder = new AsciicastRecorder(join(this.artifactDir, 'recording.cast'), DEFAULT_COLS, DEFAULT_ROWS, `handoff run ${this.runId}`);
     this.cwd = cwd;
@@ -82,6 +93,7 @@ export class RunExecution {
       cols: DEFAULT_COLS,
       rows: DEFAULT_ROWS,
       env: this.stepEnv(),
+      ...(launcher ? { launcher } : {}),
     });
     this.runner = runner;
     const task = new Pane(TASK_PANE, 'task', DEFAULT_COLS, DEFAULT_ROWS, runner, this.sink(), this.recorder, this.gate, this.runId);
@@ -110,6 +122,7 @@ export class RunExecution {
 
     let result: StepRunResult;
     try {
+      if (setupError) throw setupError;
       result = await runner.start();
     } catch (err) {
       task.inject(`\r\nhandoff: the run could not start: ${(err as Error).message}\r\n`);
@@ -120,6 +133,7 @@ export class RunExecution {
     this.finished = true;
     this.gate.releaseRun(this.runId);
     await this.closeOperatorPane();
+    await this.isolation.end(); // what left the pty's session or ignored its hang-up
     for (const p of this.panes.values()) p.close();
     await this.recorder.close();
     await this.finish(result);
@@ -140,16 +154,13 @@ export class RunExecution {
   }
 
   /** The environment of the steps and of the operator's shell. */
-  private stepEnv(): Record<string, string | undefined> {
+  private stepEnv(): Record<string, string> {
+    // the agent's own HANDOFF_* settings never reach the steps (stepEnvironment.ts)
     return {
       HANDOFF_RUN_ID: this.runId,
       HANDOFF_ARTIFACT_DIR: this.artifactDir,
       HANDOFF_OPERATOR_INBOX: this.inbox.path,
-      // the agent's own credentials never reach the steps
-      HANDOFF_WORKER_TOKEN: undefined,
-      HANDOFF_TOKEN: undefined,
-      HANDOFF_JWT_SECRET: undefined,
-      HANDOFF_ENCRYPTION_KEY: undefined,
+      ...this.isolation.env(),
     };
   }
 
@@ -165,6 +176,7 @@ export class RunExecution {
       onExit: () => {
         if (this.operatorShell === shell) this.operatorShell = null;
       },
+      ...(this.launcher ? { launcher: this.launcher } : {}),
     });
     const pane = new Pane(OPERATOR_PANE, 'operator shell', DEFAULT_COLS, DEFAULT_ROWS, shell, this.sink(), null, this.gate, this.runId);
     this.operatorShell = shell;
@@ -337,6 +349,11 @@ export class RunExecution {
     const ack = await this.link.complete({ runId: this.runId, status: result.status, exitCode: result.exitCode, ...(result.status === 'cancelled' && this.stopReason ? { reason: this.stopReason } : {}) });
     if (!ack.ok) this.log(`run ${this.runId}: hub refused the result: ${ack.error.message}`);
     this.link.dropBacklog(this.runId);
+    // The hub recorded what it relayed: when that is all the task pane printed, the agent's own
+    // copy would only be parsed and thrown away (saveUpload keeps the larger of the two).
+    const held = ack.ok ? (ack.data.recordedOutputBytes ?? 0) : 0;
+    const printed = this.panes.get(TASK_PANE)?.info().offset ?? 0;
+    if (held > 0 && held >= printed) return;
     await this.uploadRecording();
   }
 

@@ -19,6 +19,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Pty } from './pty.ts';
+import type { StepLauncher } from './stepSandbox.ts';
+import { giveToStepUser } from './stepSandbox.ts';
 
 export type StepRunStatus = 'succeeded' | 'failed' | 'cancelled';
 
@@ -41,6 +43,8 @@ export interface StepRunnerOptions {
   controlDirParent?: string;
   /** SIGTERM → SIGKILL grace period on cancel / leftover cleanup (default 1000 ms). */
   killGraceMs?: number;
+  /** How the pty's driver is started (a sandbox, another user): as is by default. */
+  launcher?: StepLauncher;
 }
 
 // $1 = control dir, $2 = the end-of-output mark's body. Kept static (no interpolation);
@@ -89,8 +93,8 @@ type Events = {
 };
 
 export class StepRunner {
-  private readonly opts: Required<Omit<StepRunnerOptions, 'env' | 'controlDirParent'>> &
-    Pick<StepRunnerOptions, 'env' | 'controlDirParent'>;
+  private readonly opts: Required<Omit<StepRunnerOptions, 'env' | 'controlDirParent' | 'launcher'>> &
+    Pick<StepRunnerOptions, 'env' | 'controlDirParent' | 'launcher'>;
   private readonly events = new EventEmitter<Events>();
   private term: Pty | undefined;
   private ctlDir: string | undefined;
@@ -233,6 +237,9 @@ export class StepRunner {
     this.opts.steps.forEach((step, i) => {
       fs.writeFileSync(path.join(this.ctlDir as string, `step-${i}`), step, { mode: 0o600 });
     });
+    // a step user's driver opens the FIFOs and reads the steps
+    const ctl = this.ctlDir;
+    giveToStepUser([ctl, go, status, ...this.opts.steps.map((_s, i) => path.join(ctl, `step-${i}`))], this.opts.launcher?.user);
     // O_RDWR: we are always both a reader and a writer, so neither our open nor the driver's
     // blocks, the driver's read never sees EOF while we live, and our writes never SIGPIPE.
     const flags = fs.constants.O_RDWR | fs.constants.O_NONBLOCK;
@@ -247,13 +254,17 @@ export class StepRunner {
   }
 
   private spawnPty(): void {
+    const driver = ['bash', '--noprofile', '--norc', '-c', DRIVER_SCRIPT, 'handoff-driver', this.ctlDir as string, this.eofMarkBody];
+    const launch = this.opts.launcher?.command(driver, [this.opts.cwd, this.ctlDir as string]) ?? { file: 'bash', args: driver.slice(1) };
+    const user = this.opts.launcher?.user;
     const term = new Pty({
-      file: 'bash',
-      args: ['--noprofile', '--norc', '-c', DRIVER_SCRIPT, 'handoff-driver', this.ctlDir as string, this.eofMarkBody],
+      file: launch.file,
+      args: launch.args,
       cols: this.opts.cols,
       rows: this.opts.rows,
       cwd: this.opts.cwd,
       env: this.opts.env,
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
     });
     this.term = term;
     term.onData((chunk) => this.onPtyData(chunk));

@@ -11,12 +11,17 @@ export async function run(): Promise<void> {
   const config = loadHubConfig({ HANDOFF_LOG_LEVEL: 'warn', ...process.env });
   const hub = await startHub(config);
   const workerId = process.env.HANDOFF_WORKER_ID ?? 'dev-worker';
+  // The worker token is minted here and handed over in memory: it is in no environment. The
+  // runs' artifacts go beside the data folder, not in it (that holds the secrets and the store),
+  // and the sandbox hides the data folder from the steps (HANDOFF_DATA_DIR is in its hide list).
   const agentConfig = loadAgentConfig({
     ...process.env,
     HANDOFF_HUB_URL: hub.url,
     HANDOFF_WORKER_ID: workerId,
     HANDOFF_WORKER_TOKEN: hub.ctx.tokens.mintWorker(workerId),
+    HANDOFF_WORKER_TOKEN_FILE: undefined,
     HANDOFF_DATA_DIR: config.dataDir,
+    HANDOFF_ARTIFACTS_DIR: process.env.HANDOFF_ARTIFACTS_DIR ?? `${config.dataDir}-runs`,
   });
   const agent = startAgent(agentConfig);
   const admin = hub.ctx.tokens.mintOperator('dev-admin', 'admin', 12 * 3600);
@@ -24,7 +29,7 @@ export async function run(): Promise<void> {
   process.stdout.write(
     [
       '',
-      `  handoff is running (hub + agent "${workerId}", embedded database in ${config.dataDir})`,
+      `  handoff is running (hub + agent "${workerId}", embedded database in ${config.dataDir}, run artifacts in ${agentConfig.artifactsDir})`,
       '',
       `  dashboard      ${base}/`,
       `  sign in        ${base}/signin#token=${admin}   (development sign-in: a token minted with the hub's secret)`,

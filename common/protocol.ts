@@ -187,7 +187,9 @@ export interface AgentToHubEvents {
   'run:attention': (runId: string, attempt: number, waitingForInput: boolean) => void;
   /** A step began or ended (audited as step_started / step_finished; a marker in the recording). */
   'run:step': (runId: string, attempt: number, step: StepEvent) => void;
-  'run:complete': (completion: RunCompletion, ack: AckFn<{ run: TaskRunDto }>) => void;
+  /** The ack's `recordedOutputBytes`: the task pane's output the hub's recording of the run holds
+   * (an agent holding no more need not upload its own). */
+  'run:complete': (completion: RunCompletion, ack: AckFn<{ run: TaskRunDto; recordedOutputBytes?: number }>) => void;
   /** Hands a run back to the queue (agent shutting down with the handback policy). */
   'run:release': (runId: string, attempt: number, reason: string, ack: AckFn<{ run: TaskRunDto }>) => void;
 }

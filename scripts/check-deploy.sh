@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/use-node.sh
 if command -v docker-compose >/dev/null; then
-  HANDOFF_JWT_SECRET=check-check-check-check-check-check HANDOFF_ENCRYPTION_KEY=00 HANDOFF_WORKER_TOKEN=x \
+  HANDOFF_JWT_SECRET=check-check-check-check-check-check HANDOFF_ENCRYPTION_KEY=00 \
     docker-compose -f docker-compose.yaml config -q
   echo "docker-compose.yaml: valid"
 else

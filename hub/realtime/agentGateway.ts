@@ -290,7 +290,9 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
           const reason = completion.reason || undefined;
           const run = await runs.complete(workerId, completion.runId, completion.attempt, { status: completion.status, exitCode, ...(reason ? { reason } : {}) });
           disownAfterRetention(completion.runId);
-          return { run };
+          // what the relayed output left in the recording: the agent uploads its own only if it holds more
+          const recordedOutputBytes = await recorder.heldOutputBytes(completion.runId).catch(() => 0);
+          return { run, recordedOutputBytes };
         } catch (err) {
           completing.delete(completion.runId);
           throw err;

@@ -99,6 +99,11 @@ export class LiveRecorder {
     if (!tape.entries.length && !tape.unwritten.length) this.tapes.delete(runId);
   }
 
+  /** Output bytes of the run in the database (after finish(): all that was relayed here and written). */
+  heldOutputBytes(runId: string): Promise<number> {
+    return this.store.heldOutputBytes(runId);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
     await Promise.all([...this.tapes.keys()].map((id) => this.finish(id)));

@@ -53,6 +53,12 @@ export class RecordingStore {
     await this.em().getKysely().executeQuery(boundQuery("insert into task_run_recording_part (task_run_id, source, output_bytes, events, created_at) values ($1, 'live', $2, $3, now())", [runId, outputBytes, events]));
   }
 
+  /** Bytes of the task pane's output the run's recording holds (every attempt's). */
+  async heldOutputBytes(runId: string): Promise<number> {
+    const rows = await this.em().execute<Row[]>('select coalesce(sum(output_bytes), 0) as n from task_run_recording_part where task_run_id = ?', [runId]);
+    return Number((rows[0] as Row | undefined)?.['n'] ?? 0);
+  }
+
   /** Whether a run has any recorded part. */
   async has(runId: string): Promise<boolean> {
     const rows = await this.em().execute<Row[]>('select 1 from task_run_recording_part where task_run_id = ? limit 1', [runId]);
