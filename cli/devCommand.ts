@@ -32,7 +32,7 @@ export async function run(): Promise<void> {
       `  handoff is running (hub + agent "${workerId}", embedded database in ${config.dataDir}, run artifacts in ${agentConfig.artifactsDir})`,
       '',
       `  dashboard      ${base}/`,
-      `  sign in        ${base}/signin#token=${admin}`,
+      `  sign in        ${base}/signin#token=${admin}   (development sign-in: a token minted with the hub's secret)`,
       `  API docs       ${base}/api/openapi.json`,
       '',
       '  try it:',

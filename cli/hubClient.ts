@@ -1,5 +1,6 @@
 /** REST calls of the CLI clients (`attach`, `run`): bearer token, JSON in and out, the hub's errors as messages. */
 import type { ApiErrorBody, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../common/api.ts';
+import { storedCredential } from './credentials.ts';
 import { UsageError } from './usageError.ts';
 
 export const DEFAULT_HUB_URL = 'http://127.0.0.1:8080';
@@ -9,10 +10,8 @@ export interface ClientEnv {
   token: string;
 }
 
-/** HANDOFF_HUB_URL (default http://127.0.0.1:8080) and HANDOFF_TOKEN (required) of the CLI clients (architecture §8). */
-export function clientEnv(env: NodeJS.ProcessEnv = process.env): ClientEnv {
-  const token = env.HANDOFF_TOKEN?.trim();
-  if (!token) throw new UsageError('HANDOFF_TOKEN is not set: export an operator or viewer token (mint one with `handoff token --role operator --sub NAME`)');
+/** HANDOFF_HUB_URL (default http://127.0.0.1:8080) of the CLI clients (architecture §8). */
+export function hubUrlOf(env: NodeJS.ProcessEnv = process.env): string {
   const raw = env.HANDOFF_HUB_URL?.trim() || DEFAULT_HUB_URL;
   let url: URL;
   try {
@@ -21,7 +20,23 @@ export function clientEnv(env: NodeJS.ProcessEnv = process.env): ClientEnv {
     throw new UsageError(`HANDOFF_HUB_URL: expected the hub URL, e.g. ${DEFAULT_HUB_URL} (got "${raw}")`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`HANDOFF_HUB_URL: expected an http(s) URL (got "${raw}")`);
-  return { hubUrl: raw.replace(/\/+$/, ''), token };
+  return raw.replace(/\/+$/, '');
+}
+
+/**
+ * The hub and the token of the CLI clients: HANDOFF_TOKEN when set, else what `handoff login`
+ * stored for this hub (cli/credentials.ts).
+ */
+export function clientEnv(env: NodeJS.ProcessEnv = process.env): ClientEnv {
+  const hubUrl = hubUrlOf(env);
+  const given = env.HANDOFF_TOKEN?.trim();
+  if (given) return { hubUrl, token: given };
+  const stored = storedCredential(hubUrl, env);
+  if (!stored) {
+    throw new UsageError(`not signed in to ${hubUrl}: run \`handoff login\` (or export HANDOFF_TOKEN, e.g. a development token from \`handoff token --role operator --sub NAME\`)`);
+  }
+  if (Date.parse(stored.expiresAt) <= Date.now()) throw new UsageError(`your sign-in to ${hubUrl} expired at ${stored.expiresAt}: run \`handoff login\` again`);
+  return { hubUrl, token: stored.token };
 }
 
 /** A refused call: `message` is the hub's own message, prefixed with the status. */

@@ -8,6 +8,9 @@ const USAGE = `usage: handoff <command> [options]
   dev                                   hub + one agent on the embedded database, with an operator login
   token --role viewer|operator|admin --sub NAME [--ttl 8h]
   token --worker ID [--ttl 365d]        mint a development token (printed alone on stdout)
+  login                                 sign in to HANDOFF_HUB_URL through its identity provider (a code to
+                                        confirm in the browser); attach / run use it without HANDOFF_TOKEN
+  logout                                end that sign-in at the hub and forget it
   attach RUN_ID [--rw] [--grant-file PATH]
                                         attach this terminal to a run's live session (Ctrl-] detaches);
                                         --rw asks the hub for a write grant, or pass your grant in a
@@ -21,6 +24,8 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   agent: () => import('./agentCommand.ts'),
   dev: () => import('./devCommand.ts'),
   token: () => import('./tokenCommand.ts'),
+  login: () => import('./loginCommand.ts'),
+  logout: () => import('./logoutCommand.ts'),
   attach: () => import('./attachCommand.ts'),
   run: () => import('./runCommand.ts'),
   migrate: () => import('./migrateCommand.ts'),

@@ -22,6 +22,10 @@ export const POLICY = {
   'session.write': 'operator',
   /** ends a live session for good */
   'session.revoke': 'admin',
+  /** who is signed in: the active operator sessions */
+  'operatorSessions.read': 'admin',
+  /** ends someone's operator session (their tokens are refused, their sockets dropped) */
+  'operatorSessions.end': 'admin',
 } as const satisfies Record<string, OperatorRole>;
 
 export type OperatorAction = keyof typeof POLICY;

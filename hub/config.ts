@@ -5,6 +5,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../common/configError.ts';
+import type { OperatorRole } from '../common/statuses.ts';
+import { OPERATOR_ROLES } from '../common/statuses.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'expected true or false' })
@@ -26,6 +28,30 @@ const url = (protocols: string[]) =>
     },
     { message: `expected a URL (${protocols.join(' or ')})` },
   );
+
+/** A duration such as 90s, 15m, 8h, 30d, in seconds. */
+const duration = (maxSeconds: number) =>
+  z
+    .string()
+    .regex(/^\d+[smhd]?$/, { message: 'expected a duration such as 15m, 8h or 30d' })
+    .transform((v) => Number(v.slice(0, /\d$/.test(v) ? undefined : -1)) * ({ s: 1, m: 60, h: 3600, d: 86400 }[v.slice(-1)] ?? 1))
+    .pipe(z.number().int().min(60, { message: 'must be at least 1m' }).max(maxSeconds, { message: `must be at most ${maxSeconds / 86400}d` }));
+
+/** `group=role,group=role`: the identity provider's groups → handoff roles. */
+const roleMap = z.string().transform((v, ctx) => {
+  const map: Array<[string, OperatorRole]> = [];
+  for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = part.lastIndexOf('=');
+    const group = part.slice(0, eq).trim();
+    const role = part.slice(eq + 1).trim();
+    if (eq <= 0 || !group || !OPERATOR_ROLES.includes(role as OperatorRole)) {
+      ctx.addIssue({ code: 'custom', message: `"${part}": expected group=role with role one of ${OPERATOR_ROLES.join(', ')}` });
+      return z.NEVER;
+    }
+    map.push([group, role as OperatorRole]);
+  }
+  return map;
+});
 
 /** Variable name → parser. Absent variables take the default after `??`. */
 const schema = z.object({
@@ -58,6 +84,18 @@ const schema = z.object({
   HANDOFF_HOST: z.string().min(1).default('127.0.0.1'),
   HANDOFF_PORT: int(0, 65535).default(8080),
   HANDOFF_DATA_DIR: z.string().min(1).default('.data'),
+  HANDOFF_OPERATOR_TOKEN_MAX_TTL: duration(365 * 86400).default(30 * 86400),
+  HANDOFF_WORKER_TOKEN_MAX_TTL: duration(3650 * 86400).default(400 * 86400),
+  HANDOFF_OPERATOR_SESSION_TTL: duration(365 * 86400).default(8 * 3600),
+  HANDOFF_OIDC_ISSUER: url(['http:', 'https:']).optional(),
+  HANDOFF_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  HANDOFF_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  HANDOFF_OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  HANDOFF_OIDC_ROLE_MAP: roleMap.optional(),
+  HANDOFF_OIDC_REDIRECT_URL: url(['http:', 'https:']).optional(),
+  HANDOFF_OIDC_SCOPES: z.string().min(1).default('openid profile email'),
+  HANDOFF_OIDC_ACCEPT_JWT: bool.default(false),
+  HANDOFF_OIDC_AUDIENCE: z.string().min(1).optional(),
   HANDOFF_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -101,6 +139,29 @@ export interface HubConfig {
   port: number;
   dataDir: string;
   logLevel: string;
+  /** Longest lifetimes of operator and worker tokens, seconds (minting refuses more, the hub refuses tokens that claim more). */
+  tokenMaxSeconds: { operator: number; worker: number };
+  /** How long a sign-in (dashboard or `handoff login`) lasts, seconds. */
+  operatorSessionSeconds: number;
+  /** OpenID Connect sign-in; null without HANDOFF_OIDC_ISSUER (development sign-in only). */
+  oidc: OidcConfig | null;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string | undefined;
+  /** The ID token / userinfo claim that lists the person's groups. */
+  groupsClaim: string;
+  /** Group → role, in the order given; a person in several mapped groups gets the highest role. */
+  roleMap: Array<[group: string, role: OperatorRole]>;
+  /** Where the provider sends the browser back: HANDOFF_OIDC_REDIRECT_URL, or HANDOFF_PUBLIC_URL + /auth/callback. */
+  redirectUrl: string | undefined;
+  scopes: string;
+  /** Accept the provider's own access tokens / ID tokens (JWTs checked against its JWKS) as operator tokens. */
+  acceptJwt: boolean;
+  /** The audience such a JWT must carry (HANDOFF_OIDC_AUDIENCE, default the client id). */
+  audience: string;
 }
 
 /**
@@ -142,6 +203,15 @@ export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     if (!c.HANDOFF_JWT_SECRET) problems.push('HANDOFF_JWT_SECRET: required when NODE_ENV=production');
     if (!c.HANDOFF_ENCRYPTION_KEY) problems.push('HANDOFF_ENCRYPTION_KEY: required when NODE_ENV=production');
   }
+  if (c.HANDOFF_OIDC_ISSUER) {
+    if (!c.HANDOFF_OIDC_CLIENT_ID) problems.push('HANDOFF_OIDC_CLIENT_ID: required with HANDOFF_OIDC_ISSUER');
+    if (!c.HANDOFF_OIDC_ROLE_MAP?.length) problems.push('HANDOFF_OIDC_ROLE_MAP: required with HANDOFF_OIDC_ISSUER (e.g. ops-admins=admin,ops=operator,staff=viewer)');
+  } else {
+    for (const k of ['HANDOFF_OIDC_CLIENT_ID', 'HANDOFF_OIDC_CLIENT_SECRET', 'HANDOFF_OIDC_ROLE_MAP', 'HANDOFF_OIDC_REDIRECT_URL', 'HANDOFF_OIDC_AUDIENCE'] as const) {
+      if (c[k] !== undefined) problems.push(`${k}: has no effect without HANDOFF_OIDC_ISSUER`);
+    }
+    if (c.HANDOFF_OIDC_ACCEPT_JWT) problems.push('HANDOFF_OIDC_ACCEPT_JWT: needs HANDOFF_OIDC_ISSUER');
+  }
   if (problems.length) throw new ConfigError(problems);
   return {
     env: c.NODE_ENV,
@@ -173,5 +243,21 @@ export function loadHubConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     port: c.HANDOFF_PORT,
     dataDir: resolve(c.HANDOFF_DATA_DIR),
     logLevel: c.HANDOFF_LOG_LEVEL,
+    tokenMaxSeconds: { operator: c.HANDOFF_OPERATOR_TOKEN_MAX_TTL, worker: c.HANDOFF_WORKER_TOKEN_MAX_TTL },
+    operatorSessionSeconds: Math.min(c.HANDOFF_OPERATOR_SESSION_TTL, c.HANDOFF_OPERATOR_TOKEN_MAX_TTL),
+    oidc:
+      c.HANDOFF_OIDC_ISSUER && c.HANDOFF_OIDC_CLIENT_ID && c.HANDOFF_OIDC_ROLE_MAP
+        ? {
+            issuer: c.HANDOFF_OIDC_ISSUER,
+            clientId: c.HANDOFF_OIDC_CLIENT_ID,
+            clientSecret: c.HANDOFF_OIDC_CLIENT_SECRET,
+            groupsClaim: c.HANDOFF_OIDC_GROUPS_CLAIM,
+            roleMap: c.HANDOFF_OIDC_ROLE_MAP,
+            redirectUrl: c.HANDOFF_OIDC_REDIRECT_URL ?? (c.HANDOFF_PUBLIC_URL ? `${c.HANDOFF_PUBLIC_URL.replace(/\/+$/, '')}/auth/callback` : undefined),
+            scopes: c.HANDOFF_OIDC_SCOPES,
+            acceptJwt: c.HANDOFF_OIDC_ACCEPT_JWT,
+            audience: c.HANDOFF_OIDC_AUDIENCE ?? c.HANDOFF_OIDC_CLIENT_ID,
+          }
+        : null,
   };
 }

@@ -8,6 +8,10 @@ import type { DestinationStream, Logger } from 'pino';
 import { Server } from 'socket.io';
 import { AGENT_NAMESPACE, SOCKET_PATH, VIEWER_NAMESPACE } from '../common/protocol.ts';
 import { SealedBox } from './auth/sealedBox.ts';
+import { OperatorAuth } from './auth/operatorAuth.ts';
+import { OperatorSessions } from './auth/operatorSessions.ts';
+import { OidcSignIn } from './auth/oidcSignIn.ts';
+import { ExternalJwtVerifier } from './auth/externalJwt.ts';
 import { TokenService } from './auth/tokens.ts';
 import type { HubConfig } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -47,6 +51,7 @@ export interface RunningHub {
   ctx: HubContext;
   runs: TaskRunService;
   sessions: LiveSessionService;
+  operatorAuth: OperatorAuth;
   sweeper: SessionSweeper;
   io: Server;
   log: Logger;
@@ -65,17 +70,23 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
     orm: database.orm,
     config,
     events: new HubEvents(),
-    tokens: new TokenService(secrets.jwtSecret),
+    tokens: new TokenService(secrets.jwtSecret, config.tokenMaxSeconds),
     sealedBox: new SealedBox(secrets.encryptionKey),
     log,
   };
+  const operatorSessions = new OperatorSessions(database.orm, log);
+  await operatorSessions.loadEnded();
+  const oidc = config.oidc ? new OidcSignIn(config.oidc, operatorSessions, ctx.tokens, ctx.sealedBox, config.operatorSessionSeconds, log) : null;
+  const external = config.oidc?.acceptJwt && oidc ? new ExternalJwtVerifier(config.oidc, oidc, config.tokenMaxSeconds.operator) : null;
+  const operatorAuth = new OperatorAuth(ctx.tokens, operatorSessions, external);
+  operatorSessions.onEnded = (ids) => ctx.events.emit('operator:sessionsEnded', ids);
   const metrics = new HubMetrics();
   const runs = new TaskRunService(ctx);
   const sessions = new LiveSessionService(ctx);
   const recordings = new RecordingStore(database.orm);
   const recorder = new LiveRecorder(recordings, log);
 
-  const app = createApp({ orm: database.orm, tokens: ctx.tokens, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl });
+  const app = createApp({ orm: database.orm, tokens: ctx.tokens, operatorAuth, runs, sessions, recordings, metrics, log, publicUrl: config.publicUrl, oidc });
   const server = createServer(app);
   // Requests Node's HTTP parser refuses (headers too large, malformed) never reach Express:
   // answer them in the API's JSON error shape too, then close.
@@ -104,8 +115,8 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
   const viewers: ViewerNamespace = io.of(VIEWER_NAMESPACE);
   const rw = new RwGate(viewers, sessions, log, redis !== null);
   attachAgentGateway({ agents, viewers, tokens: ctx.tokens, runs, sessions, recorder, config, metrics, events: ctx.events, clustered: redis !== null, log });
-  attachViewerGateway({ agents, viewers, tokens: ctx.tokens, runs, metrics, log, rw });
-  attachDomainFanout(ctx.events, agents, viewers, rw);
+  attachViewerGateway({ agents, viewers, tokens: ctx.tokens, operatorAuth, runs, metrics, log, rw });
+  attachDomainFanout(ctx.events, agents, viewers, rw, operatorSessions, redis !== null);
   const slowViewers = new SlowViewerGuard(viewers, agents, metrics, log, config.viewerBacklogBytes);
   slowViewers.start();
 
@@ -130,6 +141,7 @@ export async function startHub(config: HubConfig, opts: StartHubOptions = {}): P
     ctx,
     runs,
     sessions,
+    operatorAuth,
     sweeper,
     io,
     log,

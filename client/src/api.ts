@@ -60,6 +60,8 @@ const run = (id: string) => `/api/task-runs/${encodeURIComponent(id)}`;
 
 export const api = {
   /** Checks a token before it is stored (no redirect on 401). */
+  /** Ends this tab's operator session at the hub (its token is refused everywhere from now on). */
+  logout: () => request<{ ended: true; endSessionUrl: string | null }>('POST', '/auth/logout', undefined, { token: currentIdentity()?.token ?? '' }),
   verifyToken: (token: string) => request<{ taskRuns: TaskRunDto[] }>('GET', '/api/task-runs?limit=1', undefined, { token }),
   listRuns: (status?: TaskRunStatus, limit = 100) =>
     request<{ taskRuns: TaskRunDto[] }>('GET', `/api/task-runs?limit=${limit}${status ? `&status=${status}` : ''}`).then((r) => r.taskRuns),

@@ -3,6 +3,7 @@
  * the runs list and a run's detail — under a header that names who is signed in.
  */
 import { startAgeTicker } from './ages.ts';
+import { api } from './api.ts';
 import { signInWatch } from './components/signInWatch.ts';
 import { h } from './dom.ts';
 import { backToSignIn, interceptLinks, navigate, setNavigationHandler } from './nav.ts';
@@ -21,15 +22,21 @@ function header(): HTMLElement {
   const me = currentIdentity();
   const out = h('button.link', { type: 'button', 'data-action': 'sign-out' }, 'Sign out');
   out.addEventListener('click', () => {
-    signOut();
-    navigate('/signin', { notice: 'Signed out.' });
+    // Sign-out ends the session at the hub, not only in this tab: a copy of the token is dead too.
+    void api
+      .logout()
+      .catch(() => undefined)
+      .finally(() => {
+        signOut();
+        navigate('/signin', { notice: 'Signed out.' });
+      });
   });
   return h(
     'header.top',
     {},
     h('a.brand', { href: '/', 'data-nav': true }, 'handoff'),
     h('nav', {}, h('a', { href: '/', 'data-nav': true }, 'Runs')),
-    me ? h('span.whoami', { 'data-testid': 'whoami', 'data-role': me.role }, notificationButton(), ' ', me.sub, ' ', h(`span.badge.role-${me.role}`, {}, me.role), ' ', out) : null,
+    me ? h('span.whoami', { 'data-testid': 'whoami', 'data-role': me.role }, notificationButton(), ' ', h('span', { 'data-testid': 'whoami-name', title: me.sub }, me.name ?? me.sub), ' ', h(`span.badge.role-${me.role}`, {}, me.role), ' ', out) : null,
   );
 }
 

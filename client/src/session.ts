@@ -13,6 +13,8 @@ const KEY = 'handoff.token';
 export interface Identity {
   token: string;
   sub: string;
+  /** The display name the identity provider gave (absent for development tokens). */
+  name: string | null;
   role: OperatorRole;
   /** Expiry, ms since epoch; null when the token has none. */
   expiresAt: number | null;
@@ -46,7 +48,8 @@ function readClaims(raw: string): Identity {
   if (!OPERATOR_ROLES.includes(role as OperatorRole)) throw new Error('that token carries no operator role (is it a worker or grant token?)');
   const sub = typeof payload['sub'] === 'string' ? payload['sub'] : 'unknown';
   const exp = typeof payload['exp'] === 'number' ? payload['exp'] * 1000 : null;
-  return { token, sub, role: role as OperatorRole, expiresAt: exp };
+  const name = typeof payload['name'] === 'string' && payload['name'] ? payload['name'] : null;
+  return { token, sub, name, role: role as OperatorRole, expiresAt: exp };
 }
 
 export function currentIdentity(): Identity | null {

@@ -7,15 +7,18 @@ import type { Ack } from '../../common/protocol.ts';
 import type { ViewerLinkOptions } from '../../common/viewerLink.ts';
 import { ViewerLink } from '../../common/viewerLink.ts';
 import { backToSignIn } from './nav.ts';
-import { signOut } from './session.ts';
+import { refusedReason, signOut } from './session.ts';
 
 export function openLink(token: string, opts: Omit<ViewerLinkOptions, 'url' | 'token'> = {}): ViewerLink {
   const link = new ViewerLink({ url: '', token, ...opts });
   link.on('state', (st) => {
     if (st.kind !== 'refused') return;
     link.close();
+    const why = st.reason.replace(/^unauthorized:\s*/, '');
+    // the hub drops a connection when its token expires: say it as the page's own expiry does
+    const reason = /expired/.test(why) ? refusedReason(why) : `The hub refused your token for live updates (${why}). Please sign in again.`;
     signOut();
-    backToSignIn(`The hub refused your token for live updates (${st.reason.replace(/^unauthorized:\s*/, '')}). Please sign in again.`);
+    backToSignIn(reason);
   });
   return link;
 }

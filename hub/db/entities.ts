@@ -6,7 +6,7 @@ import { defineEntity, p } from '@mikro-orm/core';
 import type { InferEntity } from '@mikro-orm/core';
 import type { RunAttention } from '../../common/api.ts';
 import type { LiveControl } from '../../common/statuses.ts';
-import { SESSION_PROVIDERS, SESSION_STATUSES, TASK_RUN_STATUSES } from '../../common/statuses.ts';
+import { OPERATOR_ROLES, SESSION_PROVIDERS, SESSION_STATUSES, TASK_RUN_STATUSES } from '../../common/statuses.ts';
 
 export interface TaskRunPayload {
   liveControl?: LiveControl;
@@ -103,4 +103,31 @@ export const TaskRunRecordingPart = defineEntity({
 });
 export type TaskRunRecordingPart = InferEntity<typeof TaskRunRecordingPart>;
 
-export const ENTITIES = [TaskRun, TaskRunLiveSession, TaskRunControlEvent, TaskRunRecordingPart];
+/**
+ * An operator's sign-in (architecture §7): every operator token names one by its `sid`, and the hub
+ * refuses a token whose session has ended or expired. Rows are never deleted by the application:
+ * an ended session stays as the record of who ended it and when.
+ */
+export const OperatorSession = defineEntity({
+  name: 'OperatorSession',
+  tableName: 'operator_session',
+  properties: {
+    id: p.uuid().primary().onCreate(() => randomUUID()),
+    /** The identity provider's subject (`sub`), or the name a development token was minted for. */
+    subject: p.string().index(),
+    /** The identity provider's issuer URL; `handoff:dev` for development tokens. */
+    issuer: p.string(),
+    displayName: p.string().nullable(),
+    role: p.enum(OPERATOR_ROLES),
+    /** How the session began: `oidc` (dashboard sign-in), `cli` (handoff login), `dev` (a minted token, registered on first use). */
+    source: p.string(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    expiresAt: p.datetime().index(),
+    endedAt: p.datetime().nullable(),
+    /** Who ended it: an admin's `issuer subject`, `self` (sign-out). */
+    endedBy: p.string().nullable(),
+  },
+});
+export type OperatorSession = InferEntity<typeof OperatorSession>;
+
+export const ENTITIES = [TaskRun, TaskRunLiveSession, TaskRunControlEvent, TaskRunRecordingPart, OperatorSession];

@@ -132,3 +132,13 @@ export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200), at
 export const recordingUploadQuery = z.object({ attempt: z.coerce.number().pipe(attemptField) }).strict();
 
 export const runIdParam = z.string().uuid();
+
+export const operatorSessionsQuery = z
+  .object({ subject: z.string().min(1).max(255).optional(), issuer: z.string().min(1).max(255).optional() })
+  .strict();
+
+/** Ends every active session of one person (`subject`, and `issuer` when several providers share subjects). */
+export const endSessionsBody = z.object({ subject: z.string().min(1).max(255), issuer: z.string().min(1).max(255).optional() }).strict();
+
+/** `handoff login` polls with the sealed handle /auth/device gave it. */
+export const deviceTokenBody = z.object({ handle: z.string().min(1).max(8192), waitSeconds: z.number().int().min(1).max(25).optional() }).strict();

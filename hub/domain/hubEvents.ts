@@ -23,6 +23,8 @@ export interface HubEventMap {
   'session:enabled': [runId: string];
   /** RW grants of the session changed: revoke-write bumped the generation, or a grant expired. */
   'rw:changed': [runId: string, rwGeneration: number, rwGrantedUntil: string | null];
+  /** Operator sessions were ended: every hub refuses them and drops their sockets. */
+  'operator:sessionsEnded': [sessionIds: string[]];
   /** Any control event was appended (the audit timeline is live). */
   'event:appended': [event: ControlEventDto];
 }

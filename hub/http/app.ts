@@ -15,7 +15,11 @@ import type { HubMetrics } from '../metrics.ts';
 import type { RecordingStore } from '../recordings/recordingStore.ts';
 import { buildOpenApi } from './openapi.ts';
 import { securityHeaders } from './securityHeaders.ts';
+import type { OperatorAuth } from '../auth/operatorAuth.ts';
 import { liveSessionRoutes } from './routes/liveSessionRoutes.ts';
+import { operatorSessionRoutes } from './routes/operatorSessionRoutes.ts';
+import type { OidcSignIn } from '../auth/oidcSignIn.ts';
+import { authRoutes } from './routes/authRoutes.ts';
 import { taskRunRoutes } from './routes/taskRunRoutes.ts';
 
 const CLIENT_DIST = fileURLToPath(new URL('../../client/dist/', import.meta.url));
@@ -23,12 +27,15 @@ const CLIENT_DIST = fileURLToPath(new URL('../../client/dist/', import.meta.url)
 export interface AppDeps {
   orm: MikroORM;
   tokens: TokenService;
+  operatorAuth: OperatorAuth;
   runs: TaskRunService;
   sessions: LiveSessionService;
   recordings: RecordingStore;
   metrics: HubMetrics;
   log: Logger;
   publicUrl: string | undefined;
+  /** OpenID Connect sign-in; null when not configured (development sign-in only). */
+  oidc?: OidcSignIn | null;
 }
 
 /** The error code of a client error Express or a middleware raised with only a status. */
@@ -65,13 +72,15 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
-  const openapi = buildOpenApi(deps.publicUrl);
+  const openapi = buildOpenApi(deps.publicUrl, { oidc: !!deps.oidc });
   app.get('/api/openapi.json', (_req, res) => void res.json(openapi));
+  authRoutes(app, { auth: deps.operatorAuth, oidc: deps.oidc ?? null, publicUrl: deps.publicUrl, log: deps.log });
 
   const api = express.Router();
   api.use(express.json({ limit: '1mb', strict: false }));
-  api.use(taskRunRoutes(deps.tokens, deps.runs, deps.recordings));
-  api.use(liveSessionRoutes(deps.tokens, deps.sessions));
+  api.use(taskRunRoutes(deps.tokens, deps.operatorAuth, deps.runs, deps.recordings));
+  api.use(liveSessionRoutes(deps.tokens, deps.operatorAuth, deps.sessions));
+  api.use(operatorSessionRoutes(deps.operatorAuth));
   api.use((req, _res, next) => next(new ApiError(404, 'not_found', `no route ${req.method} ${req.baseUrl}${req.path}`)));
   app.use('/api', api);
 

@@ -5,6 +5,7 @@ import { may, POLICY } from '../../common/policy.ts';
 import type { OperatorClaims, TokenService, WorkerClaims } from '../auth/tokens.ts';
 import { TokenError } from '../auth/tokens.ts';
 import { forbidden, unauthorized } from '../domain/errors.ts';
+import type { OperatorAuth } from '../auth/operatorAuth.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -21,12 +22,12 @@ function bearer(req: Request): string {
   return m[1];
 }
 
-/** An operator token whose role may take `action` (common/policy.ts). */
-export function requireOperator(tokens: TokenService, action: OperatorAction) {
-  return (req: Request, _res: Response, next: NextFunction) => {
+/** An operator token of a live operator session whose role may take `action` (common/policy.ts). */
+export function requireOperator(auth: OperatorAuth, action: OperatorAction) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
     let claims: OperatorClaims;
     try {
-      claims = tokens.verifyOperator(bearer(req));
+      claims = await auth.authenticate(bearer(req));
     } catch (err) {
       if (err instanceof TokenError) return next(unauthorized(err.message));
       return next(err);

@@ -47,12 +47,14 @@ const errors = (...codes: number[]) => ({
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const nullable = (t: string, format?: string) => ({ type: [t, 'null'], ...(format ? { format } : {}) });
 
-type Tag = 'task-runs' | 'workers' | 'live-sessions' | 'recordings' | 'service';
+type Tag = 'task-runs' | 'workers' | 'live-sessions' | 'recordings' | 'operator-sessions' | 'auth' | 'service';
 const TAGS: Array<{ name: Tag; description: string }> = [
   { name: 'task-runs', description: 'Operators create, list, read, cancel, control and message runs, and read their audit timeline.' },
   { name: 'workers', description: 'What a worker (agent) does over REST: claim, report, heartbeat, complete. The real-time path is the /agent Socket.IO namespace (docs/protocol.md).' },
   { name: 'live-sessions', description: 'The live session of a run: enable, read, grant / revoke write, revoke.' },
   { name: 'recordings', description: 'The asciicast v2 recording of a run.' },
+  { name: 'operator-sessions', description: "Who is signed in (admin): every operator token belongs to an operator session; ending one refuses its tokens and drops its sockets on every hub at once." },
+  { name: 'auth', description: 'Signing in and out. With HANDOFF_OIDC_ISSUER: the dashboard through the OpenID provider (/auth/login, /auth/callback), the CLI through the device flow (/auth/device); without it, only development tokens.' },
   { name: 'service', description: 'Health, readiness, metrics and this document: no token.' },
 ];
 
@@ -75,7 +77,7 @@ function op(summary: string, opts: OpOptions): Json {
     operationId: opts.operationId,
     tags: [opts.tag],
     summary,
-    security: [{ [opts.security ?? 'operator']: [] }],
+    security: opts.security === 'none' ? [] : [{ [opts.security ?? 'operator']: [] }],
     ...(opts.params ? { parameters: opts.params } : {}),
     // a body whose every field is optional may be left out (the routes read a missing body as {})
     ...(opts.body ? { requestBody: { required: !opts.body.safeParse({}).success, ...json(schema(opts.body)) } } : {}),
@@ -83,7 +85,53 @@ function op(summary: string, opts: OpOptions): Json {
   };
 }
 
-export function buildOpenApi(serverUrl?: string): Json {
+/** The sign-in flows that exist only with an OpenID provider configured. */
+function oidcPaths(): Record<string, Json> {
+  const html = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
+  return {
+    '/auth/login': {
+      get: {
+        operationId: 'login',
+        tags: ['auth'],
+        summary: 'Starts the dashboard sign-in: redirects to the provider (authorization code + PKCE; state, nonce and verifier in a sealed HttpOnly SameSite=Lax cookie)',
+        security: [],
+        parameters: [{ name: 'next', in: 'query', required: false, schema: { type: 'string' }, description: 'a same-site path to open after signing in' }],
+        responses: { 302: { description: 'to the provider' }, 503: html('the provider cannot be reached') },
+      },
+    },
+    '/auth/callback': {
+      get: {
+        operationId: 'loginCallback',
+        tags: ['auth'],
+        summary: 'Where the provider sends the browser back: opens an operator session and hands the dashboard its token in the fragment of /signin',
+        security: [],
+        responses: { 303: { description: 'to /signin#token=…' }, 400: html('the answer could not be verified (state, nonce, PKCE, a stale cookie)'), 403: html('the person is in no mapped group, or refused at the provider') },
+      },
+    },
+    '/auth/device': {
+      post: op('Starts a device sign-in for `handoff login`: the code to enter at the provider, and a sealed handle to poll with', {
+        operationId: 'deviceLogin',
+        tag: 'auth',
+        security: 'none',
+        ok: obj({ userCode: { type: 'string' }, verificationUri: { type: 'string' }, verificationUriComplete: nullable('string'), expiresIn: { type: 'integer' }, interval: { type: 'integer' }, handle: { type: 'string' } }),
+        errors: [],
+      }),
+    },
+    '/auth/device/token': {
+      post: op('Long poll of a device sign-in: 202 while the person has not finished, 200 with the operator token once they have', {
+        operationId: 'deviceLoginToken',
+        tag: 'auth',
+        security: 'none',
+        body: s.deviceTokenBody,
+        ok: obj({ status: { const: 'signed_in' }, token: { type: 'string' }, sessionId: { type: 'string', format: 'uuid' }, subject: { type: 'string' }, displayName: nullable('string'), role: { enum: ['viewer', 'operator', 'admin'] }, expiresAt: { type: 'string', format: 'date-time' } }),
+        extra: { 202: { description: 'not yet: poll again', ...json(obj({ status: { const: 'pending' } })) } },
+        errors: [403, 422],
+      }),
+    },
+  };
+}
+
+export function buildOpenApi(serverUrl?: string, features: { oidc?: boolean } = {}): Json {
   const queryParams = (t: z.ZodObject) =>
     Object.entries((schema(t) as { properties: Record<string, Json> }).properties).map(([name, sch]) => ({ name, in: 'query', required: false, schema: sch }));
   const ls = '/api/task-runs/{id}/live-session';
@@ -152,6 +200,18 @@ export function buildOpenApi(serverUrl?: string): Json {
           action: { type: 'string', examples: [...CONTROL_ACTIONS] },
           metadata: { type: 'object' },
           createdAt: { type: 'string', format: 'date-time' },
+        }),
+        OperatorSession: obj({
+          id: { type: 'string', format: 'uuid' },
+          subject: { type: 'string', description: "the identity provider's subject (`sub`), or the name a development token was minted for" },
+          issuer: { type: 'string', description: "the identity provider's issuer URL, or `handoff:dev` for development tokens" },
+          displayName: nullable('string'),
+          role: { enum: ['viewer', 'operator', 'admin'] },
+          source: { type: 'string', enum: ['oidc', 'cli', 'dev', 'jwt'] },
+          createdAt: { type: 'string', format: 'date-time' },
+          expiresAt: { type: 'string', format: 'date-time' },
+          endedAt: nullable('string', 'date-time'),
+          endedBy: nullable('string'),
         }),
         RunStep: obj({
           index: { type: 'integer', minimum: 0 },
@@ -296,6 +356,51 @@ export function buildOpenApi(serverUrl?: string): Json {
           errors: [401, 403, 404, 409, 422],
         }),
       },
+      '/api/operator-sessions': {
+        get: op('Active operator sessions (admin), newest first; filter by subject / issuer', {
+          operationId: 'listOperatorSessions',
+          tag: 'operator-sessions',
+          params: queryParams(s.operatorSessionsQuery),
+          ok: obj({ sessions: { type: 'array', items: ref('OperatorSession') } }),
+          errors: [401, 403, 422],
+        }),
+      },
+      '/api/operator-sessions/end': {
+        post: op("End every active session of one person (admin): their tokens are refused and their sockets dropped at once", {
+          operationId: 'endOperatorSessions',
+          tag: 'operator-sessions',
+          body: s.endSessionsBody,
+          ok: obj({ ended: { type: 'array', items: ref('OperatorSession') } }),
+          errors: [401, 403, 422],
+        }),
+      },
+      '/api/operator-sessions/{sid}/end': {
+        post: op('End one operator session (admin); ending an ended session answers it as it is', {
+          operationId: 'endOperatorSession',
+          tag: 'operator-sessions',
+          params: [{ name: 'sid', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          ok: obj({ session: ref('OperatorSession') }),
+          errors: [401, 403, 404, 422],
+        }),
+      },
+      '/auth/methods': {
+        get: {
+          operationId: 'authMethods',
+          tags: ['auth'],
+          summary: 'How operators sign in here: through the OpenID provider, or (development) with a minted token',
+          security: [],
+          responses: { 200: { description: 'sign-in methods', ...json(withOptional(obj({ oidc: { type: 'boolean' }, development: { type: 'boolean' } }), { issuer: { type: 'string' } })) } },
+        },
+      },
+      '/auth/logout': {
+        post: op("Sign out: ends the caller's own operator session (its tokens are refused everywhere at once); `endSessionUrl` is the provider's sign-out page, when it has one", {
+          operationId: 'logout',
+          tag: 'auth',
+          ok: obj({ ended: { const: true }, endSessionUrl: nullable('string') }),
+          errors: [401],
+        }),
+      },
+      ...(features.oidc ? oidcPaths() : {}),
       '/healthz': {
         get: { operationId: 'healthz', tags: ['service'], summary: 'Liveness', security: [], responses: { 200: { description: 'the process is up', ...json(obj({ status: { const: 'ok' } })) } } },
       },

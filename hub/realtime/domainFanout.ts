@@ -1,10 +1,11 @@
 /** Domain events → sockets: what changed reaches the agent and every viewer in one hop. */
+import type { OperatorSessions } from '../auth/operatorSessions.ts';
 import type { HubEvents } from '../domain/hubEvents.ts';
-import { agentRunRoom, RUNS_WATCH_ROOM, viewerOutputRoom, viewerRunRoom } from './rooms.ts';
+import { agentRunRoom, operatorSessionRoom, RUNS_WATCH_ROOM, viewerOutputRoom, viewerRunRoom } from './rooms.ts';
 import type { RwGate } from './rwGate.ts';
 import type { AgentNamespace, ViewerNamespace } from './types.ts';
 
-export function attachDomainFanout(events: HubEvents, agents: AgentNamespace, viewers: ViewerNamespace, rw: RwGate): void {
+export function attachDomainFanout(events: HubEvents, agents: AgentNamespace, viewers: ViewerNamespace, rw: RwGate, operatorSessions: OperatorSessions, clustered: boolean): void {
   events.on('run:available', () => agents.emit('run:available'));
 
   events.on('run:changed', (run, session) => {
@@ -40,6 +41,14 @@ export function attachDomainFanout(events: HubEvents, agents: AgentNamespace, vi
     // Viewers are detached from the stream; they may still read the run over REST.
     viewers.in(viewerRunRoom(runId)).socketsLeave([viewerRunRoom(runId), viewerOutputRoom(runId)]);
   });
+
+  // An ended operator session: other hubs refuse its tokens from now on (their caches do not wait to
+  // age), and its viewer sockets are disconnected wherever they are (the adapter reaches every hub).
+  events.on('operator:sessionsEnded', (ids) => {
+    if (clustered) viewers.serverSideEmit('operator:ended', ids);
+    viewers.in(ids.map(operatorSessionRoom)).disconnectSockets(true);
+  });
+  if (clustered) viewers.on('operator:ended', (ids) => operatorSessions.markEnded(ids));
 
   events.on('rw:changed', (runId, generation, until) => {
     if (until === null) rw.downgradeEverywhere(runId, generation, 'write revoked');

@@ -5,3 +5,5 @@ export const viewerOutputRoom = (runId: string) => `out:${runId}`;
 export const agentRunRoom = (runId: string) => `agent-run:${runId}`;
 export const workerRoom = (workerId: string) => `worker:${workerId}`;
 export const RUNS_WATCH_ROOM = 'runs';
+/** Every viewer socket of one operator session: ending the session disconnects the room on every hub. */
+export const operatorSessionRoom = (sid: string) => `op-session:${sid}`;

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { ControlAction } from '../../common/statuses.ts';
 import type { Actor } from '../domain/actors.ts';
+import { operatorActor } from '../domain/actors.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import { viewerRunRoom } from './rooms.ts';
 import type { RwVerdict, ViewerNamespace, ViewerSocket } from './types.ts';
@@ -29,8 +30,7 @@ export class RwGate {
   }
 
   private actor(socket: ViewerSocket): Actor & { kind: 'operator' } {
-    const o = socket.data.operator;
-    return { kind: 'operator', sub: o.sub, role: o.role };
+    return operatorActor(socket.data.operator);
   }
 
   private audit(socket: ViewerSocket, runId: string, action: ControlAction, meta: Record<string, unknown>) {

@@ -47,6 +47,8 @@ export interface ViewerSocketData {
 /** Hub ↔ hub messages (through the Redis adapter): RW state lives on the hub holding the viewer socket. */
 export interface HubToHubEvents {
   'rw:generation': (runId: string, generation: number, reason: string) => void;
+  /** These operator sessions ended on another hub: refuse them here too (their sockets are dropped by the adapter). */
+  'operator:ended': (sessionIds: string[]) => void;
 }
 /** Hub ↔ hub messages on the agent namespace: a run's attempt moved on (re-queued, claimed again), fence the older ones. */
 export interface AgentHubToHubEvents {

@@ -10,7 +10,8 @@ import { invalidPayload, notFound, rateLimited, unavailable } from '../domain/er
 import type { TaskRunService } from '../domain/taskRuns.ts';
 import type { HubMetrics } from '../metrics.ts';
 import { answer } from './acks.ts';
-import { agentRunRoom, RUNS_WATCH_ROOM, viewerOutputRoom, viewerRunRoom } from './rooms.ts';
+import type { OperatorAuth } from '../auth/operatorAuth.ts';
+import { agentRunRoom, operatorSessionRoom, RUNS_WATCH_ROOM, viewerOutputRoom, viewerRunRoom } from './rooms.ts';
 import type { AgentNamespace, ViewerNamespace, ViewerSocket } from './types.ts';
 import type { RwGate } from './rwGate.ts';
 import { byteLength, isBytes, isOffset, isPaneId, isRunId, isSize } from './wireChecks.ts';
@@ -19,6 +20,7 @@ export interface ViewerGatewayDeps {
   agents: AgentNamespace;
   viewers: ViewerNamespace;
   tokens: TokenService;
+  operatorAuth: OperatorAuth;
   runs: TaskRunService;
   metrics: HubMetrics;
   log: Logger;
@@ -60,13 +62,13 @@ async function pushFullSnapshots(agents: AgentNamespace, socket: ViewerSocket, r
 }
 
 export function attachViewerGateway(deps: ViewerGatewayDeps): void {
-  const { agents, viewers, tokens, runs, metrics, log, rw } = deps;
+  const { agents, viewers, tokens, operatorAuth, runs, metrics, log, rw } = deps;
 
-  viewers.use((socket, next) => {
+  viewers.use(async (socket, next) => {
     const auth = socket.handshake.auth as { token?: unknown; grant?: unknown };
     try {
       if (typeof auth.token !== 'string') throw new TokenError('missing token');
-      socket.data.operator = tokens.verifyOperator(auth.token);
+      socket.data.operator = await operatorAuth.authenticateHandshake(auth.token);
       socket.data.grant = null;
       socket.data.grantRefused = null;
       if (typeof auth.grant === 'string' && auth.grant) {
@@ -90,11 +92,21 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
       socket.data.readingAt = null;
       next();
     } catch (err) {
+      if (!(err instanceof TokenError)) log.warn({ err: (err as Error).message }, 'viewer handshake failed');
       next(new Error(`unauthorized: ${err instanceof TokenError ? err.message : 'invalid token'}`));
     }
   });
 
   viewers.on('connection', (socket: ViewerSocket) => {
+    // Ending the operator session disconnects this room on every hub; a session ended while this
+    // handshake was in flight is caught here.
+    const sid = socket.data.operator.sid;
+    if (operatorAuth.sessions.knownEnded(sid)) return void socket.disconnect(true);
+    void socket.join(operatorSessionRoom(sid));
+    // A connection lives no longer than its token (and so its session): then it is dropped, and a
+    // reconnect with the same token is refused as expired.
+    const leftMs = socket.data.operator.exp * 1000 - Date.now();
+    const expiry = leftMs < 2 ** 31 - 1 ? setTimeout(() => socket.disconnect(true), Math.max(0, leftMs)) : null;
     metrics.viewersConnected.inc();
     const notice = throttledNotice(socket);
 
@@ -180,6 +192,7 @@ export function attachViewerGateway(deps: ViewerGatewayDeps): void {
     });
 
     socket.on('disconnect', () => {
+      if (expiry) clearTimeout(expiry);
       metrics.viewersConnected.dec();
       for (const runId of socket.data.rw.keys()) rw.release(socket, runId, 'disconnected');
     });

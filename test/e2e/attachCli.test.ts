@@ -281,10 +281,10 @@ describe('e2e: handoff attach / run in a terminal', function () {
     }
   });
 
-  it('without HANDOFF_TOKEN: exits non-zero with a clear message', async () => {
+  it('without HANDOFF_TOKEN or a stored sign-in: exits non-zero with a clear message', async () => {
     const r = await runCli(['attach', randomUUID()], { HANDOFF_HUB_URL: th.url, HANDOFF_TOKEN: '' });
     expect(r.code).to.not.equal(0);
-    expect(r.stderr).to.contain('HANDOFF_TOKEN is not set');
+    expect(r.stderr).to.match(/not signed in to .*handoff login.*HANDOFF_TOKEN/);
   });
 
   it('an unknown run: exits 1 saying it was not found', async () => {

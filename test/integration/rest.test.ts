@@ -7,6 +7,8 @@ import { expect } from 'chai';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ControlEventDto, GrantWriteResult, LiveSessionDto, RunStepDto, TaskRunDto } from '../../common/api.ts';
 import { TokenService } from '../../hub/auth/tokens.ts';
+import { TEST_JWT_SECRET } from '../support/testSecrets.ts';
+import { waitUntil } from '../support/wait.ts';
 import { createApp } from '../../hub/http/app.ts';
 import { HubMetrics } from '../../hub/metrics.ts';
 import { RecordingStore } from '../../hub/recordings/recordingStore.ts';
@@ -43,8 +45,13 @@ const API_ROUTES: Array<{ method: string; path: string; auth: 'viewer' | 'operat
   { method: 'POST', path: '/api/task-runs/{id}/live-session/revoke', auth: 'admin' },
   { method: 'POST', path: '/api/task-runs/{id}/live-session/report', auth: 'worker' },
   { method: 'POST', path: '/api/task-runs/{id}/live-session/heartbeat', auth: 'worker' },
+  { method: 'GET', path: '/api/operator-sessions', auth: 'admin' },
+  { method: 'POST', path: '/api/operator-sessions/end', auth: 'admin' },
+  { method: 'POST', path: '/api/operator-sessions/{sid}/end', auth: 'admin' },
 ];
 const PUBLIC_ROUTES = [
+  { method: 'GET', path: '/auth/methods' },
+  { method: 'POST', path: '/auth/logout' },
   { method: 'GET', path: '/healthz' },
   { method: 'GET', path: '/readyz' },
   { method: 'GET', path: '/metrics' },
@@ -979,6 +986,92 @@ for (const store of STORES) {
       });
     });
 
+    describe('operator sessions (admin)', () => {
+      type Sessions = { sessions: Array<{ id: string; subject: string; issuer: string; role: string; source: string; endedAt: string | null }> };
+      const sidOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')) as { sid: string }).sid;
+
+      it('every operator token carries a session; a development token registers it on first use and the admin sees it', async () => {
+        const t = h.token('viewer', 'sam');
+        expect(sidOf(t)).to.match(/^[0-9a-f-]{36}$/);
+        expect((await h.api('GET', '/api/task-runs?limit=1', t)).status).to.equal(200);
+        const list = await h.api<Sessions>('GET', '/api/operator-sessions?subject=sam', admin);
+        expect(list.status, list.text).to.equal(200);
+        expect(list.body.sessions.map((s) => s.id)).to.deep.equal([sidOf(t)]);
+        expect(list.body.sessions[0]).to.include({ subject: 'sam', issuer: 'handoff:dev', role: 'viewer', source: 'dev', endedAt: null });
+        // a token minted without a session (before sessions existed) is refused
+        const legacy = (await import('jsonwebtoken')).default.sign({ role: 'admin' }, TEST_JWT_SECRET, { algorithm: 'HS256', subject: 'old', audience: 'handoff:operator', issuer: 'handoff', expiresIn: 600 });
+        expectError(await h.api('GET', '/api/task-runs', legacy), 401, 'unauthorized');
+      });
+
+      it('a token naming someone else’s session is refused; many first calls of one token together register one session', async () => {
+        const borrowed = h.hub.ctx.tokens.mintOperator('mallory', 'admin', 600, { sid: sidOf(admin) });
+        const r = await h.api<ErrorBody>('GET', '/api/task-runs?limit=1', borrowed);
+        expectError(r, 401, 'unauthorized');
+        expect(r.body.error.message).to.contain('does not match');
+        const t = h.token('viewer', 'crowd');
+        const all = await Promise.all(Array.from({ length: 30 }, () => h.api('GET', '/api/task-runs?limit=1', t)));
+        expect(all.map((x) => x.status)).to.deep.equal(Array(30).fill(200));
+        expect(await db<{ n: number }>(`select count(*)::int as n from operator_session where subject = 'crowd'`)).to.deep.equal([{ n: 1 }]);
+      });
+
+      it('an operator may neither list nor end sessions', async () => {
+        expectError(await h.api('GET', '/api/operator-sessions', operator), 403, 'forbidden');
+        expectError(await h.api('POST', '/api/operator-sessions/end', operator, { subject: 'ada' }), 403, 'forbidden');
+        expectError(await h.api('POST', `/api/operator-sessions/${sidOf(admin)}/end`, operator, {}), 403, 'forbidden');
+      });
+
+      it("ending one session refuses its tokens at once (401); the person's other sessions go on; ending all of a person's ends every one", async () => {
+        const a = h.token('operator', 'paul');
+        const b = h.token('operator', 'paul');
+        for (const t of [a, b]) expect((await h.api('GET', '/api/task-runs?limit=1', t)).status).to.equal(200);
+        const one = await h.api<{ session: { id: string; endedAt: string | null; endedBy: string | null } }>('POST', `/api/operator-sessions/${sidOf(a)}/end`, admin, {});
+        expect(one.status, one.text).to.equal(200);
+        expect(one.body.session.id).to.equal(sidOf(a));
+        expect(one.body.session.endedAt).to.be.a('string');
+        expect(one.body.session.endedBy).to.equal('handoff:dev ada');
+        const refused = await h.api<ErrorBody>('GET', '/api/task-runs?limit=1', a);
+        expectError(refused, 401, 'unauthorized');
+        expect(refused.body.error.message).to.contain('session ended');
+        expect((await h.api('GET', '/api/task-runs?limit=1', b)).status).to.equal(200);
+        // ending an ended session answers it as it is
+        expect((await h.api('POST', `/api/operator-sessions/${sidOf(a)}/end`, admin, {})).status).to.equal(200);
+        const all = await h.api<{ ended: Array<{ id: string }> }>('POST', '/api/operator-sessions/end', admin, { subject: 'paul' });
+        expect(all.status, all.text).to.equal(200);
+        expect(all.body.ended.map((s) => s.id)).to.deep.equal([sidOf(b)]);
+        expectError(await h.api('GET', '/api/task-runs?limit=1', b), 401, 'unauthorized');
+        expect((await h.api<Sessions>('GET', '/api/operator-sessions?subject=paul', admin)).body.sessions).to.deep.equal([]);
+        expectError(await h.api('POST', `/api/operator-sessions/${randomUUID()}/end`, admin, {}), 404, 'not_found');
+        expectError(await h.api('POST', '/api/operator-sessions/not-a-uuid/end', admin, {}), 404, 'not_found');
+        expectError(await h.api('POST', '/api/operator-sessions/end', admin, {}), 422, 'invalid_payload');
+      });
+
+      it('without an identity provider: /auth/methods says development sign-in; /auth/logout ends the caller’s own session', async () => {
+        const m = await h.api<{ oidc: boolean; development: boolean }>('GET', '/auth/methods', null);
+        expect(m.status).to.equal(200);
+        expect(m.body).to.deep.equal({ oidc: false, development: true });
+        expectError(await h.api('GET', '/auth/login', null), 404, 'not_found');
+        const t = h.token('operator', 'leo');
+        const out = await h.api<{ ended: boolean; endSessionUrl: string | null }>('POST', '/auth/logout', t);
+        expect(out.status, out.text).to.equal(200);
+        expect(out.body).to.deep.equal({ ended: true, endSessionUrl: null });
+        expectError(await h.api('GET', '/api/task-runs?limit=1', t), 401, 'unauthorized');
+        expectError(await h.api('POST', '/auth/logout', t), 401, 'unauthorized');
+      });
+
+      it('a session that expired is refused even if the token says otherwise', async () => {
+        const t = h.token('viewer', 'eve');
+        expect((await h.api('GET', '/api/task-runs?limit=1', t)).status).to.equal(200);
+        await db(`update operator_session set expires_at = now() - interval '1 second' where id = '${sidOf(t)}'`);
+        // refused once the short cache of active sessions (5 s) is re-read
+        const r = await waitUntil('the expired session to be refused', async () => {
+          const x = await h.api<ErrorBody>('GET', '/api/task-runs?limit=1', t);
+          return x.status === 401 ? x : undefined;
+        }, 8000, 200);
+        expectError(r, 401, 'unauthorized');
+        expect(r.body.error.message).to.contain('session expired');
+      });
+    });
+
     describe('health, metrics, OpenAPI', () => {
       it('/healthz and /readyz answer without a token', async () => {
         const hz = await h.api<{ status: string }>('GET', '/healthz', null);
@@ -1036,6 +1129,7 @@ for (const store of STORES) {
         const app = createApp({
           orm: h.hub.database.orm,
           tokens: h.hub.ctx.tokens,
+          operatorAuth: h.hub.operatorAuth,
           runs: h.hub.runs,
           sessions: h.hub.sessions,
           recordings: new RecordingStore(h.hub.database.orm),

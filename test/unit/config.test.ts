@@ -152,4 +152,49 @@ describe('hub configuration', () => {
   it('allows development without secrets (they are generated into the data folder)', () => {
     expect(() => loadHubConfig({ NODE_ENV: 'development' })).not.to.throw();
   });
+
+  describe('sign-in and token lifetimes (issue 18)', () => {
+    it('defaults: no identity provider, tokens at most 30d (operator) and 400d (worker), sign-ins of 8h', () => {
+      const c = loadHubConfig({});
+      expect(c.oidc).to.equal(null);
+      expect(c.tokenMaxSeconds).to.deep.equal({ operator: 30 * 86400, worker: 400 * 86400 });
+      expect(c.operatorSessionSeconds).to.equal(8 * 3600);
+    });
+
+    it('reads the identity provider: issuer, client, groups claim, role map, redirect (from the public URL), JWT acceptance', () => {
+      const c = loadHubConfig({
+        HANDOFF_OIDC_ISSUER: 'https://idp.example.com/realms/ops',
+        HANDOFF_OIDC_CLIENT_ID: 'handoff',
+        HANDOFF_OIDC_CLIENT_SECRET: 's3cret',
+        HANDOFF_OIDC_ROLE_MAP: 'ops-admins=admin, ops=operator,staff=viewer',
+        HANDOFF_OIDC_GROUPS_CLAIM: 'roles',
+        HANDOFF_OIDC_ACCEPT_JWT: '1',
+        HANDOFF_PUBLIC_URL: 'https://handoff.example.com/',
+        HANDOFF_OPERATOR_SESSION_TTL: '12h',
+        HANDOFF_OPERATOR_TOKEN_MAX_TTL: '1d',
+      });
+      expect(c.oidc).to.deep.equal({
+        issuer: 'https://idp.example.com/realms/ops',
+        clientId: 'handoff',
+        clientSecret: 's3cret',
+        groupsClaim: 'roles',
+        roleMap: [['ops-admins', 'admin'], ['ops', 'operator'], ['staff', 'viewer']],
+        redirectUrl: 'https://handoff.example.com/auth/callback',
+        scopes: 'openid profile email',
+        acceptJwt: true,
+        audience: 'handoff',
+      });
+      expect(c.operatorSessionSeconds).to.equal(12 * 3600);
+      expect(c.tokenMaxSeconds.operator).to.equal(86400);
+    });
+
+    it('refuses an incomplete or malformed provider configuration, naming the variable', () => {
+      expect(refused({ HANDOFF_OIDC_ISSUER: 'https://idp.example.com' }).message).to.contain('HANDOFF_OIDC_CLIENT_ID: required').and.to.contain('HANDOFF_OIDC_ROLE_MAP: required');
+      expect(refused({ HANDOFF_OIDC_ISSUER: 'https://idp.example.com', HANDOFF_OIDC_CLIENT_ID: 'x', HANDOFF_OIDC_ROLE_MAP: 'ops=root' }).message).to.contain('HANDOFF_OIDC_ROLE_MAP').and.to.contain('"ops=root"');
+      expect(refused({ HANDOFF_OIDC_CLIENT_ID: 'x' }).message).to.contain('HANDOFF_OIDC_CLIENT_ID: has no effect without HANDOFF_OIDC_ISSUER');
+      expect(refused({ HANDOFF_OIDC_ACCEPT_JWT: 'true' }).message).to.contain('HANDOFF_OIDC_ACCEPT_JWT: needs HANDOFF_OIDC_ISSUER');
+      expect(refused({ HANDOFF_OPERATOR_TOKEN_MAX_TTL: '99999d' }).message).to.contain('HANDOFF_OPERATOR_TOKEN_MAX_TTL: must be at most 365d');
+      expect(refused({ HANDOFF_WORKER_TOKEN_MAX_TTL: 'forever' }).message).to.contain('HANDOFF_WORKER_TOKEN_MAX_TTL: expected a duration');
+    });
+  });
 });

@@ -39,7 +39,11 @@ describe('tokens', () => {
     tokens.mintGrant({ runId: randomUUID(), sessionId: randomUUID(), grantee: 'alice', generation: 3, expiresAt });
 
   it('verifies each kind as itself, with its claims', () => {
-    expect(tokens.verifyOperator(tokens.mintOperator('alice', 'operator'))).to.deep.equal({ kind: 'operator', sub: 'alice', role: 'operator' });
+    const op = tokens.verifyOperator(tokens.mintOperator('alice', 'operator'));
+    expect(op).to.deep.include({ kind: 'operator', sub: 'alice', role: 'operator', idp: 'handoff:dev', name: null });
+    // every operator token belongs to an operator session (a fresh one for a development token)
+    expect(op.sid).to.match(/^[0-9a-f-]{36}$/);
+    expect(tokens.verifyOperator(tokens.mintOperator('alice', 'operator', 60, { sid: op.sid, idp: 'https://idp.example', name: 'Alice A.' }))).to.deep.include({ sid: op.sid, idp: 'https://idp.example', name: 'Alice A.' });
     expect(tokens.verifyWorker(tokens.mintWorker('w-1'))).to.deep.equal({ kind: 'worker', workerId: 'w-1' });
     const runId = randomUUID();
     const sessionId = randomUUID();
@@ -102,13 +106,16 @@ describe('tokens', () => {
 
   it('refuses a hand-crafted `alg: none` token', () => {
     const now = Math.floor(Date.now() / 1000);
-    const payload = { role: 'admin', sub: 'mallory', aud: 'handoff:operator', iss: 'handoff', iat: now, exp: now + 3600 };
+    const payload = { role: 'admin', sub: 'mallory', sid: randomUUID(), idp: 'handoff:dev', aud: 'handoff:operator', iss: 'handoff', iat: now, exp: now + 3600 };
     const none = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(payload)}.`;
     rejects(() => tokens.verifyOperator(none));
     const noneWorker = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: 'w-1', aud: 'handoff:worker', iss: 'handoff', iat: now, exp: now + 3600 })}.`;
     rejects(() => tokens.verifyWorker(noneWorker));
     // And with the claims otherwise valid, the same payload signed properly is accepted: the refusal is the alg.
     expect(tokens.verifyOperator(handSign({ alg: 'HS256', typ: 'JWT' }, payload, SECRET)).role).to.equal('admin');
+    // a session id that names no possible session (not a UUID) is refused before any lookup
+    rejects(() => tokens.verifyOperator(handSign({ alg: 'HS256', typ: 'JWT' }, { ...payload, sid: "x' or 1=1" }, SECRET)), /invalid token/);
+    rejects(() => tokens.verifyOperator(handSign({ alg: 'HS256', typ: 'JWT' }, { ...payload, sid: undefined }, SECRET)), /no operator session/);
   });
 
   it('refuses a token re-signed with another secret', () => {
@@ -137,9 +144,9 @@ describe('tokens', () => {
   });
 
   it('keeps every kind within its maximum lifetime, minting and verifying (a --ttl of 99999999d is refused)', () => {
-    rejects(() => tokens.mintOperator('a', 'admin', parseDuration('99999999d')), /operator tokens live at most 30 days/);
-    rejects(() => tokens.mintOperator('a', 'admin', 31 * 86400), /30 days/);
-    rejects(() => tokens.mintWorker('w', 401 * 86400), /400 days/);
+    rejects(() => tokens.mintOperator('a', 'admin', parseDuration('99999999d')), /operator tokens live at most 30d/);
+    rejects(() => tokens.mintOperator('a', 'admin', 31 * 86400), /30d/);
+    rejects(() => tokens.mintWorker('w', 401 * 86400), /400d/);
     expect(tokens.verifyOperator(tokens.mintOperator('a', 'admin', 30 * 86400)).sub).to.equal('a');
     // signed with the hub's secret but claiming more than the maximum, or nothing about when it was issued
     const now = Math.floor(Date.now() / 1000);

@@ -10,8 +10,9 @@ import { clock, errorText } from '../format.ts';
 import type { ViewerLink } from '../../../common/viewerLink.ts';
 
 export function actorOf(e: ControlEventDto): string {
-  if (e.actorUserId) return e.actorUserId;
   const m = e.metadata ?? {};
+  // the provider's display name when it gave one (its subject is often an opaque id)
+  if (e.actorUserId) return typeof m['name'] === 'string' && m['name'] ? m['name'] : e.actorUserId;
   if (typeof m['workerId'] === 'string') return `worker ${m['workerId']}`;
   return 'system';
 }

@@ -1,7 +1,10 @@
 /**
- * Sign-in: paste a token, or open the one-time link `/signin#token=…` (what `handoff dev`
- * prints). The hash is stripped from the address at once, the token is checked with the hub,
- * then kept in sessionStorage for this tab only.
+ * Sign-in. With an identity provider configured (GET /auth/methods says so) the page offers
+ * "Sign in with your organisation" (/auth/login); the hub sends the browser back to
+ * `/signin#token=…` after the provider's sign-in. Without one, this is the development sign-in:
+ * paste a token, or open the one-time link `handoff dev` prints. Either way the hash is stripped
+ * from the address at once, the token is checked with the hub, then kept in sessionStorage for
+ * this tab only.
  */
 import { api, ApiError } from '../api.ts';
 import { h } from '../dom.ts';
@@ -21,15 +24,19 @@ export function signInView(): View {
   const error = h('div.error', { role: 'alert', 'data-testid': 'signin-error' }, notice ?? '');
   const input = h('textarea.token', { rows: 4, placeholder: 'eyJhbGciOi…', 'aria-label': 'operator token', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'token-input' });
   const submit = h('button.primary', { type: 'submit' }, 'Sign in');
-  const form = h(
-    'form.signin',
-    {},
-    h('h1', {}, 'Sign in to handoff'),
-    h('p.muted', {}, 'Paste an operator token (', h('code', {}, 'handoff token --role operator --sub you'), '), or open the sign-in link that ', h('code', {}, 'handoff dev'), ' prints. The token stays in this tab only.'),
-    input,
-    submit,
-    error,
-  );
+  const tokenHelp = h('p.muted', { 'data-testid': 'dev-signin' }, 'Development sign-in: paste an operator token (', h('code', {}, 'handoff token --role operator --sub you'), '), or open the sign-in link that ', h('code', {}, 'handoff dev'), ' prints. This is for development; a deployment signs in through its identity provider. The token stays in this tab only.');
+  const providerBox = h('div.provider-signin', { hidden: true });
+  const form = h('form.signin', {}, h('h1', {}, 'Sign in to handoff'), providerBox, tokenHelp, input, submit, error);
+  void fetch('/auth/methods')
+    .then((r) => (r.ok ? (r.json() as Promise<{ oidc: boolean; issuer?: string }>) : null))
+    .then((m) => {
+      if (!m?.oidc) return;
+      const login = h('a.button.primary', { href: `/auth/login?next=${encodeURIComponent(nextPath())}`, 'data-testid': 'oidc-signin' }, 'Sign in with your organisation');
+      providerBox.replaceChildren(login, h('p.muted', {}, `Through ${m.issuer ?? 'your identity provider'}. Or, for automation and development, paste a token below.`));
+      providerBox.hidden = false;
+      tokenHelp.textContent = 'Sign in with a token (development and automation): paste an operator token.';
+    })
+    .catch(() => undefined);
 
   const attempt = async (raw: string) => {
     error.textContent = '';

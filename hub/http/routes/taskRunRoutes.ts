@@ -1,5 +1,7 @@
 /** /api/task-runs: operators create, list, read, cancel, control and message; workers claim and complete. */
 import { Router } from 'express';
+import type { OperatorAuth } from '../../auth/operatorAuth.ts';
+import { operatorActor } from '../../domain/actors.ts';
 import type { OperatorClaims } from '../../auth/tokens.ts';
 import type { TaskRunService } from '../../domain/taskRuns.ts';
 import type { TokenService } from '../../auth/tokens.ts';
@@ -11,11 +13,11 @@ import { assertSameWorker, requireOperator, requireWorker } from '../authMiddlew
 import { cancelBody, claimBody, completeBody, controlBody, createRunBody, eventsQuery, listRunsQuery, messageBody, parse, recordingUploadQuery } from '../../domain/commands.ts';
 import { runId } from '../validate.ts';
 
-export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, recordings: RecordingStore): Router {
+export function taskRunRoutes(tokens: TokenService, auth: OperatorAuth, runs: TaskRunService, recordings: RecordingStore): Router {
   const r = Router();
-  const viewer = requireOperator(tokens, 'runs.read');
+  const viewer = requireOperator(auth, 'runs.read');
   const worker = requireWorker(tokens);
-  const op = (c: OperatorClaims | undefined) => ({ kind: 'operator' as const, sub: c!.sub, role: c!.role });
+  const op = (c: OperatorClaims | undefined) => operatorActor(c!);
 
   r.post('/task-runs/claim', worker, async (req, res) => {
     const body = parse(claimBody, req.body);
@@ -25,7 +27,7 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
     res.json({ taskRun });
   });
 
-  r.post('/task-runs', requireOperator(tokens, 'runs.create'), async (req, res) => {
+  r.post('/task-runs', requireOperator(auth, 'runs.create'), async (req, res) => {
     const body = parse(createRunBody, req.body);
     res.status(201).json({ taskRun: await runs.create(op(req.operator), body) });
   });
@@ -39,7 +41,7 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
     res.json({ taskRun: await runs.get(runId(req.params.id)) });
   });
 
-  r.post('/task-runs/:id/cancel', requireOperator(tokens, 'runs.cancel'), async (req, res) => {
+  r.post('/task-runs/:id/cancel', requireOperator(auth, 'runs.cancel'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(cancelBody, req.body);
     res.json({ taskRun: await runs.cancel(op(req.operator), id, body.reason) });
@@ -82,13 +84,13 @@ export function taskRunRoutes(tokens: TokenService, runs: TaskRunService, record
     res.json({ taskRun: await runs.complete(workerId, id, body.attempt, body) });
   });
 
-  r.post('/task-runs/:id/control', requireOperator(tokens, 'runs.control'), async (req, res) => {
+  r.post('/task-runs/:id/control', requireOperator(auth, 'runs.control'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(controlBody, req.body);
     res.json({ taskRun: await runs.control(op(req.operator), id, body) });
   });
 
-  r.post('/task-runs/:id/operator-messages', requireOperator(tokens, 'runs.message'), async (req, res) => {
+  r.post('/task-runs/:id/operator-messages', requireOperator(auth, 'runs.message'), async (req, res) => {
     const id = runId(req.params.id);
     const body = parse(messageBody, req.body);
     res.status(201).json({ event: await runs.message(op(req.operator), id, body.message) });

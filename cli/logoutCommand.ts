@@ -1,0 +1,2 @@
+/** `handoff logout` (see loginCommand.ts). */
+export { logout as run } from './loginCommand.ts';
