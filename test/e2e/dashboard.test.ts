@@ -234,10 +234,15 @@ describe('operator dashboard (browser, postgres)', function () {
     await waitFor('the long run to show running', async () => (await longRow.locator('[data-testid=run-status]').textContent()) === 'running');
     expect(await longRow.locator('td').nth(3).textContent()).to.equal('w1');
 
-    // paused elsewhere → highlighted as needing an operator, live
+    // paused elsewhere → highlighted as needing an operator, live; the keyboard focus stays on
+    // the run the operator is on, and rows that did not change are left as they are
     expect((await longRow.getAttribute('class')) ?? '').to.not.include('needs-operator');
+    await longRow.locator('a').focus();
+    await quickRow.evaluate((e) => e.setAttribute('data-seen-before', ''));
     await hub.api('POST', `/api/task-runs/${long.id}/control`, hub.token('operator'), { action: 'pause' });
     await waitFor('the paused run to be highlighted', async () => ((await longRow.getAttribute('class')) ?? '').includes('needs-operator'));
+    expect(await page.evaluate(() => document.activeElement?.closest('tr')?.getAttribute('data-run-id') ?? null), 'focus after a live update').to.equal(long.id);
+    expect(await quickRow.getAttribute('data-seen-before'), 'the unchanged row is the same element').to.equal('');
     expect(await longRow.textContent()).to.include('needs operator');
     await waitFor('the tab title to count it', async () => (await page.title()).startsWith('(1) need an operator'));
     await page.screenshot({ path: join(shotDir, 'runs-list.png') });

@@ -7,7 +7,7 @@ import type { TaskRunDto } from '../../../common/api.ts';
 import type { TaskRunStatus } from '../../../common/statuses.ts';
 import { TASK_RUN_STATUSES } from '../../../common/statuses.ts';
 import { api } from '../api.ts';
-import { actionButton, append, clear, h } from '../dom.ts';
+import { actionButton, append, h } from '../dom.ts';
 import { age, errorText, shortId } from '../format.ts';
 import { navigate } from '../nav.ts';
 import { observeRun } from '../notifications.ts';
@@ -34,7 +34,7 @@ export function runListView(me: Identity): View {
     void reload();
   });
 
-  const row = (r: TaskRunDto) => {
+  const cells = (r: TaskRunDto) => {
     const s = r.liveSession;
     return h(
       'tr',
@@ -48,10 +48,42 @@ export function runListView(me: Identity): View {
     );
   };
 
+  // Rows are kept per run and only a changed run's cells are redone: rebuilding the table on
+  // every live update took the keyboard focus away and detached rows under the pointer.
+  const rows = new Map<string, { tr: HTMLTableRowElement; key: string }>();
+  const row = (r: TaskRunDto): HTMLTableRowElement => {
+    const key = JSON.stringify([r.status, r.workerId, r.payload.attention, r.payload.liveControl, r.liveSession?.status, r.steps.length]);
+    const kept = rows.get(r.id);
+    if (kept?.key === key) return kept.tr;
+    const fresh = cells(r);
+    if (!kept) {
+      rows.set(r.id, { tr: fresh, key });
+      return fresh;
+    }
+    kept.key = key;
+    const focused = kept.tr.contains(document.activeElement);
+    kept.tr.className = fresh.className;
+    kept.tr.replaceChildren(...fresh.childNodes);
+    // the run's link is the row's one focusable element: the operator stays on it
+    if (focused) kept.tr.querySelector<HTMLElement>('a')?.focus();
+    return kept.tr;
+  };
+
   const render = () => {
-    clear(tbody);
     const list = [...runs.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    for (const r of list) tbody.appendChild(row(r));
+    const shown = new Set(list.map((r) => r.id));
+    for (const [id, { tr }] of rows) {
+      if (shown.has(id)) continue;
+      tr.remove();
+      rows.delete(id);
+    }
+    // in order, moving only rows that are out of place
+    let at: ChildNode | null = tbody.firstChild;
+    for (const r of list) {
+      const tr = row(r);
+      if (tr === at) at = tr.nextSibling;
+      else tbody.insertBefore(tr, at);
+    }
     status.textContent = list.length ? '' : filter ? `No ${filter} runs.` : 'No runs yet.';
     // the tab says how many runs wait for a person, even when it is in the background
     const waiting = list.filter(needsOperator).length;
