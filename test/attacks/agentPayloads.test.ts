@@ -8,28 +8,24 @@ import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import type { Ack } from '../../common/protocol.ts';
 import type { LiveSessionDto, TaskRunDto } from '../../common/api.ts';
-import { connectSocket } from '../support/processes.ts';
+import { RawAgents } from '../support/rawAgent.ts';
 import { startTestHub } from '../support/testHub.ts';
 import type { TestHub } from '../support/testHub.ts';
 
 describe('attack: agent payloads', function () {
   this.timeout(60_000);
   let t: TestHub;
-  const sockets: Socket[] = [];
+  let raw: RawAgents;
 
   before(async () => {
     t = await startTestHub('postgres');
+    raw = new RawAgents(t.url, (id) => t.workerToken(id));
   });
-  afterEach(() => {
-    for (const s of sockets.splice(0)) s.close();
-  });
+  afterEach(() => raw.closeAll());
   after(async () => t?.close());
 
-  async function agent(workerId: string): Promise<Socket> {
-    const s = await connectSocket(t.url, '/agent', { token: t.workerToken(workerId) });
-    sockets.push(s);
-    return s;
-  }
+  // these attacks need no hello: a worker's socket may send commands as soon as it is connected
+  const agent = (workerId: string) => raw.connect(workerId, { hello: false });
 
   /** A live run claimed by `s` (its attempt in `attempts`), its session starting. */
   const attempts = new Map<string, number>();

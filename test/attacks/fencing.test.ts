@@ -17,7 +17,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'socket.io-client';
 import type { LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { Ack } from '../../common/protocol.ts';
-import { PROTOCOL_VERSION, TASK_PANE } from '../../common/protocol.ts';
+import { TASK_PANE } from '../../common/protocol.ts';
 import type { AgentProcess, HubProcess } from '../support/processes.ts';
 import {
   connectSocket,
@@ -39,6 +39,7 @@ import { createTestDatabase, sql } from '../support/testDatabase.ts';
 import { startTestHub } from '../support/testHub.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
+import { RawAgents } from '../support/rawAgent.ts';
 
 type Refusal = { ok: false; error: { code: string; message: string } };
 const refusalCode = (a: Ack<unknown>) => (a.ok ? 'ok (accepted)' : (a as Refusal).error.code);
@@ -46,32 +47,18 @@ const refusalCode = (a: Ack<unknown>) => (a.ok ? 'ok (accepted)' : (a as Refusal
 describe('attack: stale run attempts (raw agent sockets)', function () {
   this.timeout(60_000);
   let t: TestHub;
-  const sockets: Socket[] = [];
+  let raw: RawAgents;
 
   before(async () => {
     // grace 1 s, requeue: a silent worker's run is queued again after the lease (1 s) + margin
     t = await startTestHub('postgres', { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '1', HANDOFF_RUN_LEASE_SECONDS: '1', HANDOFF_WORKER_LOST_POLICY: 'requeue' });
+    raw = new RawAgents(t.url, (id) => t.workerToken(id));
   });
-  afterEach(() => {
-    for (const s of sockets.splice(0)) s.close();
-  });
+  afterEach(() => raw.closeAll());
   after(async () => t?.close());
 
-  async function agent(workerId: string): Promise<Socket> {
-    const s = await connectSocket(t.url, '/agent', { token: t.workerToken(workerId) });
-    sockets.push(s);
-    // no panes to show: a viewer's join is answered at once
-    s.on('run:snapshot', (_runId: string, _paneId: string | null, _opts: unknown, ack: (a: Ack<unknown[]>) => void) => ack({ ok: true, data: [] }));
-    const hello = (await s.timeout(5000).emitWithAck('agent:hello', { protocol: PROTOCOL_VERSION, workerId, hostname: 'h', capacity: 2, runs: [] })) as Ack<unknown>;
-    expect(hello.ok, JSON.stringify(hello)).to.equal(true);
-    return s;
-  }
-  async function claim(s: Socket): Promise<TaskRunDto> {
-    const reply = (await s.timeout(5000).emitWithAck('run:claim')) as Ack<{ taskRun: TaskRunDto | null }>;
-    const run = reply.ok ? reply.data.taskRun : null;
-    expect(run, 'a claimed run').to.not.equal(null);
-    return run as TaskRunDto;
-  }
+  const agent = (workerId: string) => raw.connect(workerId);
+  const claim = (s: Socket) => raw.claim(s);
   const session = async (runId: string) => (await t.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${runId}/live-session`, t.token('viewer'))).body.session;
   const heartbeatAt = async (runId: string) => (await sql<{ at: Date | null }>(t.databaseUrl as string, 'select last_heartbeat_at as at from task_run where id = $1', [runId]))[0]?.at?.getTime() ?? null;
 
@@ -91,7 +78,7 @@ describe('attack: stale run attempts (raw agent sockets)', function () {
     const a2 = second.attempt;
 
     const viewer = await connectSocket(t.url, '/viewer', { token: t.token('viewer') });
-    sockets.push(viewer);
+    raw.keep(viewer);
     const seen: string[] = [];
     viewer.on('pane:output', (_runId: string, _pane: string, _offset: number, data: ArrayBuffer | Uint8Array) => seen.push(Buffer.from(data as Uint8Array).toString('utf8')));
     expect(((await viewer.timeout(10_000).emitWithAck('run:join', first.id)) as Ack<unknown>).ok).to.equal(true);
