@@ -122,8 +122,10 @@ describe('e2e: live observation (issue #3)', function () {
     });
 
     it('a viewer acknowledges what it has written, every 256 KiB, and the hub holds it as reading', async () => {
-      const { run, v } = await runWithViewer([`head -c 3000000 /dev/zero | tr '\\0' 'a' | fold -w 100`], { terminal: false });
-      await waitForRunStatus(hub, run.id, ['succeeded'], 20_000);
+      // joined before the output (as the burst test): every byte comes live, none from a final snapshot
+      const { run, v, task } = await runWithViewer(['sleep 1', `head -c 3000000 /dev/zero | tr '\\0' 'a' | fold -w 100`], { terminal: false });
+      expect(task.snapshots[0]?.offset, 'joined before any output').to.equal(0);
+      await waitForRunStatus(hub, run.id, ['succeeded'], 30_000);
       const end = await waitUntil('the whole output at the viewer', () => { const o = v.pane(TASK_PANE).stream.expectedOffset ?? 0; return o >= 3_000_000 ? o : undefined; }, 20_000);
       // the hub's side of this viewer's socket
       const socket = hub.hub.io.of('/viewer').sockets.get(v.socket.id as string);
