@@ -3,40 +3,32 @@
  * of its own (PGlite), measured after it has sat idle, on its first start (the store is created)
  * and after a restart on the same folder. Nothing else runs in the process.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../lib/cluster.ts';
+import { ROOT, spawnNode, stopProcess } from '../lib/cluster.ts';
 import { rssBytes } from '../lib/procStats.ts';
-import { MiB, sleep } from '../lib/stats.ts';
+import { MiB, sleep, waitFor } from '../lib/stats.ts';
 import type { BenchContext, RepResult, Scenario } from '../lib/types.ts';
 
 /** Starts `handoff hub` on `dataDir`, waits until it listens and then `idleMs`, and returns its RSS and peak. */
 async function idleHub(dataDir: string, idleMs: number): Promise<{ rss: number; peak: number }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'handoff.js'), 'hub'], {
-    cwd: ROOT,
-    env: { ...process.env, HANDOFF_DATA_DIR: dataDir, HANDOFF_PORT: '0', HANDOFF_HOST: '127.0.0.1', HANDOFF_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const hub = spawnNode('idle hub', [join(ROOT, 'bin', 'handoff.js'), 'hub'], { HANDOFF_DATA_DIR: dataDir, HANDOFF_PORT: '0', HANDOFF_HOST: '127.0.0.1', HANDOFF_LOG_LEVEL: 'warn' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the hub did not start within 120 s')), 120_000);
-      proc.stdout.on('data', (d: Buffer) => {
-        if (d.toString().includes('listening on')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      proc.once('exit', (code) => reject(new Error(`the hub exited with ${code}`)));
-    });
+    await waitFor(
+      'the idle hub to listen',
+      () => {
+        if (hub.child.exitCode !== null) throw new Error(`the hub exited with ${hub.child.exitCode}:\n${hub.tail.join('\n')}`);
+        return hub.tail.some((l) => l.includes('listening on')) ? true : undefined;
+      },
+      120_000,
+      50,
+    );
     await sleep(idleMs);
-    const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
-    const peak = Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? NaN) * 1024;
-    return { rss: rssBytes(proc.pid as number), peak };
+    const peak = Number(/^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${hub.pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+    return { rss: rssBytes(hub.pid), peak };
   } finally {
-    proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    await stopProcess(hub);
   }
 }
 

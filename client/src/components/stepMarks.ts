@@ -4,15 +4,12 @@
  * order with the output (common/paneStream.ts): live as `pane:mark`, and for a late joiner in
  * the snapshot, as lines above the cursor.
  */
-import type { IDecoration, IMarker, Terminal } from '@xterm/xterm';
+import type { IMarker, Terminal } from '@xterm/xterm';
 
 export class StepMarks {
-  private readonly marks = new Map<number, { marker: IMarker; decoration: IDecoration | undefined }>();
+  private readonly marks = new Map<number, IMarker>();
 
-  constructor(
-    private readonly term: Terminal,
-    private readonly commands: readonly string[],
-  ) {}
+  constructor(private readonly term: Terminal) {}
 
   /** Step `step` began `line` lines from the cursor's line; in order with the writes. */
   place(step: number, line: number): void {
@@ -23,14 +20,14 @@ export class StepMarks {
   /** Scrolls the terminal so the step's first line is at the top; false when it has no mark (any more). */
   scrollTo(step: number): boolean {
     const m = this.marks.get(step);
-    if (!m || m.marker.isDisposed || m.marker.line < 0) return false;
-    this.term.scrollToLine(m.marker.line);
+    if (!m || m.isDisposed || m.line < 0) return false;
+    this.term.scrollToLine(m.line);
     return true;
   }
 
   /** The terminal was reset (a fresh snapshot follows with its own marks). */
   clear(): void {
-    for (const m of this.marks.values()) m.marker.dispose();
+    for (const m of this.marks.values()) m.dispose();
     this.marks.clear();
   }
 
@@ -40,7 +37,7 @@ export class StepMarks {
     // a step that begins again (the steps restart) replaces its mark and those after it
     for (const [s, m] of this.marks) {
       if (s < step) continue;
-      m.marker.dispose();
+      m.dispose();
       this.marks.delete(s);
     }
     const marker = this.term.registerMarker(line);
@@ -48,19 +45,15 @@ export class StepMarks {
     // One cell at the right edge: xterm renders a decorated cell as a span of its own, so a
     // decoration across the row would cut its text into a span per cell. The rule over the row
     // is drawn from that cell leftwards (style.css), as wide as the screen.
-    const decoration = this.term.registerDecoration({ marker, anchor: 'right', x: 0, width: 1, layer: 'top' });
-    const label = `step ${step + 1}${this.commands[step] ? `: ${this.commands[step]}` : ''}`;
-    decoration?.onRender((el) => {
+    this.term.registerDecoration({ marker, anchor: 'right', x: 0, width: 1, layer: 'top' })?.onRender((el) => {
       const screen = this.term.element?.querySelector('.xterm-screen');
       if (screen) el.style.setProperty('--rule-width', `${screen.clientWidth}px`);
       el.classList.add('step-mark');
       el.dataset.step = String(step);
-      el.dataset.label = `step ${step + 1}`;
-      el.title = label;
     });
     marker.onDispose(() => {
-      if (this.marks.get(step)?.marker === marker) this.marks.delete(step);
+      if (this.marks.get(step) === marker) this.marks.delete(step);
     });
-    this.marks.set(step, { marker, decoration });
+    this.marks.set(step, marker);
   }
 }

@@ -56,11 +56,7 @@ export class TerminalView {
   private readonly searchCount = h('span.search-count', { 'data-testid': 'search-count', 'aria-live': 'polite' });
   private readonly fontLabel = h('span.font-size', { 'data-testid': 'font-size', 'aria-live': 'polite' });
 
-  /** `commands`: the run's steps, named on the marks where each began. */
-  constructor(
-    private readonly link: ViewerLink,
-    private readonly commands: readonly string[] = [],
-  ) {
+  constructor(private readonly link: ViewerLink) {
     this.tabs = h('div.pane-tabs', { role: 'tablist' });
     this.badge = h('span.rw-badge.ro', { 'data-testid': 'rw-badge', 'aria-live': 'polite' }, 'read-only');
     this.notice = h('span.term-notice', { 'aria-live': 'polite' });
@@ -232,7 +228,7 @@ export class TerminalView {
       search,
       host,
       tab,
-      marks: new StepMarks(term, paneId === TASK_PANE ? this.commands : []),
+      marks: new StepMarks(term),
       untheme: followSystemTheme(term),
     };
     term.attachCustomKeyEventHandler(

@@ -119,7 +119,7 @@ export function runDetailView(me: Identity, runId: string): View {
     let sink: PaneSinkFactory = () => null;
     let terminal: TerminalView | null = null;
     if (!isOver(run)) {
-      terminal = new TerminalView(link, run.steps);
+      terminal = new TerminalView(link);
       const t = terminal;
       cleanups.push(() => t.destroy());
       append(center, t.el);

@@ -34,7 +34,7 @@ export function runListView(me: Identity): View {
     void reload();
   });
 
-  const cells = (r: TaskRunDto) => {
+  const freshRow = (r: TaskRunDto) => {
     const s = r.liveSession;
     return h(
       'tr',
@@ -55,7 +55,7 @@ export function runListView(me: Identity): View {
     const key = JSON.stringify([r.status, r.workerId, r.payload.attention, r.payload.liveControl, r.liveSession?.status, r.steps.length]);
     const kept = rows.get(r.id);
     if (kept?.key === key) return kept.tr;
-    const fresh = cells(r);
+    const fresh = freshRow(r);
     if (!kept) {
       rows.set(r.id, { tr: fresh, key });
       return fresh;
