@@ -9,7 +9,7 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +132,11 @@ describe('e2e: live observation (issue #3)', function () {
       const acked = await waitUntil('the acknowledgement of the last 256 KiB', () => { const a = socket?.data.acked.get(`${run.id} ${TASK_PANE}`) ?? 0; return a > end - 256 * 1024 ? a : undefined; }, 5000);
       expect(acked).to.be.at.most(end);
       expect(socket?.data.readingAt, 'reading').to.be.a('number');
+      // junk changes nothing: not an offset, not above the last one, another run, another pane id
+      const before = new Map(socket?.data.acked);
+      for (const [r, p, o] of [[run.id, TASK_PANE, -1], [run.id, TASK_PANE, 'x'], [run.id, TASK_PANE, 1], [run.id, 'Bad Pane', 9e9], ['not-a-run', TASK_PANE, 9e9], [randomUUID(), TASK_PANE, 9e9]] as const) v.socket.emit('pane:ack', r as string, p as string, o as number);
+      await v.socket.timeout(5000).emitWithAck('runs:watch'); // answered after the acks above were handled
+      expect(new Map(socket?.data.acked), 'acknowledgements after junk').to.deep.equal(before);
     });
 
     it('UTF-8 split across chunk boundaries arrives byte-exact', async () => {
