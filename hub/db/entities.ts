@@ -96,8 +96,10 @@ export const TaskRunRecordingPart = defineEntity({
     endOffset: p.bigint('number').default(0),
     /** Terminal output bytes in this part (a longer recording is never replaced by a shorter one). */
     outputBytes: p.bigint('number').default(0),
-    /** Newline-terminated asciicast event lines, times relative to the recording's start. */
-    events: p.text(),
+    /** Newline-terminated asciicast event lines, times relative to the recording's start (parts written before zstd). */
+    events: p.text().nullable(),
+    /** The same lines, zstd-compressed (recordings/compression.ts); stored without the store's own compression. */
+    eventsZstd: p.blob().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

@@ -10,6 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Kysely, MikroORM } from '@mikro-orm/postgresql';
 import { DEFAULT_COLS, DEFAULT_ROWS } from '../../common/protocol.ts';
 import { ApiError, invalidPayload } from '../domain/errors.ts';
+import { compress, decompress } from './compression.ts';
 
 export const MAX_RECORDING_BYTES = 512 * 1024 ** 2;
 export const ASCIICAST_TYPE = 'application/x-asciicast';
@@ -47,10 +48,12 @@ export class RecordingStore {
   }
 
   async appendLive(runId: string, events: string, outputBytes: number): Promise<void> {
-    // Bound parameters, not `execute`: the driver would interpolate the batch (256 KiB and more of
-    // text, every second of output) into the SQL string, escaping it character by character, and
-    // the server would parse it back out of the literal — most of the hub's CPU per relayed MB.
-    await this.em().getKysely().executeQuery(boundQuery("insert into task_run_recording_part (task_run_id, source, output_bytes, events, created_at) values ($1, 'live', $2, $3, now())", [runId, outputBytes, events]));
+    // Bound parameters, not `execute`: the driver would interpolate the batch (256 KiB and more,
+    // every second of output) into the SQL string, escaping it byte by byte, and the server would
+    // parse it back out of the literal — most of the hub's CPU per relayed MB. A Buffer goes as a
+    // binary parameter, copied once.
+    const packed = await compress(Buffer.from(events, 'utf8'));
+    await this.em().getKysely().executeQuery(boundQuery("insert into task_run_recording_part (task_run_id, source, output_bytes, events_zstd, created_at) values ($1, 'live', $2, $3, now())", [runId, outputBytes, packed]));
   }
 
   /** Bytes of the task pane's output the run's recording holds (every attempt's). */
@@ -73,8 +76,11 @@ export class RecordingStore {
     // An upload is a whole recording: when one is kept, the live parts are gone (saveUpload).
     let after = 0;
     for (;;) {
-      const rows = await this.em().execute<Row[]>('select id, events from task_run_recording_part where task_run_id = ? and id > ? order by id limit ?', [runId, after, SERVE_PAGE]);
-      for (const r of rows) await write(out, r['events'] as string);
+      const rows = await this.em().execute<Row[]>('select id, events, events_zstd from task_run_recording_part where task_run_id = ? and id > ? order by id limit ?', [runId, after, SERVE_PAGE]);
+      for (const r of rows) {
+        const packed = r['events_zstd'];
+        await write(out, Buffer.isBuffer(packed) ? await decompress(packed) : (r['events'] as string));
+      }
       if (rows.length < SERVE_PAGE) break;
       after = Number((rows[rows.length - 1] as Row)['id']);
     }
@@ -98,7 +104,8 @@ export class RecordingStore {
       const store = async () => {
         if (!part) return;
         // bound parameters, as appendLive: a 1 MiB part is not escaped into the SQL text (inside the transaction: getKysely is pinned to it)
-        const { rows } = await em.getKysely().executeQuery(boundQuery("insert into task_run_recording_part (task_run_id, source, output_bytes, events, created_at) values ($1, 'upload', $2, $3, now()) returning id", [runId, partOutput, part]));
+        const packed = await compress(Buffer.from(part, 'utf8'));
+        const { rows } = await em.getKysely().executeQuery(boundQuery("insert into task_run_recording_part (task_run_id, source, output_bytes, events_zstd, created_at) values ($1, 'upload', $2, $3, now()) returning id", [runId, partOutput, packed]));
         ids.push(Number((rows[0] as Row)['id']));
         part = '';
         partOutput = 0;
@@ -162,7 +169,7 @@ function outputOf(line: string): number | null {
   }
 }
 
-function write(out: Writable, chunk: string): Promise<void> {
+function write(out: Writable, chunk: string | Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     if (out.destroyed) return reject(new Error('client went away'));
     if (out.write(chunk)) return resolve();

@@ -869,6 +869,24 @@ for (const store of STORES) {
         // Another worker may not upload at all.
         expectError(await putRecording(h.workerToken('w-other'), run.id, long), 409, 'stale_attempt');
       });
+
+      it('keeps parts zstd-compressed in a column the store does not compress again; a text part from before is served in order with them', async () => {
+        const w = 'w-rec3';
+        const run = await claimed(w);
+        const lines = Array.from({ length: 200 }, (_, i) => `[${(i / 100).toFixed(2)}, "o", "\\u001b[32mPASS\\u001b[0m test ${i % 7} ${'.'.repeat(60)}\\r\\n"]`);
+        const body = cast(lines);
+        expect((await putRecording(h.workerToken(w), run.id, body)).status).to.equal(200);
+        const parts = await db<{ events: string | null; packed: number }>(`select events, octet_length(events_zstd) as packed from task_run_recording_part where task_run_id = '${run.id}'`);
+        expect(parts).to.have.length(1);
+        expect(parts[0]?.events, 'no text copy').to.equal(null);
+        // repetitive test-runner output packs to a small fraction of its text
+        expect(Number(parts[0]?.packed)).to.be.greaterThan(0).and.below(Buffer.byteLength(body) / 10);
+        const [storage] = await db<{ attstorage: string }>(`select attstorage from pg_attribute where attrelid = 'task_run_recording_part'::regclass and attname = 'events_zstd'`);
+        expect(storage?.attstorage, 'external: never compressed again by the store').to.equal('e');
+        // A part written as text, as every hub wrote them before compression: served after the others.
+        await db(`insert into task_run_recording_part (task_run_id, source, output_bytes, events, created_at) values ('${run.id}', 'upload', 1, '[9.5, "o", "z"]' || chr(10), now())`);
+        expect(eventLines((await getRecording(run.id)).text)).to.deep.equal([...lines, '[9.5, "o", "z"]']);
+      });
     });
 
     function putRecording(token: string, runId: string, body: string) {
