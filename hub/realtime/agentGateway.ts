@@ -19,7 +19,7 @@ import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
 import { storableText } from '../domain/text.ts';
-import { completeMessage, parse, reportMessage, stepMessage } from '../domain/commands.ts';
+import { attentionMessage, completeMessage, controlAppliedMessage, parse, releaseMessage, reportMessage, stepMessage } from '../domain/commands.ts';
 import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
@@ -240,13 +240,25 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       viewers.to(viewerOutputRoom(runId)).emit('pane:output', runId, paneId, offset, data);
     });
 
-    socket.on('control:applied', (runId: string, attempt: number, liveControl: LiveControl) => {
-      if (refused(runId, attempt, 'control:applied') || !isObject(liveControl)) return;
+    socket.on('control:applied', (runId: string, attempt: number, raw: unknown) => {
+      if (refused(runId, attempt, 'control:applied')) return;
+      let liveControl: LiveControl;
+      try {
+        liveControl = parse(controlAppliedMessage, raw, 'control ack');
+      } catch (err) {
+        return void log.warn({ err: (err as Error).message, runId }, 'control ack refused');
+      }
       runs.controlApplied(workerId, runId, attempt, liveControl).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'control ack failed'));
     });
 
-    socket.on('run:attention', (runId: string, attempt: number, waitingForInput: boolean) => {
-      if (refused(runId, attempt, 'run:attention') || typeof waitingForInput !== 'boolean') return;
+    socket.on('run:attention', (runId: string, attempt: number, raw: unknown) => {
+      if (refused(runId, attempt, 'run:attention')) return;
+      let waitingForInput: boolean;
+      try {
+        waitingForInput = parse(attentionMessage, raw, 'attention');
+      } catch (err) {
+        return void log.warn({ err: (err as Error).message, runId }, 'attention report refused');
+      }
       runs.attention(workerId, runId, attempt, waitingForInput).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'attention report refused'));
     });
 
@@ -300,14 +312,13 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       }),
     );
 
-    socket.on('run:release', (runId: string, attempt: number, reason: string, ack) =>
+    socket.on('run:release', (rawRunId: unknown, rawAttempt: unknown, rawReason: unknown, ack) =>
       answer(ack, log, async () => {
-        if (!isRunId(runId)) throw badInputError('release needs a runId');
-        if (!isAttempt(attempt)) throw badInputError('release needs the attempt it hands back');
+        const { runId, attempt, reason } = parse(releaseMessage, { runId: rawRunId, attempt: rawAttempt, reason: rawReason }, 'release');
         if (socket.data.runs.get(runId) !== attempt) throw staleAttempt(`attempt ${attempt} of task run ${runId} is not this socket's`);
         await recorder.finish(runId);
         await stepWrites.get(runId);
-        const run = await runs.release(workerId, runId, attempt, typeof reason === 'string' ? storableText(reason.slice(0, 500)) : 'handed back');
+        const run = await runs.release(workerId, runId, attempt, reason || 'handed back');
         disown(runId);
         return { run };
       }),
