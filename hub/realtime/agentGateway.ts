@@ -10,6 +10,7 @@
  * claim) every hub drops the sockets still holding an older one.
  */
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { AgentHello, AgentRunState, PaneInfo, StepEvent } from '../../common/protocol.ts';
 import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION, STALE_ATTEMPT, stepMarkerLabel, TASK_PANE } from '../../common/protocol.ts';
 import type { TaskRunDto } from '../../common/api.ts';
@@ -240,25 +241,27 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       viewers.to(viewerOutputRoom(runId)).emit('pane:output', runId, paneId, offset, data);
     });
 
+    /** An event without an ack: the command, or undefined once the refusal is logged (nobody to answer). */
+    const parsedOrLogged = <S extends z.ZodType>(schema: S, raw: unknown, runId: string, what: string): z.infer<S> | undefined => {
+      try {
+        return parse(schema, raw, what);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, runId }, `${what} refused`);
+        return undefined;
+      }
+    };
+
     socket.on('control:applied', (runId: string, attempt: number, raw: unknown) => {
       if (refused(runId, attempt, 'control:applied')) return;
-      let liveControl: LiveControl;
-      try {
-        liveControl = parse(controlAppliedMessage, raw, 'control ack');
-      } catch (err) {
-        return void log.warn({ err: (err as Error).message, runId }, 'control ack refused');
-      }
+      const liveControl: LiveControl | undefined = parsedOrLogged(controlAppliedMessage, raw, runId, 'control ack');
+      if (liveControl === undefined) return;
       runs.controlApplied(workerId, runId, attempt, liveControl).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'control ack failed'));
     });
 
     socket.on('run:attention', (runId: string, attempt: number, raw: unknown) => {
       if (refused(runId, attempt, 'run:attention')) return;
-      let waitingForInput: boolean;
-      try {
-        waitingForInput = parse(attentionMessage, raw, 'attention');
-      } catch (err) {
-        return void log.warn({ err: (err as Error).message, runId }, 'attention report refused');
-      }
+      const waitingForInput = parsedOrLogged(attentionMessage, raw, runId, 'attention report');
+      if (waitingForInput === undefined) return;
       runs.attention(workerId, runId, attempt, waitingForInput).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'attention report refused'));
     });
 
@@ -267,12 +270,8 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     const stepWrites = new Map<string, Promise<void>>();
     socket.on('run:step', (runId: string, attempt: number, raw: unknown) => {
       if (refused(runId, attempt, 'run:step')) return;
-      let step: StepEvent;
-      try {
-        step = parse(stepMessage, raw, 'step');
-      } catch (err) {
-        return void log.warn({ err: (err as Error).message, runId }, 'step event refused');
-      }
+      const step: StepEvent | undefined = parsedOrLogged(stepMessage, raw, runId, 'step event');
+      if (step === undefined) return;
       const exitCode = step.exitCode;
       recorder.marker(runId, stepMarkerLabel(step.index, step.phase, exitCode));
       // In order with the pane:output frames before it (same socket, same room): viewers mark
