@@ -126,6 +126,27 @@ export const stepMessage = z
   })
   .strict();
 
+/**
+ * The agent's socket `control:applied` (no REST twin): the live-control state it now applies,
+ * as the hub sent it (common/statuses.ts LiveControl). Only `updatedAt` is compared by the service.
+ */
+export const controlAppliedMessage = z
+  .object({
+    paused: z.boolean(),
+    mode: z.enum(['soft', 'hard']),
+    takeover: z.boolean(),
+    lastAction: z.enum(['pause', 'resume', 'takeover']).nullable(),
+    updatedAt: isoDate.nullable(),
+    appliedAt: isoDate.nullable().optional(),
+  })
+  .strict();
+
+/** The agent's socket `run:attention` (no REST twin): whether the run's step waits for input. */
+export const attentionMessage = z.boolean();
+
+/** The agent's socket `run:release` (no REST twin): the attempt handed back, and why (as long as a completion's reason). */
+export const releaseMessage = z.object({ runId: z.string().uuid(), attempt: attemptField, reason: completeBody.shape.reason }).strict();
+
 export const heartbeatBody = z.object({ workerId: z.string().min(1).max(200), attempt: attemptField }).strict();
 
 /** A worker's recording upload names the attempt it recorded. */

@@ -10,6 +10,7 @@
  * claim) every hub drops the sockets still holding an older one.
  */
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { AgentHello, AgentRunState, PaneInfo, StepEvent } from '../../common/protocol.ts';
 import { FINAL_SCREEN_RETENTION_MS, PROTOCOL_VERSION, STALE_ATTEMPT, stepMarkerLabel, TASK_PANE } from '../../common/protocol.ts';
 import type { TaskRunDto } from '../../common/api.ts';
@@ -19,7 +20,7 @@ import type { LiveControl } from '../../common/statuses.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { invalidPayload as badInputError } from '../domain/errors.ts';
 import { storableText } from '../domain/text.ts';
-import { completeMessage, parse, reportMessage, stepMessage } from '../domain/commands.ts';
+import { attentionMessage, completeMessage, controlAppliedMessage, parse, releaseMessage, reportMessage, stepMessage } from '../domain/commands.ts';
 import type { HubConfig } from '../config.ts';
 import type { LiveSessionService } from '../domain/liveSessions.ts';
 import type { TaskRunService } from '../domain/taskRuns.ts';
@@ -240,13 +241,27 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       viewers.to(viewerOutputRoom(runId)).emit('pane:output', runId, paneId, offset, data);
     });
 
-    socket.on('control:applied', (runId: string, attempt: number, liveControl: LiveControl) => {
-      if (refused(runId, attempt, 'control:applied') || !isObject(liveControl)) return;
+    /** An event without an ack: the command, or undefined once the refusal is logged (nobody to answer). */
+    const parsedOrLogged = <S extends z.ZodType>(schema: S, raw: unknown, runId: string, what: string): z.infer<S> | undefined => {
+      try {
+        return parse(schema, raw, what);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, runId }, `${what} refused`);
+        return undefined;
+      }
+    };
+
+    socket.on('control:applied', (runId: string, attempt: number, raw: unknown) => {
+      if (refused(runId, attempt, 'control:applied')) return;
+      const liveControl: LiveControl | undefined = parsedOrLogged(controlAppliedMessage, raw, runId, 'control ack');
+      if (liveControl === undefined) return;
       runs.controlApplied(workerId, runId, attempt, liveControl).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'control ack failed'));
     });
 
-    socket.on('run:attention', (runId: string, attempt: number, waitingForInput: boolean) => {
-      if (refused(runId, attempt, 'run:attention') || typeof waitingForInput !== 'boolean') return;
+    socket.on('run:attention', (runId: string, attempt: number, raw: unknown) => {
+      if (refused(runId, attempt, 'run:attention')) return;
+      const waitingForInput = parsedOrLogged(attentionMessage, raw, runId, 'attention report');
+      if (waitingForInput === undefined) return;
       runs.attention(workerId, runId, attempt, waitingForInput).catch((err: unknown) => log.warn({ err: (err as Error).message, runId }, 'attention report refused'));
     });
 
@@ -255,12 +270,8 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
     const stepWrites = new Map<string, Promise<void>>();
     socket.on('run:step', (runId: string, attempt: number, raw: unknown) => {
       if (refused(runId, attempt, 'run:step')) return;
-      let step: StepEvent;
-      try {
-        step = parse(stepMessage, raw, 'step');
-      } catch (err) {
-        return void log.warn({ err: (err as Error).message, runId }, 'step event refused');
-      }
+      const step: StepEvent | undefined = parsedOrLogged(stepMessage, raw, runId, 'step event');
+      if (step === undefined) return;
       const exitCode = step.exitCode;
       recorder.marker(runId, stepMarkerLabel(step.index, step.phase, exitCode));
       // In order with the pane:output frames before it (same socket, same room): viewers mark
@@ -300,14 +311,13 @@ export function attachAgentGateway(deps: AgentGatewayDeps): void {
       }),
     );
 
-    socket.on('run:release', (runId: string, attempt: number, reason: string, ack) =>
+    socket.on('run:release', (rawRunId: unknown, rawAttempt: unknown, rawReason: unknown, ack) =>
       answer(ack, log, async () => {
-        if (!isRunId(runId)) throw badInputError('release needs a runId');
-        if (!isAttempt(attempt)) throw badInputError('release needs the attempt it hands back');
+        const { runId, attempt, reason } = parse(releaseMessage, { runId: rawRunId, attempt: rawAttempt, reason: rawReason }, 'release');
         if (socket.data.runs.get(runId) !== attempt) throw staleAttempt(`attempt ${attempt} of task run ${runId} is not this socket's`);
         await recorder.finish(runId);
         await stepWrites.get(runId);
-        const run = await runs.release(workerId, runId, attempt, typeof reason === 'string' ? storableText(reason.slice(0, 500)) : 'handed back');
+        const run = await runs.release(workerId, runId, attempt, reason || 'handed back');
         disown(runId);
         return { run };
       }),

@@ -2,15 +2,17 @@
  * A worker's socket payloads are held to the REST rules (issue 12 item 7–8, architecture §7a):
  * `session:report` goes through the same schema as the REST report (a clear `invalid_payload`,
  * never `internal`), `expiresAt` is clamped to the configured TTL, worker-reported web addresses
- * are http(s) only, and a heartbeat refreshes only the sending worker's own runs.
+ * are http(s) only, a heartbeat refreshes only the sending worker's own runs, and `control:applied`,
+ * `run:attention` and `run:release` go through their schemas in hub/domain/commands.ts (issue 16).
  */
 import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import type { Ack } from '../../common/protocol.ts';
-import type { LiveSessionDto, TaskRunDto } from '../../common/api.ts';
+import type { ControlEventDto, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import { RawAgents } from '../support/rawAgent.ts';
 import { startTestHub } from '../support/testHub.ts';
 import type { TestHub } from '../support/testHub.ts';
+import { sleep, waitUntil } from '../support/wait.ts';
 
 describe('attack: agent payloads', function () {
   this.timeout(60_000);
@@ -89,5 +91,64 @@ describe('attack: agent payloads', function () {
     expect(run.body.taskRun.status, 'nothing changed').to.equal('running');
     const good = (await s.timeout(5000).emitWithAck('run:complete', { runId, attempt, status: 'failed', exitCode: 3 })) as Ack<{ run: TaskRunDto }>;
     expect(good.ok && [good.data.run.status, good.data.run.exitCode]).to.deep.equal(['failed', 3]);
+  });
+
+  const getRun = async (runId: string) => (await t.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${runId}`, t.token('viewer'))).body.taskRun;
+  /** The hub still answers: a fresh agent's claim is acknowledged. */
+  async function hubStaysUp(): Promise<void> {
+    const probe = await agent('w-probe');
+    const claim = (await probe.timeout(5000).emitWithAck('run:claim')) as Ack<unknown>;
+    expect(claim.ok, 'the hub answers after the junk').to.equal(true);
+  }
+
+  it('control:applied with wrong field types is refused: the control stays unapplied until a well-formed ack', async () => {
+    const s = await agent('w-control');
+    const runId = await claimedRun(s);
+    const attempt = attempts.get(runId);
+    const paused = await t.api<{ taskRun: TaskRunDto }>('POST', `/api/task-runs/${runId}/control`, t.token('operator'), { action: 'pause' });
+    expect(paused.status).to.equal(200);
+    const lc = paused.body.taskRun.payload.liveControl;
+    expect(lc?.updatedAt, 'the pause is stamped').to.be.a('string');
+    // each names the current updatedAt, which is all the service compares: the schema must refuse them
+    for (const bad of [{ ...lc, paused: 'yes' }, { ...lc, mode: 7 }, { ...lc, takeover: 'no', lastAction: 'explode' }, { updatedAt: lc?.updatedAt }, { ...lc, extra: true }]) s.emit('control:applied', runId, attempt, bad);
+    // A negative wait: nothing may happen for 500 ms (the event has no ack to wait for).
+    await sleep(500);
+    expect((await getRun(runId)).payload.liveControl?.appliedAt ?? null, 'junk acks apply nothing').to.equal(null);
+    await hubStaysUp();
+    s.emit('control:applied', runId, attempt, lc);
+    await waitUntil('the well-formed ack applies the pause', async () => ((await getRun(runId)).payload.liveControl?.appliedAt ? true : undefined));
+  });
+
+  it("run:attention 'yes' (or any non-boolean) is refused: only a boolean marks the run waiting for input", async () => {
+    const s = await agent('w-attention');
+    const runId = await claimedRun(s);
+    const attempt = attempts.get(runId);
+    for (const bad of ['yes', 1, { waitingForInput: true }, null]) s.emit('run:attention', runId, attempt, bad);
+    // A negative wait: nothing may happen for 500 ms (the event has no ack to wait for).
+    await sleep(500);
+    expect((await getRun(runId)).payload.attention, 'junk marks nothing').to.equal(undefined);
+    await hubStaysUp();
+    s.emit('run:attention', runId, attempt, true);
+    const attention = await waitUntil('a boolean marks the run waiting', async () => (await getRun(runId)).payload.attention);
+    expect(attention.waitingForInput).to.equal(true);
+    const events = await t.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${runId}/events`, t.token('viewer'));
+    expect(events.body.events.filter((e) => e.action === 'input_wanted'), 'one input_wanted, none from junk').to.have.length(1);
+  });
+
+  it('run:release with a reason that is an object or 10 KB long is refused as invalid_payload and the run goes on', async () => {
+    const s = await agent('w-release');
+    const runId = await claimedRun(s);
+    const attempt = attempts.get(runId);
+    for (const bad of [{ why: 'x' }, 'x'.repeat(10 * 1024), 42]) {
+      const reply = (await s.timeout(5000).emitWithAck('run:release', runId, attempt, bad)) as Ack<unknown>;
+      expect(!reply.ok && reply.error.code, JSON.stringify(bad).slice(0, 60)).to.equal('invalid_payload');
+    }
+    const bogusAttempt = (await s.timeout(5000).emitWithAck('run:release', runId, 'one', 'bye')) as Ack<unknown>;
+    expect(!bogusAttempt.ok && bogusAttempt.error.code, 'attempt must be a number').to.equal('invalid_payload');
+    const run = await getRun(runId);
+    expect([run.status, run.attempt], 'nothing changed').to.deep.equal(['running', attempt]);
+    await hubStaysUp();
+    const good = (await s.timeout(5000).emitWithAck('run:release', runId, attempt, 'agent shutting down')) as Ack<{ run: TaskRunDto }>;
+    expect(good.ok && good.data.run.status, 'a well-formed release hands the run back').to.equal('queued');
   });
 });

@@ -33,6 +33,7 @@ describe('agent/FlowGate', () => {
     expect(b.calls).to.deep.equal(['pause']);
     expect(headless.calls).to.deep.equal([]);
     queued = LOW_WATER; // drained somewhat, but not under the low mark
+    // A negative wait: no resume may come within 50 ms while above the low mark.
     await new Promise((r) => setTimeout(r, 50));
     expect(a.calls).to.deep.equal(['pause']);
     queued = LOW_WATER - 1;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { OutputCoalescer } from '../../agent/outputCoalescer.ts';
-import { sleep } from '../support/wait.ts';
+import { sleep, waitUntil } from '../support/wait.ts';
 
 
 function collector(opts: { maxBytes?: number; maxDelayMs?: number; startOffset?: number } = {}) {
@@ -17,7 +17,7 @@ describe('agent/OutputCoalescer', () => {
     c.push(new Uint8Array([0x64, 0x65])); // plain Uint8Array accepted too
     expect(flushes).to.have.length(0);
     expect(c.pendingLength).to.equal(5);
-    await sleep(60);
+    await waitUntil('the timer flushes', () => (flushes.length > 0 ? true : undefined), 1000, 5);
     expect(flushes).to.have.length(1);
     expect(flushes[0]?.chunk.toString()).to.equal('abcde');
     expect(flushes[0]?.offset).to.equal(0);
@@ -86,6 +86,7 @@ describe('agent/OutputCoalescer', () => {
     c.push(Buffer.from('hi'));
     c.flush();
     expect(flushes).to.have.length(1);
+    // A negative wait: no second (timer) flush may come within 30 ms.
     await sleep(30);
     expect(flushes).to.have.length(1);
   });

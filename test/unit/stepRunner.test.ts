@@ -25,8 +25,20 @@ function uniqueMarker(): string {
   return `1000.${process.pid}${Math.floor(Math.random() * 1e6)}`;
 }
 
-function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<true> {
-  return waitUntil('the condition', () => (cond() ? true : undefined), timeoutMs, 10);
+/** Waits (polling every 10 ms) until `cond` holds; a timeout fails naming `what`. */
+function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<true> {
+  return waitUntil(what, () => (cond() ? true : undefined), timeoutMs, 10);
+}
+
+/** Resolves, with the output's length, once no output arrived for `quietMs`: the pty buffer has drained. */
+async function drained(h: Harness, quietMs = 100): Promise<number> {
+  let len = -1;
+  let since = Date.now();
+  return waitUntil('the pty output went quiet', () => {
+    const now = h.output().length;
+    if (now !== len) [len, since] = [now, Date.now()];
+    return Date.now() - since >= quietMs ? len : undefined;
+  }, 5000, 10);
 }
 
 /** Linux: the process is stopped (SIGSTOP) — its state in /proc/<pid>/stat is T. */
@@ -157,7 +169,7 @@ describe('agent/StepRunner (real pty)', function () {
     const h = harness({ steps: ['read -r _; stty size'] });
     const done = h.runner.start();
     expect(h.runner.pid).to.be.a('number');
-    await waitFor(() => h.started.length === 1);
+    await waitFor('step 0 started', () => h.started.length === 1);
     h.runner.resize(100, 30);
     h.runner.write('\r');
     await done;
@@ -167,7 +179,7 @@ describe('agent/StepRunner (real pty)', function () {
   it('delivers write() input to a step reading stdin', async () => {
     const h = harness({ steps: ['read -r line; echo "got:$line"'] });
     const done = h.runner.start();
-    await waitFor(() => h.started.length === 1);
+    await waitFor('step 0 started', () => h.started.length === 1);
     h.runner.write(Buffer.from('héllo\r'));
     expect((await done).status).to.equal('succeeded');
     expect(h.output().toString()).to.contain('got:héllo');
@@ -178,7 +190,7 @@ describe('agent/StepRunner (real pty)', function () {
     const h = harness({ steps: [`sleep ${m}`, 'echo never'] });
     const done = h.runner.start();
     // the step's process is running in the foreground: ^C reaches it
-    await waitFor(() => pgrep(m).length === 1);
+    await waitFor('the step\'s sleep is running', () => pgrep(m).length === 1);
     h.runner.write('\x03');
     expect(await done).to.deep.equal({ status: 'failed', exitCode: 130, failedStep: 0 });
     expect(h.started).to.deep.equal([0]);
@@ -187,10 +199,11 @@ describe('agent/StepRunner (real pty)', function () {
   it('soft pause: no new step starts while held; release starts the next one', async () => {
     const h = harness({ steps: ['sleep 0.2; echo one', 'echo two'] });
     const done = h.runner.start();
-    await waitFor(() => h.started.length === 1);
+    await waitFor('step 0 started', () => h.started.length === 1);
     h.runner.setHeld(true); // the current step keeps running
-    await waitFor(() => h.ended.length === 1);
+    await waitFor('step 0 ended', () => h.ended.length === 1);
     h.runner.write('\x03'); // ^C while idle must not kill the driver either
+    // A negative wait: no step may start for 400 ms while held.
     await sleep(400);
     expect(h.started).to.deep.equal([0]);
     expect(h.output().toString()).to.contain('one').and.not.contain('two');
@@ -204,6 +217,7 @@ describe('agent/StepRunner (real pty)', function () {
     const h = harness({ steps: ['echo first'] });
     h.runner.setHeld(true);
     const done = h.runner.start();
+    // A negative wait: nothing may start for 300 ms while held.
     await sleep(300);
     expect(h.started).to.deep.equal([]);
     h.runner.setHeld(false);
@@ -213,14 +227,14 @@ describe('agent/StepRunner (real pty)', function () {
   it('hard pause stops a busy loop; resume continues it', async () => {
     const h = harness({ steps: ['while :; do echo x; sleep 0.01; done'] });
     const done = h.runner.start();
-    await waitFor(() => h.output().length > 50);
+    await waitFor('the loop printed', () => h.output().length > 50);
     h.runner.hardPause();
-    await sleep(150); // let bytes already in the pty buffer drain
-    const stoppedLen = h.output().length;
+    const stoppedLen = await drained(h); // bytes already in the pty buffer still arrive
+    // A negative wait: no output may arrive for 500 ms while stopped.
     await sleep(500);
     expect(h.output().length).to.equal(stoppedLen);
     h.runner.hardResume();
-    await waitFor(() => h.output().length > stoppedLen + 50, 3000);
+    await waitFor('the loop prints again', () => h.output().length > stoppedLen + 50, 3000);
     h.runner.cancel();
     expect(await done).to.deep.equal({ status: 'cancelled', exitCode: null });
   });
@@ -231,7 +245,7 @@ describe('agent/StepRunner (real pty)', function () {
     h.runner.setHeld(true);
     h.runner.setHeld(false);
     const done = h.runner.start();
-    await waitFor(() => pgrep(m).length >= 2);
+    await waitFor('both sleeps are running', () => pgrep(m).length >= 2);
     h.runner.setHeld(true);
     h.runner.cancel();
     expect(await done).to.deep.equal({ status: 'cancelled', exitCode: null });
@@ -243,9 +257,9 @@ describe('agent/StepRunner (real pty)', function () {
     const h = harness({ steps: ['true', 'echo never'] });
     h.runner.onStepEnd(() => h.runner.setHeld(true));
     const done = h.runner.start();
-    await waitFor(() => h.ended.length === 1);
+    await waitFor('step 0 ended', () => h.ended.length === 1);
     // idle: the driver is back waiting for its next step
-    await waitFor(() => h.runner.pid !== undefined && isReading(h.runner.pid));
+    await waitFor('the driver waits for its next step', () => h.runner.pid !== undefined && isReading(h.runner.pid));
     const t0 = Date.now();
     h.runner.cancel();
     expect(await done).to.deep.equal({ status: 'cancelled', exitCode: null });
@@ -257,9 +271,9 @@ describe('agent/StepRunner (real pty)', function () {
     const m = uniqueMarker();
     const h = harness({ steps: [`sleep ${m} & sleep ${m}`] });
     const done = h.runner.start();
-    await waitFor(() => pgrep(m).length >= 2);
+    await waitFor('both sleeps are running', () => pgrep(m).length >= 2);
     h.runner.hardPause();
-    await waitFor(() => pgrep(m).every(isStopped));
+    await waitFor('every sleep is stopped', () => pgrep(m).every(isStopped));
     h.runner.cancel();
     expect(await done).to.deep.equal({ status: 'cancelled', exitCode: null });
     expect(pgrep(m)).to.deep.equal([]);
@@ -269,7 +283,7 @@ describe('agent/StepRunner (real pty)', function () {
     const m = uniqueMarker();
     const h = harness({ killGraceMs: 300, steps: [`trap '' TERM HUP; sleep ${m} & sleep ${m}`] });
     const done = h.runner.start();
-    await waitFor(() => pgrep(m).length >= 2);
+    await waitFor('both sleeps are running', () => pgrep(m).length >= 2);
     h.runner.cancel();
     expect(await done).to.deep.equal({ status: 'cancelled', exitCode: null });
     expect(pgrep(m)).to.deep.equal([]);
@@ -287,7 +301,7 @@ describe('agent/StepRunner (real pty)', function () {
     // the last step lasts long enough to look at the control dir while the run is still on
     const h = harness({ controlDirParent: tmp, steps: [`nohup sleep ${m} >/dev/null 2>&1 &`, 'sleep 1'] });
     const done = h.runner.start();
-    await waitFor(() => h.started.length >= 1);
+    await waitFor('step 0 started', () => h.started.length >= 1);
     expect(fs.readdirSync(tmp)).to.have.length(1); // the control dir exists during the run
     expect((await done).status).to.equal('succeeded');
     expect(pgrep(m)).to.deep.equal([]);
@@ -297,7 +311,7 @@ describe('agent/StepRunner (real pty)', function () {
   it('a driver killed from outside ends the run failed', async () => {
     const h = harness({ steps: ['sleep 30'] });
     const done = h.runner.start();
-    await waitFor(() => h.started.length === 1);
+    await waitFor('step 0 started', () => h.started.length === 1);
     process.kill(h.runner.pid as number, 'SIGKILL');
     const res = await done;
     expect(res.status).to.equal('failed');
