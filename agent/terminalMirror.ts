@@ -60,6 +60,15 @@ const MAX_UNPARSED_BYTES = 1024 * 1024;
  */
 const SKIP_CHECK_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Output waits in the queue until none came for IDLE_HAND_MS, or for MAX_DEFER_MS at most, before
+ * xterm parses it (a snapshot, resize or mark hands it over at once): during a burst the queue
+ * then reaches SKIP_CHECK_BYTES, where skipPlain can leave most of it out, instead of every byte
+ * being parsed as it comes — the mirror was the agent's largest cost per MB.
+ */
+const IDLE_HAND_MS = 16;
+const MAX_DEFER_MS = 500;
+
 /** How long a snapshot waits for the output to reach a ground boundary before giving up. */
 const GROUND_WAIT_MS = 250;
 
@@ -97,6 +106,10 @@ export class TerminalMirror {
   private groundWaitExpired = false;
   /** Where each step began, as xterm markers: they move with scrolling and go with trimmed lines. */
   private readonly marks: { step: number; marker: IMarker }[] = [];
+  /** Queued output is to be handed to xterm now (the deferral ended, or an op behind it waits). */
+  private release = false;
+  private deferTimer: NodeJS.Timeout | undefined;
+  private deferSince = 0;
 
   constructor(cols: number, rows: number, scrollback = 10000, startOffset = 0) {
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
@@ -132,26 +145,41 @@ export class TerminalMirror {
   /** Feed output bytes, in stream order. The buffer must not be mutated afterwards. */
   write(chunk: Uint8Array): void {
     if (this.disposed || chunk.length === 0) return;
-    if (this.blocked || this.queue.length > 0 || this.tooFarAhead()) {
-      this.queue.push({ kind: 'data', bytes: chunk });
-      this.queuedBytes += chunk.length;
-      this.queuedTotal += chunk.length;
-      if (this.groundTimer || (this.queuedBytes >= SKIP_CHECK_BYTES && !this.blocked)) this.drain(); // a snapshot waits for these bytes, or some may be left out
-    } else this.hand(chunk);
+    this.queue.push({ kind: 'data', bytes: chunk });
+    this.queuedBytes += chunk.length;
+    this.queuedTotal += chunk.length;
+    if (this.groundTimer || this.release || (this.queuedBytes >= SKIP_CHECK_BYTES && !this.blocked)) this.drain(); // a snapshot waits for these bytes, or some may be left out
+    else this.defer();
+  }
+
+  private defer(): void {
+    const now = Date.now();
+    if (this.deferTimer) clearTimeout(this.deferTimer);
+    else this.deferSince = now;
+    const wait = Math.min(IDLE_HAND_MS, MAX_DEFER_MS - (now - this.deferSince));
+    if (wait <= 0) this.handQueued();
+    else this.deferTimer = setTimeout(() => this.handQueued(), wait);
+  }
+
+  private handQueued(): void {
+    if (this.deferTimer) clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
+    this.release = true;
+    this.drain();
   }
 
   /** Resize, ordered with the output written before and after it. */
   resize(cols: number, rows: number): void {
     if (this.disposed) return;
     this.queue.push({ kind: 'resize', cols, rows });
-    this.drain();
+    this.handQueued();
   }
 
   /** Step `step` begins here, between the output written before and after this call. */
   mark(step: number): void {
     if (this.disposed) return;
     this.queue.push({ kind: 'mark', step });
-    this.drain();
+    this.handQueued();
   }
 
   /**
@@ -164,7 +192,7 @@ export class TerminalMirror {
     const scrollback = opts.scrollback ?? true;
     return new Promise<MirrorSnapshot>((resolve, reject) => {
       this.queue.push({ kind: 'snapshot', scrollback, resolve, reject });
-      this.drain();
+      this.handQueued();
     });
   }
 
@@ -172,6 +200,7 @@ export class TerminalMirror {
     if (this.disposed) return;
     this.disposed = true;
     if (this.groundTimer) clearTimeout(this.groundTimer);
+    if (this.deferTimer) clearTimeout(this.deferTimer);
     for (const op of this.queue.splice(0)) {
       if (op.kind === 'snapshot') op.reject(new Error('TerminalMirror disposed'));
     }
@@ -204,8 +233,12 @@ export class TerminalMirror {
   private drain(): void {
     while (!this.blocked && !this.disposed) {
       const op = this.queue[0];
-      if (!op) return;
+      if (!op) {
+        this.release = false;
+        return;
+      }
       if (op.kind === 'data') {
+        if (!this.release && this.queuedBytes < SKIP_CHECK_BYTES) return; // deferred: defer() ends it
         if (this.queuedBytes >= SKIP_CHECK_BYTES && this.queuedTotal >= this.nextSkipCheck) {
           // what can be left out depends on the state after everything handed: let xterm finish it
           if (this.parsedWrites !== this.handedWrites) {
@@ -214,6 +247,7 @@ export class TerminalMirror {
           }
           this.nextSkipCheck = this.queuedTotal + SKIP_CHECK_BYTES;
           this.skipPlain();
+          this.release = true; // what is left of the burst is parsed now; the queue starts again empty
           continue;
         }
         if (this.tooFarAhead()) return; // resumed by a write callback
