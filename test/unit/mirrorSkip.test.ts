@@ -66,6 +66,23 @@ describe('mirror: plain output left out while behind', function () {
     slow.dispose();
   });
 
+  it('a stream it could keep up with (each piece after the event loop turned, as a pty delivers them): most of it left out all the same, the same snapshots', async () => {
+    const burst = plainLines(12 * 1024 * 1024, 4);
+    const paced = new TerminalMirror(COLS, ROWS);
+    const piece = 32 * 1024;
+    for (let i = 0; i < burst.length; i += piece) {
+      paced.write(burst.subarray(i, i + piece));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const { slow } = await both([burst]);
+    const [p, s] = await Promise.all([paced.snapshot(), slow.snapshot()]);
+    expect(paced.skippedBytes, 'left out: the queue waits for the burst instead of parsing every piece').to.be.greaterThan(burst.length / 2);
+    expect(p.offset).to.equal(burst.length);
+    expect(p.data === s.data, 'snapshot').to.equal(true);
+    paced.dispose();
+    slow.dispose();
+  });
+
   it('leaves nothing out while a scroll region is set, nor across escape sequences in the burst', async () => {
     const region = Buffer.from('\x1b[5;30r\x1b[10;1H');
     const burst = plainLines(9 * 1024 * 1024, 2);
