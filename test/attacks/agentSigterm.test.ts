@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, eventsAt, processesMatching, removeDir, spawnAgent, spawnHub, waitRunAt } from '../support/processes.ts';
+import { createRunAt, eventsAt, processesMatching, spawnAgent, spawnHub, stopDeployment, waitRunAt } from '../support/processes.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -30,12 +30,7 @@ describe('attack: agent SIGTERM during a long step (shutdown policy finish)', fu
   });
   after(async function () {
     this.timeout(30_000);
-    await agent?.stop('SIGKILL');
-    await hub?.stop('SIGTERM');
-    removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
-    for (const pid of await processesMatching(marker)) process.kill(pid, 'SIGKILL');
-    await db?.drop();
+    await stopDeployment({ agents: [[agent, 'SIGKILL']], hub, markers: [marker], db });
   });
 
   it('keeps heartbeating until the run ends: succeeded, never worker_lost, one attempt', async () => {

@@ -29,6 +29,7 @@ import {
   removeDir,
   sleep,
   spawnAgent,
+  stopDeployment,
   spawnHub,
   TcpProxy,
   waitRunAt,
@@ -178,19 +179,7 @@ describe('attack: stale run attempts (real agent processes)', function () {
     for (const v of viewerSockets) v.close();
     for (const p of proxies) await p.close();
     await stopAgents();
-    await hub?.stop('SIGTERM');
-    removeDir(hub?.dataDir);
-    for (const m of markers) {
-      for (const pid of await processesMatching(m)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      for (const ext of ['first', 'seen', 'seen-', 'gate']) removeDir(`/tmp/${m}.${ext}`);
-    }
-    await db?.drop();
+    await stopDeployment({ hub, dirs: markers.flatMap((m) => ['first', 'seen', 'seen-', 'gate'].map((ext) => `/tmp/${m}.${ext}`)), markers, db });
   });
 
   const stopAgents = async () => {

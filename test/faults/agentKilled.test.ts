@@ -19,9 +19,9 @@ import {
   getRunAt,
   operatorToken,
   processesMatching,
-  removeDir,
   sleep,
   spawnAgent,
+  stopDeployment,
   spawnHub,
   waitRunAt,
   waitSessionAt,
@@ -58,22 +58,8 @@ for (const policy of ['fail', 'requeue'] as const) {
     after(async function () {
       this.timeout(30_000);
       for (const v of viewers) v.close();
-      await agent?.stop('SIGKILL');
-      await agent2?.stop('SIGTERM');
-      await hub?.stop('SIGTERM');
-      removeDir(agent?.dataDir);
-      removeDir(agent2?.dataDir);
-      removeDir(hub?.dataDir);
-      removeDir(`/tmp/${marker}.first-attempt`);
       // whatever the test found, leave no step process behind on the machine
-      for (const pid of await processesMatching(marker)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await db?.drop();
+      await stopDeployment({ agents: [[agent, 'SIGKILL'], [agent2, 'SIGTERM']], hub, dirs: [`/tmp/${marker}.first-attempt`], markers: [marker], db });
     });
 
     it('ends the session with worker_lost, tells the viewers, and never resurrects the run', async () => {
@@ -175,12 +161,7 @@ describe('faults: agent SIGKILLed mid-run — the recording', function () {
   after(async function () {
     this.timeout(30_000);
     viewer?.close();
-    await agent?.stop('SIGKILL');
-    await hub?.stop('SIGTERM');
-    removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
-    for (const pid of await processesMatching(marker)) process.kill(pid, 'SIGKILL');
-    await db?.drop();
+    await stopDeployment({ agents: [[agent, 'SIGKILL']], hub, markers: [marker], db });
   });
 
   it('holds every byte the viewers saw, up to the kill', async () => {

@@ -354,6 +354,31 @@ export async function processesMatching(marker: string): Promise<number[]> {
   });
 }
 
+/** SIGKILLs every process whose command line contains `marker` (a step a test left behind). */
+export async function killMatching(marker: string): Promise<void> {
+  for (const pid of await processesMatching(marker)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+/**
+ * Tears down what a test spawned, whatever state it left: each agent with its own signal, then
+ * the hub, their data folders and `dirs`, every process naming a marker, then the database.
+ */
+export async function stopDeployment(d: { agents?: Array<[AgentProcess | null | undefined, NodeJS.Signals]>; hub?: HubProcess | null; dirs?: string[]; markers?: string[]; db?: { drop(): Promise<void> } | null }): Promise<void> {
+  for (const [agent, signal] of d.agents ?? []) await agent?.stop(signal);
+  await d.hub?.stop('SIGTERM');
+  for (const [agent] of d.agents ?? []) removeDir(agent?.dataDir);
+  removeDir(d.hub?.dataDir);
+  for (const dir of d.dirs ?? []) removeDir(dir);
+  for (const m of d.markers ?? []) await killMatching(m);
+  await d.db?.drop();
+}
+
 /** Waits until `url`/healthz answers 200 (or fails after timeoutMs). */
 export async function waitHealthy(url: string, timeoutMs = 20_000): Promise<void> {
   await waitUntil(
