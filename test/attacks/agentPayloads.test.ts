@@ -12,6 +12,7 @@ import type { ControlEventDto, LiveSessionDto, TaskRunDto } from '../../common/a
 import { RawAgents } from '../support/rawAgent.ts';
 import { startTestHub } from '../support/testHub.ts';
 import type { TestHub } from '../support/testHub.ts';
+import { getRunAt } from '../support/rest.ts';
 import { sleep, waitUntil } from '../support/wait.ts';
 
 describe('attack: agent payloads', function () {
@@ -93,7 +94,7 @@ describe('attack: agent payloads', function () {
     expect(good.ok && [good.data.run.status, good.data.run.exitCode]).to.deep.equal(['failed', 3]);
   });
 
-  const getRun = async (runId: string) => (await t.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${runId}`, t.token('viewer'))).body.taskRun;
+  const getRun = (runId: string) => getRunAt(t.url, runId);
   /** The hub still answers: a fresh agent's claim is acknowledged. */
   async function hubStaysUp(): Promise<void> {
     const probe = await agent('w-probe');

@@ -15,6 +15,7 @@ import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
+import { getRunAt } from '../support/rest.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -128,7 +129,7 @@ describe('e2e: handoff attach / run in a terminal', function () {
     return res.body.taskRun;
   }
 
-  const getRun = async (id: string) => (await th.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${id}`, operator)).body.taskRun;
+  const getRun = (id: string) => getRunAt(th.url, id);
 
   const finished = (id: string) =>
     waitFor(`run ${id} to finish`, async () => {

@@ -5,13 +5,14 @@
  * that sleeps or prints is never flagged. Real hub (PostgreSQL), agent, pty, viewer socket.
  */
 import { expect } from 'chai';
-import type { ControlEventDto, GrantWriteResult, TaskRunDto } from '../../common/api.ts';
+import type { GrantWriteResult, TaskRunDto } from '../../common/api.ts';
 import { TASK_PANE } from '../../common/protocol.ts';
 import type { TestAgent } from '../support/testAgent.ts';
 import { createRun, getRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { TestViewer } from '../support/viewerClient.ts';
+import { eventsAt } from '../support/rest.ts';
 import { sleep, waitUntil } from '../support/wait.ts';
 
 describe('a run waiting for input is flagged (e2e)', function () {
@@ -31,7 +32,7 @@ describe('a run waiting for input is flagged (e2e)', function () {
     await hub?.close();
   });
 
-  const events = async (runId: string) => (await hub.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${runId}/events`, hub.token('viewer'))).body.events;
+  const events = (runId: string) => eventsAt(hub.url, runId);
   const listed = async (runId: string) => (await hub.api<{ taskRuns: TaskRunDto[] }>('GET', '/api/task-runs?limit=100', hub.token('viewer'))).body.taskRuns.find((r) => r.id === runId);
 
   it('flags a prompt that waits (read -p), and clears it when the operator answers', async () => {

@@ -12,7 +12,7 @@ import type { ControlEventDto, GrantWriteResult, TaskRunDto } from '../../common
 import { OPERATOR_PANE, TASK_PANE } from '../../common/protocol.ts';
 import type { TestAgent } from '../support/testAgent.ts';
 import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
-import { sleep, waitUntil } from '../support/wait.ts';
+import { sleep, waitSteady, waitUntil } from '../support/wait.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { TestViewer } from '../support/viewerClient.ts';
@@ -188,7 +188,7 @@ describe('operator intervention (e2e)', function () {
       expect((await control(run.id, { action: 'pause' })).status).to.equal(200);
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('== PAUSED FOR OPERATOR =='));
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('first'), 5000);
-      await sleep(1500);
+      await sleep(1500); // negative wait: the next step must not start while paused
       expect(existsSync(join(artifactDir(run.id), 'second.txt')), 'step 2 must not start while paused').to.equal(false);
       const applied = await controlApplied(run.id);
       expect(applied.payload.liveControl?.paused).to.equal(true);
@@ -209,9 +209,9 @@ describe('operator intervention (e2e)', function () {
       await control(run.id, { action: 'pause', mode: 'hard' });
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('== PAUSED FOR OPERATOR =='));
       await controlApplied(run.id); // the agent stopped the step's processes
-      await sleep(300); // bytes the loop wrote before it stopped may still be on their way
-      const stoppedAt = v.pane(TASK_PANE).liveByteCount;
-      await sleep(1000);
+      // bytes the loop wrote before it stopped may still be on their way: wait until they stop coming
+      const stoppedAt = await waitSteady('the output to stop', () => v.pane(TASK_PANE).liveByteCount, 300);
+      await sleep(1000); // negative wait: nothing may arrive while hard-paused
       expect(v.pane(TASK_PANE).liveByteCount, 'no output while hard-paused').to.equal(stoppedAt);
       await control(run.id, { action: 'resume' });
       await v.waitForOutput(TASK_PANE, (b) => b.length > stoppedAt + 100, 5000, 'output after resume');
@@ -235,7 +235,7 @@ describe('operator intervention (e2e)', function () {
       ]);
       const detail = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'));
       const appliedAt = detail.body.taskRun.payload.liveControl?.appliedAt;
-      await sleep(500);
+      await sleep(500); // negative wait: no second ack may arrive
       const again = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'));
       expect(again.body.taskRun.payload.liveControl?.appliedAt, 'a repeated ack would move appliedAt').to.equal(appliedAt);
       await hub.api('POST', `/api/task-runs/${run.id}/cancel`, hub.token('operator'), {});

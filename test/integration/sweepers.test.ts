@@ -4,22 +4,11 @@
  * run failed, or queued again with HANDOFF_WORKER_LOST_POLICY=requeue.
  */
 import { expect } from 'chai';
-import type { ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
+import type { GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { STORES, startTestHub } from '../support/testHub.ts';
-import { sleep } from '../support/wait.ts';
-
-
-/** Polls until `check` answers a value (bounded wait). */
-async function eventually<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { eventsAt, getRunAt } from '../support/rest.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 for (const store of STORES) {
   describe(`sweepers (${store})`, function () {
@@ -68,29 +57,27 @@ for (const store of STORES) {
       return claim.body.taskRun;
     }
 
-    const getRun = async (h: TestHub, id: string) => (await h.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${id}`, h.token('viewer'))).body.taskRun;
-    const events = async (h: TestHub, id: string) => (await h.api<{ events: ControlEventDto[] }>('GET', `/api/task-runs/${id}/events`, h.token('viewer'))).body.events;
 
     it('a session past its TTL is revoked (ttl_expired); the run carries on headless', async () => {
       const h = ttlHub;
       const expiresAt = new Date(Date.now() + 1000).toISOString();
       const run = await claimReady(h, 'w-ttl', { expiresAt });
-      const s0 = (await getRun(h, run.id)).liveSession as LiveSessionDto;
+      const s0 = (await getRunAt(h.url, run.id)).liveSession as LiveSessionDto;
       expect(s0.status).to.equal('ready');
       expect(s0.expiresAt).to.equal(expiresAt);
       // A grant asked now is capped at the session's expiry.
       const g = await h.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, h.token('operator'), { ttlMinutes: 30 });
       expect(g.body.grantedUntil).to.equal(expiresAt);
 
-      const session = await eventually('the TTL sweep', async () => {
-        const s = (await getRun(h, run.id)).liveSession;
+      const session = await waitFor('the TTL sweep', async () => {
+        const s = (await getRunAt(h.url, run.id)).liveSession;
         return s?.status === 'revoked' ? s : null;
       });
       expect(Date.parse(session.endedAt as string)).to.be.at.least(Date.parse(expiresAt));
       expect(session.rwGrantedUntil).to.equal(null);
       expect(session.rwGeneration).to.be.greaterThan(s0.rwGeneration); // every grant died with it
 
-      const evs = await events(h, run.id);
+      const evs = await eventsAt(h.url, run.id);
       const revoke = evs.find((e) => e.action === 'revoke_session');
       const ttl = evs.find((e) => e.action === 'ttl_expired');
       expect(revoke, JSON.stringify(evs)).to.not.equal(undefined);
@@ -101,7 +88,7 @@ for (const store of STORES) {
       expect(evs.filter((e) => e.action === 'ttl_expired')).to.have.length(1); // swept once
       expect(evs.filter((e) => e.action === 'rw_expired')).to.have.length(0); // the revoke cleared the grant itself
 
-      const after = await getRun(h, run.id);
+      const after = await getRunAt(h.url, run.id);
       expect(after.status).to.equal('running');
       expect((await h.api('POST', `/api/task-runs/${run.id}/live-session/grant-write`, h.token('operator'), {})).status).to.equal(422);
       // The agent acknowledging the revoke is a harmless repeat; claiming it is ready again is refused.
@@ -121,8 +108,8 @@ for (const store of STORES) {
       const until = g.body.grantedUntil;
       // The sweeper's own timer leaves a live grant alone.
       await sleep(600);
-      expect((await getRun(h, run.id)).liveSession?.rwGrantedUntil).to.equal(until);
-      expect((await events(h, run.id)).filter((e) => e.action === 'rw_expired')).to.have.length(0);
+      expect((await getRunAt(h.url, run.id)).liveSession?.rwGrantedUntil).to.equal(until);
+      expect((await eventsAt(h.url, run.id)).filter((e) => e.action === 'rw_expired')).to.have.length(0);
 
       // Two minutes later, as far as the sweeper is concerned.
       const result = await h.hub.sweeper.sweepOnce(new Date(Date.now() + 2 * 60_000));
@@ -130,16 +117,16 @@ for (const store of STORES) {
       expect(result?.rw).to.be.at.least(1);
       expect(result?.lost).to.equal(0);
 
-      const s = (await getRun(h, run.id)).liveSession as LiveSessionDto;
+      const s = (await getRunAt(h.url, run.id)).liveSession as LiveSessionDto;
       expect(s.status).to.equal('ready');
       expect(s.rwGrantedUntil).to.equal(null);
-      const expired = (await events(h, run.id)).filter((e) => e.action === 'rw_expired');
+      const expired = (await eventsAt(h.url, run.id)).filter((e) => e.action === 'rw_expired');
       expect(expired).to.have.length(1);
       expect(expired[0]?.actorUserId).to.equal(null);
       expect(expired[0]?.metadata['until']).to.equal(until);
       // Sweeping again changes nothing more.
       await h.hub.sweeper.sweepOnce(new Date(Date.now() + 3 * 60_000));
-      expect((await events(h, run.id)).filter((e) => e.action === 'rw_expired')).to.have.length(1);
+      expect((await eventsAt(h.url, run.id)).filter((e) => e.action === 'rw_expired')).to.have.length(1);
       // The sweep is counted in the metrics.
       const metrics = await (await fetch(`${h.url}/metrics`)).text();
       expect(metrics).to.match(/^handoff_sweeper_actions_total\{kind="rw_expired"\} [1-9]/m);
@@ -159,14 +146,14 @@ for (const store of STORES) {
         }
       })();
       try {
-        const run = await eventually('the lost worker sweep', async () => {
-          const r = await getRun(h, lost.id);
+        const run = await waitFor('the lost worker sweep', async () => {
+          const r = await getRunAt(h.url, lost.id);
           return r.status === 'failed' ? r : null;
         });
         expect(run.finishedAt).to.be.a('string');
         expect(run.liveSession?.status).to.equal('error');
         expect(run.liveSession?.errorMessage).to.contain('w-lost').and.to.contain('lost');
-        const evs = await events(h, lost.id);
+        const evs = await eventsAt(h.url, lost.id);
         const wl = evs.filter((e) => e.action === 'worker_lost');
         expect(wl).to.have.length(1);
         expect(wl[0]?.actorUserId).to.equal(null);
@@ -175,7 +162,7 @@ for (const store of STORES) {
         expect(se?.metadata).to.include({ reason: 'worker_lost', from: 'ready', to: 'error' });
         // The run that kept heartbeating through the same time is still running.
         await sleep(1500);
-        const a = await getRun(h, alive.id);
+        const a = await getRunAt(h.url, alive.id);
         expect(a.status).to.equal('running');
         expect(a.liveSession?.status).to.equal('ready');
       } finally {
@@ -185,14 +172,14 @@ for (const store of STORES) {
       // The lost worker coming back late cannot claim success.
       const late = await h.api('POST', `/api/task-runs/${lost.id}/complete`, h.workerToken('w-lost'), { workerId: 'w-lost', attempt: lost.attempt, status: 'succeeded', exitCode: 0 });
       expect(late.status).to.equal(422);
-      expect((await getRun(h, lost.id)).status).to.equal('failed');
+      expect((await getRunAt(h.url, lost.id)).status).to.equal('failed');
     });
 
     it('with HANDOFF_WORKER_LOST_POLICY=requeue the lost run is queued again and another worker can claim it', async () => {
       const h = requeueHub;
       const lost = await claimReady(h, 'w-gone');
-      const run = await eventually('the requeue', async () => {
-        const r = await getRun(h, lost.id);
+      const run = await waitFor('the requeue', async () => {
+        const r = await getRunAt(h.url, lost.id);
         return r.status === 'queued' ? r : null;
       });
       expect(run.workerId).to.equal(null);
@@ -200,7 +187,7 @@ for (const store of STORES) {
       expect(run.finishedAt).to.equal(null);
       // The lost attempt's session ended in error; the next attempt gets a fresh one.
       expect(run.liveSession?.status).to.equal('disabled');
-      const evs = await events(h, lost.id);
+      const evs = await eventsAt(h.url, lost.id);
       expect(evs.find((e) => e.action === 'session_error')?.metadata).to.include({ reason: 'worker_lost' });
       const creates = evs.filter((e) => e.action === 'create_session');
       expect(creates).to.have.length(2);

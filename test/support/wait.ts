@@ -39,6 +39,20 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/**
+ * Resolves with `read()` once it stayed the same for `quietMs` (output that went quiet: what was
+ * in flight has arrived); fails after `timeoutMs`.
+ */
+export function waitSteady<T>(what: string, read: () => T, quietMs: number, timeoutMs = 5000): Promise<T> {
+  let last = read();
+  let since = Date.now();
+  return waitUntil(what, () => {
+    const now = read();
+    if (now !== last) [last, since] = [now, Date.now()];
+    return Date.now() - since >= quietMs ? last : undefined;
+  }, timeoutMs, 10);
+}
+
 /** Anything with on / off of an event (Node emitters, Socket.IO sockets). */
 export interface Listenable {
   on(event: string, fn: (...args: never[]) => void): unknown;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StepRunner } from '../../agent/stepRunner.ts';
 import type { StepRunnerOptions } from '../../agent/stepRunner.ts';
-import { sleep, waitUntil } from '../support/wait.ts';
+import { sleep, waitSteady, waitUntil } from '../support/wait.ts';
 
 
 /** pids of live processes whose command line contains `marker` (never pgrep itself). */
@@ -31,15 +31,7 @@ function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<t
 }
 
 /** Resolves, with the output's length, once no output arrived for `quietMs`: the pty buffer has drained. */
-async function drained(h: Harness, quietMs = 100): Promise<number> {
-  let len = -1;
-  let since = Date.now();
-  return waitUntil('the pty output went quiet', () => {
-    const now = h.output().length;
-    if (now !== len) [len, since] = [now, Date.now()];
-    return Date.now() - since >= quietMs ? len : undefined;
-  }, 5000, 10);
-}
+const drained = (h: Harness, quietMs = 100): Promise<number> => waitSteady('the pty output went quiet', () => h.output().length, quietMs);
 
 /** Linux: the process is stopped (SIGSTOP) — its state in /proc/<pid>/stat is T. */
 function isStopped(pid: number): boolean {
