@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import { ensurePrivateDir, makeTreePrivate } from '../privateFiles.ts';
 import { PgliteWireConnection } from './pgliteWire.ts';
@@ -20,6 +21,15 @@ import { acquireStoreLock } from './storeLock.ts';
  * less (bench/README.md: idle hub RSS).
  */
 export const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
+
+/**
+ * V8 compiles PGlite's WASM with its baseline compiler first and recompiles a function with the
+ * optimising one once it has run a budget of code. The store's start (recovery, migrations,
+ * schema checks) ran enough of PostgreSQL to recompile much of it, and those compilations' memory
+ * stayed in the process: some 45 MiB of an idle hub. With a budget 100 times V8's default only the
+ * functions a busy store runs over and over are recompiled (bench/README.md: idle hub RSS).
+ */
+const WASM_TIERING_BUDGET = 1_300_000_000;
 
 export interface EmbeddedPostgres {
   /** A placeholder URL for the driver's parsing; the connection itself is `stream`. */
@@ -49,6 +59,8 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     const dir = join(dataDir, 'pgdata');
     ensurePrivateDir(dir);
     if (!existsSync(join(dir, 'PG_VERSION'))) await initStore(dir);
+    // Process-wide, but PGlite is the only sizeable WASM here; read when a function's budget is set.
+    setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
     db = await PGlite.create(dir, { startParams: START_PARAMS });
     // initdb (and older versions of handoff) left world-readable files; PostgreSQL creates its
     // later files 0600 itself.
