@@ -1,10 +1,12 @@
 /** `handoff hub`: starts the hub and stops it cleanly on SIGINT / SIGTERM. */
 import { loadHubConfig } from '../hub/config.ts';
 import { startHub } from '../hub/hub.ts';
+import { releaseStartupMemory } from '../hub/startupMemory.ts';
 
 export async function run(): Promise<void> {
   const config = loadHubConfig();
   const hub = await startHub(config);
+  releaseStartupMemory();
   process.stdout.write(`handoff hub listening on ${hub.url}\n`);
   const stop = async (signal: string) => {
     hub.log.info({ signal }, 'shutting down');
