@@ -18,6 +18,8 @@ export interface Database {
   orm: MikroORM;
   /** True on the embedded store: one process owns it, so no leader election is needed. */
   embedded: boolean;
+  /** Migrations applied as the open created a new embedded store (embeddedPostgres.ts). */
+  migratedOnOpen: string[];
   close(): Promise<void>;
 }
 
@@ -57,6 +59,15 @@ export function ormOptions(clientUrl: string, poolMax: number, queryTimeoutMs = 
   };
 }
 
+/**
+ * The embedded store is in this process: it cannot be partitioned away, only busy (one backend,
+ * WASM), so it gets the patience a remote server does not. One connection: PGlite has one
+ * backend, and a second connection's statements would land inside the first one's transaction.
+ */
+export function embeddedOrmOptions(url: string, stream: () => Duplex, queryTimeoutMs = 0) {
+  return ormOptions(url, 1, Math.max(queryTimeoutMs, 120_000), 120_000, stream);
+}
+
 const MIGRATION_LOCK = 0x6d696772; // 'migr'
 
 /**
@@ -88,15 +99,9 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   }
   let orm: MikroORM;
   try {
-    // The embedded store is in this process: it cannot be partitioned away, only busy (one
-    // backend, WASM), so it gets the patience a remote server does not. One connection: PGlite
-    // has one backend, and a second connection's statements would land inside the first one's
-    // transaction.
-    orm = await MikroORM.init(
-      embedded
-        ? ormOptions(url, 1, Math.max(opts.queryTimeoutMs ?? 0, 120_000), 120_000, embedded.stream)
-        : ormOptions(url, opts.poolMax ?? 10, opts.queryTimeoutMs),
-    );
+    orm = await MikroORM.init(embedded ? embeddedOrmOptions(url, embedded.stream, opts.queryTimeoutMs) : ormOptions(url, opts.poolMax ?? 10, opts.queryTimeoutMs));
+    // A new embedded store was migrated as it was created (embeddedPostgres.ts).
+    if (embedded?.migratedOnCreate.length) opts.log?.info({ migrations: embedded.migratedOnCreate }, 'applied migrations');
     if (opts.migrate !== false) await migrate(orm, embedded ? null : url, opts.log);
   } catch (err) {
     await embedded?.close();
@@ -105,6 +110,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return {
     orm,
     embedded: embedded !== undefined,
+    migratedOnOpen: embedded?.migratedOnCreate ?? [],
     async close() {
       await orm.close(true);
       await embedded?.close();

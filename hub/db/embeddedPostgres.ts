@@ -32,22 +32,35 @@ export const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers
 const WASM_TIERING_BUDGET = 1_300_000_000;
 
 export interface EmbeddedPostgres {
-  /** A placeholder URL for the driver's parsing; the connection itself is `stream`. */
+  /** EMBEDDED_URL. */
   url: string;
   /** pg's `stream` option: every pooled connection is an in-process one. */
   stream: () => PgliteWireConnection;
+  /** The migrations applied as this start created the store (none when it existed). */
+  migratedOnCreate: string[];
   close(): Promise<void>;
 }
 
+/** A placeholder URL for the driver's parsing; the embedded store's connections are `stream`. */
+export const EMBEDDED_URL = 'postgresql://postgres@embedded/postgres';
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** A new store's initdb, in a child process whose memory goes when it exits (initEmbeddedStore.ts). */
-async function initStore(dir: string): Promise<void> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/run-ts.js'), join(ROOT, 'hub/db/initEmbeddedStore.ts'), dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * A new store's initdb and migrations, in a child process whose memory goes when it exits
+ * (initEmbeddedStore.ts). Returns the migrations it applied.
+ */
+async function initStore(dir: string): Promise<string[]> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/run-ts.js'), join(ROOT, 'hub/db/initEmbeddedStore.ts'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
   let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   if (code !== 0) throw new Error(`creating the embedded store in ${dir} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || 'no output'}`);
+  const migrated: unknown = JSON.parse(stdout);
+  if (!Array.isArray(migrated) || !migrated.every((m) => typeof m === 'string')) throw new Error(`creating the embedded store in ${dir}: unexpected output ${stdout.slice(0, 200)}`);
+  return migrated;
 }
 
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
@@ -55,10 +68,11 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
   // Before PGlite touches the files: a second PGlite on the same folder corrupts it.
   const lock = acquireStoreLock(dataDir);
   let db: PGlite;
+  let migratedOnCreate: string[] = [];
   try {
     const dir = join(dataDir, 'pgdata');
     ensurePrivateDir(dir);
-    if (!existsSync(join(dir, 'PG_VERSION'))) await initStore(dir);
+    if (!existsSync(join(dir, 'PG_VERSION'))) migratedOnCreate = await initStore(dir);
     // Process-wide, but PGlite is the only sizeable WASM here; read when a function's budget is set.
     setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
     db = await PGlite.create(dir, { startParams: START_PARAMS });
@@ -70,8 +84,9 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
     throw err;
   }
   return {
-    url: 'postgresql://postgres@embedded/postgres',
+    url: EMBEDDED_URL,
     stream: () => new PgliteWireConnection(db),
+    migratedOnCreate,
     async close() {
       try {
         await db.close();
