@@ -57,17 +57,38 @@ const MAX_UNPARSED_BYTES = 1024 * 1024;
 /**
  * Queued output past which the mirror looks for bytes it may leave out instead of parsing them
  * (skipPlain): below it, every byte is parsed. Also the least output between two such looks.
+ * With a snapshot waiting the mirror looks from SNAPSHOT_SKIP_BYTES on, so a join never waits for
+ * a deferred queue to be parsed in full.
  */
 const SKIP_CHECK_BYTES = 4 * 1024 * 1024;
+const SNAPSHOT_SKIP_BYTES = 1024 * 1024;
 
 /**
  * Output waits in the queue until none came for IDLE_HAND_MS, or for MAX_DEFER_MS at most, before
  * xterm parses it (a snapshot, resize or mark hands it over at once): during a burst the queue
  * then reaches SKIP_CHECK_BYTES, where skipPlain can leave most of it out, instead of every byte
- * being parsed as it comes — the mirror was the agent's largest cost per MB.
+ * being parsed as it comes — the mirror was the agent's largest cost per MB. While the mirrors of
+ * this thread take in more than BUSY_INTAKE together (20 runs of 1 MB/s each, say: none of them
+ * alone reaches SKIP_CHECK_BYTES within MAX_DEFER_MS), each waits up to BUSY_MAX_DEFER_MS; a
+ * quieter run keeps the short wait, so a join during it parses little (bench/README.md).
  */
 const IDLE_HAND_MS = 16;
 const MAX_DEFER_MS = 500;
+const BUSY_IDLE_HAND_MS = 250;
+const BUSY_MAX_DEFER_MS = 5000;
+const BUSY_INTAKE = 8 * 1024 * 1024;
+
+/** Output written to every mirror of this thread, in bytes per second (a decaying average). */
+const intake = { bytes: 0, since: Date.now(), rate: 0 };
+function noteIntake(n: number, now: number): void {
+  intake.bytes += n;
+  const elapsed = now - intake.since;
+  if (elapsed < 250) return;
+  const w = Math.min(1, elapsed / 1000); // an old burst counts for nothing a second later
+  intake.rate = (1 - w) * intake.rate + (w * intake.bytes * 1000) / elapsed;
+  intake.bytes = 0;
+  intake.since = now;
+}
 
 /** How long a snapshot waits for the output to reach a ground boundary before giving up. */
 const GROUND_WAIT_MS = 250;
@@ -96,7 +117,8 @@ export class TerminalMirror {
   /** Output bytes in the queue, all bytes ever queued, and when to look for skippable output next. */
   private queuedBytes = 0;
   private queuedTotal = 0;
-  private nextSkipCheck = SKIP_CHECK_BYTES;
+  private lastSkipCheck = 0;
+  private snapshotsQueued = 0;
   /** Output left out unparsed because later output overwrote all of its effect (skipPlain). */
   skippedBytes = 0;
   /** Last serialization with and without scrollback, by the offset it reflects. */
@@ -146,6 +168,7 @@ export class TerminalMirror {
   write(chunk: Uint8Array): void {
     if (this.disposed || chunk.length === 0) return;
     this.queue.push({ kind: 'data', bytes: chunk });
+    noteIntake(chunk.length, Date.now());
     this.queuedBytes += chunk.length;
     this.queuedTotal += chunk.length;
     if (this.groundTimer || this.release || (this.queuedBytes >= SKIP_CHECK_BYTES && !this.blocked)) this.drain(); // a snapshot waits for these bytes, or some may be left out
@@ -156,7 +179,8 @@ export class TerminalMirror {
     const now = Date.now();
     if (this.deferTimer) clearTimeout(this.deferTimer);
     else this.deferSince = now;
-    const wait = Math.min(IDLE_HAND_MS, MAX_DEFER_MS - (now - this.deferSince));
+    const busy = intake.rate >= BUSY_INTAKE;
+    const wait = Math.min(busy ? BUSY_IDLE_HAND_MS : IDLE_HAND_MS, (busy ? BUSY_MAX_DEFER_MS : MAX_DEFER_MS) - (now - this.deferSince));
     if (wait <= 0) this.handQueued();
     else this.deferTimer = setTimeout(() => this.handQueued(), wait);
   }
@@ -192,6 +216,7 @@ export class TerminalMirror {
     const scrollback = opts.scrollback ?? true;
     return new Promise<MirrorSnapshot>((resolve, reject) => {
       this.queue.push({ kind: 'snapshot', scrollback, resolve, reject });
+      this.snapshotsQueued++;
       this.handQueued();
     });
   }
@@ -239,7 +264,8 @@ export class TerminalMirror {
       }
       if (op.kind === 'data') {
         if (!this.release && this.queuedBytes < SKIP_CHECK_BYTES) return; // deferred: defer() ends it
-        if (this.queuedBytes >= SKIP_CHECK_BYTES && this.queuedTotal >= this.nextSkipCheck) {
+        const look = this.snapshotsQueued > 0 ? SNAPSHOT_SKIP_BYTES : SKIP_CHECK_BYTES;
+        if (this.queuedBytes >= look && this.queuedTotal - this.lastSkipCheck >= look) {
           // a sequence cut between two writes: parse its rest first, skipPlain starts at ground
           if (!this.tracker.atGround) {
             if (this.tooFarAhead()) return; // resumed by a write callback
@@ -251,7 +277,7 @@ export class TerminalMirror {
             this.blocked = true; // resumed by the write callback of the last handed chunk
             return;
           }
-          this.nextSkipCheck = this.queuedTotal + SKIP_CHECK_BYTES;
+          this.lastSkipCheck = this.queuedTotal;
           this.skipPlain();
           this.release = true; // what is left of the burst is parsed now; the queue starts again empty
           continue;
@@ -275,6 +301,7 @@ export class TerminalMirror {
       } else if (op.kind === 'mark') {
         this.addMark(op.step);
       } else {
+        this.snapshotsQueued--;
         try {
           // Serializing 10,000 lines is the costly part of a join: an unchanged screen (same
           // offset, no resize since) is served from the last serialization.
