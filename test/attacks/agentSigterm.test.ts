@@ -7,8 +7,10 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, eventsAt, processesMatching, spawnAgent, spawnHub, stopDeployment, waitRunAt } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { createRunAt, eventsAt, processesMatching, spawnAgent, stopDeployment, waitRunAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -26,7 +28,7 @@ describe('attack: agent SIGTERM during a long step (shutdown policy finish)', fu
   before(async function () {
     this.timeout(40_000);
     db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: String(GRACE_S), HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: String(GRACE_S), HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
   });
   after(async function () {
     this.timeout(30_000);

@@ -18,7 +18,7 @@ import type { Socket } from 'socket.io-client';
 import type { LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { Ack } from '../../common/protocol.ts';
 import { TASK_PANE } from '../../common/protocol.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
 import {
   connectSocket,
   createRunAt,
@@ -30,7 +30,6 @@ import {
   sleep,
   spawnAgent,
   stopDeployment,
-  spawnHub,
   TcpProxy,
   waitRunAt,
   waitSessionAt,
@@ -38,7 +37,7 @@ import {
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
 import { startTestHub } from '../support/testHub.ts';
-import type { TestHub } from '../support/testHub.ts';
+import type { HubProcess, TestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 import { RawAgents } from '../support/rawAgent.ts';
 
@@ -52,7 +51,7 @@ describe('attack: stale run attempts (raw agent sockets)', function () {
 
   before(async () => {
     // grace 1 s, requeue: a silent worker's run is queued again after the lease (1 s) + margin
-    t = await startTestHub('postgres', { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '1', HANDOFF_RUN_LEASE_SECONDS: '1', HANDOFF_WORKER_LOST_POLICY: 'requeue' });
+    t = await startTestHub('postgres', { env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '1', HANDOFF_RUN_LEASE_SECONDS: '1', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
     raw = new RawAgents(t.url, (id) => t.workerToken(id));
   });
   afterEach(() => raw.closeAll());
@@ -172,7 +171,7 @@ describe('attack: stale run attempts (real agent processes)', function () {
     this.timeout(40_000);
     db = await createTestDatabase();
     // lease = grace = 3 s: a silent worker's run is re-queued after 3 s + the 2 s margin
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '3', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '3', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
   });
   after(async function () {
     this.timeout(30_000);

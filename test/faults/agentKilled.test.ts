@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
 import {
   createRunAt,
   eventsAt,
@@ -22,10 +22,11 @@ import {
   sleep,
   spawnAgent,
   stopDeployment,
-  spawnHub,
   waitRunAt,
   waitSessionAt,
 } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
@@ -52,7 +53,7 @@ for (const policy of ['fail', 'requeue'] as const) {
     before(async function () {
       this.timeout(40_000);
       db = await createTestDatabase();
-      hub = await spawnHub({ databaseUrl: db.url, env: { ...FAST_SWEEP, HANDOFF_WORKER_LOST_POLICY: policy } });
+      hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: { ...FAST_SWEEP, HANDOFF_WORKER_LOST_POLICY: policy } });
     });
 
     after(async function () {
@@ -156,7 +157,7 @@ describe('faults: agent SIGKILLed mid-run — the recording', function () {
   before(async function () {
     this.timeout(40_000);
     db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: FAST_SWEEP });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: FAST_SWEEP });
   });
   after(async function () {
     this.timeout(30_000);

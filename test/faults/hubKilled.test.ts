@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
 import {
   createRunAt,
   eventsAt,
@@ -26,11 +26,12 @@ import {
   rest,
   sleep,
   spawnAgent,
-  spawnHub,
   waitHealthy,
   waitRunAt,
   waitSessionAt,
 } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { screenLinesOfCast, trimTrailingEmpty } from '../support/screens.ts';
 import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
@@ -63,16 +64,14 @@ describe('faults: hub SIGKILLed mid-run and restarted', function () {
     this.timeout(30_000);
     for (const v of viewers) v.close();
     await agent?.stop('SIGTERM');
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
     removeDir(gate);
     await db?.drop();
   });
 
   it('keeps the run going, resyncs the agent and the viewers, loses no control event', async () => {
-    hub = await spawnHub({ databaseUrl: db.url, env: SWEEP });
-    const { port, dataDir } = hub;
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: SWEEP });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-hubkill' });
 
     // lines 1-60 at once, 61-160 over ~5 s+ (across the kill), then wait for the gate, then 161-200
@@ -100,7 +99,7 @@ describe('faults: hub SIGKILLed mid-run and restarted', function () {
     await hub.exited;
     const killedAt = Date.now();
     await sleep(OUTAGE_MS); // the agent notices, the run goes on, output piles up in the backlog
-    hub = await spawnHub({ databaseUrl: db.url, port, dataDir, env: SWEEP });
+    await hub.restart(); // the same port, data folder and database
     await waitHealthy(hub.url);
     const downMs = Date.now() - killedAt;
 
