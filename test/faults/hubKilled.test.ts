@@ -34,8 +34,6 @@ import type { HubProcess } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { screenLinesOfCast, trimTrailingEmpty } from '../support/screens.ts';
 import { waitUntil } from '../support/wait.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';
 
 /**
@@ -49,16 +47,10 @@ const PAUSED_BANNER = '== PAUSED FOR OPERATOR ==';
 
 describe('faults: hub SIGKILLed mid-run and restarted', function () {
   this.timeout(90_000);
-  let db: TestDatabase;
-  let hub: HubProcess | null = null;
+  let hub: HubProcess<'postgres'> | null = null;
   let agent: AgentProcess | null = null;
   const viewers: TestViewer[] = [];
   const gate = `/tmp/handoff-fault-gate-${randomBytes(6).toString('hex')}`;
-
-  before(async function () {
-    this.timeout(40_000);
-    db = await createTestDatabase();
-  });
 
   after(async function () {
     this.timeout(30_000);
@@ -67,11 +59,10 @@ describe('faults: hub SIGKILLed mid-run and restarted', function () {
     await hub?.close();
     removeDir(agent?.dataDir);
     removeDir(gate);
-    await db?.drop();
   });
 
   it('keeps the run going, resyncs the agent and the viewers, loses no control event', async () => {
-    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: SWEEP });
+    hub = await startTestHub('postgres', { process: true, env: SWEEP });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-hubkill' });
 
     // lines 1-60 at once, 61-160 over ~5 s+ (across the kill), then wait for the gate, then 161-200
@@ -161,6 +152,6 @@ describe('faults: hub SIGKILLed mid-run and restarted', function () {
     const actions = final.map((e) => e.action);
     expect(actions).to.include.members(['send_message', 'pause', 'resume', 'run_completed', 'session_ended']);
     expect(actions.filter((a) => a === 'send_message')).to.have.length(2);
-    await assertLifecycleIntegrity(db.url, { liveWorkers: ['w-hubkill'] });
+    await assertLifecycleIntegrity(hub.databaseUrl, { liveWorkers: ['w-hubkill'] });
   });
 });

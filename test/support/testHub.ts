@@ -31,14 +31,17 @@ export const STORES: Store[] = (process.env.HANDOFF_TEST_STORES ?? 'postgres,emb
 export { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './testSecrets.ts';
 export type { ApiAnswer } from './rest.ts';
 
+/** The database URL of a hub on store S: a string on PostgreSQL, null on the embedded store. */
+export type DatabaseUrl<S extends Store> = [S] extends ['postgres'] ? string : [S] extends ['embedded'] ? null : string | null;
+
 /** What every test hub answers, in this process or as a child process. */
-export interface HubHandle {
+export interface HubHandle<S extends Store = Store> {
   url: string;
   /** The settings the hub was started with (as the hub reads them from its environment). */
   config: HubConfig;
-  store: Store;
+  store: S;
   /** The PostgreSQL database it runs on; null on the embedded store. */
-  databaseUrl: string | null;
+  databaseUrl: DatabaseUrl<S>;
   dataDir: string;
   /** What the hub logged: in-process its JSON lines (level debug), a child's stdout and stderr lines (level warn). */
   logs: string[];
@@ -51,12 +54,12 @@ export interface HubHandle {
 }
 
 /** A hub in this test process: its parts can be reached directly. */
-export interface TestHub extends HubHandle {
+export interface TestHub<S extends Store = Store> extends HubHandle<S> {
   hub: RunningHub;
 }
 
 /** `handoff hub` as a child process; pid, logs, exited and the rest follow a restart. */
-export interface HubProcess extends HubHandle, ChildHandle {
+export interface HubProcess<S extends Store = Store> extends HubHandle<S>, ChildHandle {
   port: number;
   /** Starts `handoff hub` again on the same port, data folder, database and settings (SIGTERMs a live one first). */
   restart(): Promise<void>;
@@ -82,8 +85,8 @@ export interface HubProcessOptions extends TestHubOptions {
   startTimeoutMs?: number;
 }
 
-export function startTestHub(store: Store, opts?: TestHubOptions & { process?: false }): Promise<TestHub>;
-export function startTestHub(store: Store, opts: HubProcessOptions): Promise<HubProcess>;
+export function startTestHub<S extends Store>(store: S, opts?: TestHubOptions & { process?: false }): Promise<TestHub<S>>;
+export function startTestHub<S extends Store>(store: S, opts: HubProcessOptions): Promise<HubProcess<S>>;
 export async function startTestHub(store: Store, opts: TestHubOptions & { process?: boolean; startTimeoutMs?: number } = {}): Promise<HubHandle> {
   const inProcess = opts.process !== true;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'handoff-test-'));
