@@ -370,92 +370,98 @@ export class TerminalMirror {
     const b = this.internals.buffers().active;
     if (b.scrollTop !== 0 || b.scrollBottom !== this.term.rows - 1) return;
     const keep = 2 * this.term.rows + (this.term.options.scrollback ?? 0) + 2;
-    // positions (from the queue's head) just after each of the last keep + 1 line feeds
+    // positions (from the queue's head) just after each of the last keep + 1 line feeds, and where
+    // the last SGR that begins with a reset started before each (-1: none since the head)
     const ring = new Float64Array(keep + 1);
+    const resetBefore = new Float64Array(keep + 1);
     let lfs = 0;
     let base = 0;
     let prevC2 = false;
-    // SGR sequences seen: where each starts and ends, and whether it begins with a reset
-    const sgr: number[] = [];
     let state: 0 | 1 | 2 = 0; // plain, after ESC, in CSI parameters
     let seqStart = 0;
     let firstZero = true;
     let firstDone = false;
+    let lastReset = -1;
     scan: for (const op of this.queue) {
       if (op.kind !== 'data') break;
       const bytes = op.bytes;
       for (let i = 0; i < bytes.length; i++) {
         const c = bytes[i] as number;
-        if (state === 2) {
-          if (c >= 0x30 && c <= 0x39) {
-            if (!firstDone && c !== 0x30) firstZero = false;
-          } else if (c === 0x3b) firstDone = true;
-          else if (c === 0x3a) {
-            if (!firstDone) firstZero = false;
-            firstDone = true;
-          } else if (c === 0x6d) {
-            sgr.push(seqStart, base + i + 1, firstZero ? 1 : 0);
-            state = 0;
-          } else break scan; // another kind of CSI, or a control inside one
-          continue;
-        }
-        if (state === 1) {
+        if (state === 0) {
+          if (c >= 0x20) {
+            if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
+            prevC2 = c === 0xc2;
+            continue;
+          }
+          prevC2 = false;
+          if (c === 0x0a) {
+            const at = lfs++ % (keep + 1);
+            ring[at] = base + i + 1;
+            resetBefore[at] = lastReset;
+          } else if (c === 0x1b) {
+            state = 1;
+            seqStart = base + i;
+          } else if (c !== 0x0d && c !== 0x09) break scan;
+        } else if (state === 1) {
           if (c !== 0x5b) break scan;
           state = 2;
           firstZero = true;
           firstDone = false;
-          continue;
-        }
-        if (c < 0x20) {
-          if (c === 0x0a) ring[lfs++ % (keep + 1)] = base + i + 1;
-          else if (c === 0x1b) {
-            state = 1;
-            seqStart = base + i;
-          } else if (c !== 0x0d && c !== 0x09) break scan;
-        } else if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
-        prevC2 = c === 0xc2;
+        } else if (c >= 0x30 && c <= 0x39) {
+          if (!firstDone && c !== 0x30) firstZero = false;
+        } else if (c === 0x3b) firstDone = true;
+        else if (c === 0x3a) {
+          if (!firstDone) firstZero = false;
+          firstDone = true;
+        } else if (c === 0x6d) {
+          if (firstZero) lastReset = seqStart;
+          state = 0;
+        } else break scan; // another kind of CSI, or a control inside one
       }
       base += bytes.length;
     }
     if (lfs <= keep) return;
-    const cut = ring[(lfs - keep - 1) % (keep + 1)] as number;
-    // the SGR sequences before the cut that decide the attributes at it
-    let last = sgr.length - 3;
-    while (last >= 0 && (sgr[last + 1] as number) > cut) last -= 3;
-    let first = last;
-    while (first > 0 && sgr[first + 2] !== 1) first -= 3;
-    let attrs = 0;
-    for (let k = first; k >= 0 && k <= last; k += 3) attrs += (sgr[k + 1] as number) - (sgr[k] as number);
-    const kept = Buffer.allocUnsafe(attrs);
-    let written = 0;
-    let k = first;
-    let pos = 0; // queue position of the head op's first byte
+    const at = (lfs - keep - 1) % (keep + 1);
+    const cut = ring[at] as number;
+    const kept = this.sgrBetween(Math.max(0, resetBefore[at] as number), cut);
     let left = cut;
     while (left > 0) {
       const op = this.queue[0] as Extract<Op, { kind: 'data' }>;
-      const n = Math.min(op.bytes.length, left);
-      // copy the parts of the kept sequences that lie in this op's first n bytes
-      while (k >= 0 && k <= last) {
-        const from = Math.max(sgr[k] as number, pos);
-        const to = Math.min(sgr[k + 1] as number, pos + n);
-        if (from < to) {
-          kept.set(op.bytes.subarray(from - pos, to - pos), written);
-          written += to - from;
-        }
-        if ((sgr[k + 1] as number) > pos + n) break; // goes on in the next op
-        k += 3;
+      if (op.bytes.length <= left) {
+        this.queue.shift();
+        left -= op.bytes.length;
+      } else {
+        op.bytes = op.bytes.subarray(left);
+        left = 0;
       }
-      if (n === op.bytes.length) this.queue.shift();
-      else op.bytes = op.bytes.subarray(n);
-      pos += n;
-      left -= n;
     }
-    if (attrs > 0) this.queue.unshift({ kind: 'data', bytes: kept });
-    const dropped = cut - attrs;
+    if (kept.length > 0) this.queue.unshift({ kind: 'data', bytes: kept });
+    const dropped = cut - kept.length;
     this.queuedBytes -= dropped;
     this.handedBytes += dropped;
     this.parsedBytes += dropped;
     this.skippedBytes += dropped;
+  }
+
+  /** The SGR sequences in queued output [from, to), which skipPlain found plain or SGR only. */
+  private sgrBetween(from: number, to: number): Uint8Array {
+    const out: number[] = [];
+    let inSeq = false;
+    let base = 0;
+    for (const op of this.queue) {
+      if (base >= to || op.kind !== 'data') break;
+      const bytes = op.bytes;
+      const end = Math.min(bytes.length, to - base);
+      for (let i = Math.max(0, from - base); i < end; i++) {
+        const c = bytes[i] as number;
+        if (c === 0x1b) inSeq = true;
+        if (!inSeq) continue;
+        out.push(c);
+        if (c === 0x6d) inSeq = false;
+      }
+      base += bytes.length;
+    }
+    return Uint8Array.from(out);
   }
 
   /**
