@@ -57,17 +57,38 @@ const MAX_UNPARSED_BYTES = 1024 * 1024;
 /**
  * Queued output past which the mirror looks for bytes it may leave out instead of parsing them
  * (skipPlain): below it, every byte is parsed. Also the least output between two such looks.
+ * With a snapshot waiting the mirror looks from SNAPSHOT_SKIP_BYTES on, so a join never waits for
+ * a deferred queue to be parsed in full.
  */
 const SKIP_CHECK_BYTES = 4 * 1024 * 1024;
+const SNAPSHOT_SKIP_BYTES = 1024 * 1024;
 
 /**
  * Output waits in the queue until none came for IDLE_HAND_MS, or for MAX_DEFER_MS at most, before
  * xterm parses it (a snapshot, resize or mark hands it over at once): during a burst the queue
  * then reaches SKIP_CHECK_BYTES, where skipPlain can leave most of it out, instead of every byte
- * being parsed as it comes — the mirror was the agent's largest cost per MB.
+ * being parsed as it comes — the mirror was the agent's largest cost per MB. While the mirrors of
+ * this thread take in more than BUSY_INTAKE together (20 runs of 1 MB/s each, say: none of them
+ * alone reaches SKIP_CHECK_BYTES within MAX_DEFER_MS), each waits up to BUSY_MAX_DEFER_MS; a
+ * quieter run keeps the short wait, so a join during it parses little (bench/README.md).
  */
 const IDLE_HAND_MS = 16;
 const MAX_DEFER_MS = 500;
+const BUSY_IDLE_HAND_MS = 250;
+const BUSY_MAX_DEFER_MS = 5000;
+const BUSY_INTAKE = 8 * 1024 * 1024;
+
+/** Output written to every mirror of this thread, in bytes per second (a decaying average). */
+const intake = { bytes: 0, since: Date.now(), rate: 0 };
+function noteIntake(n: number, now: number): void {
+  intake.bytes += n;
+  const elapsed = now - intake.since;
+  if (elapsed < 250) return;
+  const w = Math.min(1, elapsed / 1000); // an old burst counts for nothing a second later
+  intake.rate = (1 - w) * intake.rate + (w * intake.bytes * 1000) / elapsed;
+  intake.bytes = 0;
+  intake.since = now;
+}
 
 /** How long a snapshot waits for the output to reach a ground boundary before giving up. */
 const GROUND_WAIT_MS = 250;
@@ -96,7 +117,8 @@ export class TerminalMirror {
   /** Output bytes in the queue, all bytes ever queued, and when to look for skippable output next. */
   private queuedBytes = 0;
   private queuedTotal = 0;
-  private nextSkipCheck = SKIP_CHECK_BYTES;
+  private lastSkipCheck = 0;
+  private snapshotsQueued = 0;
   /** Output left out unparsed because later output overwrote all of its effect (skipPlain). */
   skippedBytes = 0;
   /** Last serialization with and without scrollback, by the offset it reflects. */
@@ -146,6 +168,7 @@ export class TerminalMirror {
   write(chunk: Uint8Array): void {
     if (this.disposed || chunk.length === 0) return;
     this.queue.push({ kind: 'data', bytes: chunk });
+    noteIntake(chunk.length, Date.now());
     this.queuedBytes += chunk.length;
     this.queuedTotal += chunk.length;
     if (this.groundTimer || this.release || (this.queuedBytes >= SKIP_CHECK_BYTES && !this.blocked)) this.drain(); // a snapshot waits for these bytes, or some may be left out
@@ -156,7 +179,8 @@ export class TerminalMirror {
     const now = Date.now();
     if (this.deferTimer) clearTimeout(this.deferTimer);
     else this.deferSince = now;
-    const wait = Math.min(IDLE_HAND_MS, MAX_DEFER_MS - (now - this.deferSince));
+    const busy = intake.rate >= BUSY_INTAKE;
+    const wait = Math.min(busy ? BUSY_IDLE_HAND_MS : IDLE_HAND_MS, (busy ? BUSY_MAX_DEFER_MS : MAX_DEFER_MS) - (now - this.deferSince));
     if (wait <= 0) this.handQueued();
     else this.deferTimer = setTimeout(() => this.handQueued(), wait);
   }
@@ -192,6 +216,7 @@ export class TerminalMirror {
     const scrollback = opts.scrollback ?? true;
     return new Promise<MirrorSnapshot>((resolve, reject) => {
       this.queue.push({ kind: 'snapshot', scrollback, resolve, reject });
+      this.snapshotsQueued++;
       this.handQueued();
     });
   }
@@ -239,13 +264,20 @@ export class TerminalMirror {
       }
       if (op.kind === 'data') {
         if (!this.release && this.queuedBytes < SKIP_CHECK_BYTES) return; // deferred: defer() ends it
-        if (this.queuedBytes >= SKIP_CHECK_BYTES && this.queuedTotal >= this.nextSkipCheck) {
+        const look = this.snapshotsQueued > 0 ? SNAPSHOT_SKIP_BYTES : SKIP_CHECK_BYTES;
+        if (this.queuedBytes >= look && this.queuedTotal - this.lastSkipCheck >= look) {
+          // a sequence cut between two writes: parse its rest first, skipPlain starts at ground
+          if (!this.tracker.atGround) {
+            if (this.tooFarAhead()) return; // resumed by a write callback
+            this.handToGround(0);
+            continue;
+          }
           // what can be left out depends on the state after everything handed: let xterm finish it
           if (this.parsedWrites !== this.handedWrites) {
             this.blocked = true; // resumed by the write callback of the last handed chunk
             return;
           }
-          this.nextSkipCheck = this.queuedTotal + SKIP_CHECK_BYTES;
+          this.lastSkipCheck = this.queuedTotal;
           this.skipPlain();
           this.release = true; // what is left of the burst is parsed now; the queue starts again empty
           continue;
@@ -269,6 +301,7 @@ export class TerminalMirror {
       } else if (op.kind === 'mark') {
         this.addMark(op.step);
       } else {
+        this.snapshotsQueued--;
         try {
           // Serializing 10,000 lines is the costly part of a join: an unchanged screen (same
           // offset, no resize since) is served from the last serialization.
@@ -321,41 +354,77 @@ export class TerminalMirror {
   /**
    * Leaves out queued output whose whole effect later output overwrites, so a mirror that fell
    * behind a burst catches up without parsing it (it is what decides the agent's CPU per MB).
-   * Called with everything handed parsed. Safe for a run of "plain" bytes — printable text, CR,
-   * LF, TAB (no ESC, no other control, no C1): they change only cells and the cursor, never a
-   * mode, an attribute, a character set, a tab stop or the scroll region. With the scroll region
-   * the whole screen, `rows` line feeds bring the cursor to the bottom row from anywhere, the next
-   * CR LF puts it in column 0, and `rows + scrollback` more scroll every line that was there
-   * before out of the buffer: after that the state is the same whether the plain bytes before
-   * them were parsed or not. So everything in the plain run before its last
-   * `2 × rows + scrollback + 2` line feeds is dropped (offsets move on as if it was parsed).
+   * Called at ground with everything handed parsed. Safe for a run of "plain" bytes — printable text, CR,
+   * LF, TAB and SGR sequences (`CSI digits ; : m`; no other escape, no other control, no C1):
+   * they change only cells, the cursor and the current attributes, never a mode, a character
+   * set, a tab stop or the scroll region. With the scroll region the whole screen, `rows` line
+   * feeds bring the cursor to the bottom row from anywhere, the next CR LF puts it in column 0,
+   * and `rows + scrollback` more scroll every line that was there before out of the buffer:
+   * after that the cells are the same whether the bytes before them were parsed or not. So
+   * everything in the run before its last `2 × rows + scrollback + 2` line feeds is dropped
+   * (offsets move on as if it was parsed), except the SGR sequences from the last one that
+   * begins with a reset (SGR 0 sets every attribute it can), which are parsed in its place so the
+   * attributes the rest is drawn with are the same.
    */
   private skipPlain(): void {
-    if (!this.tracker.atGround) return;
     const b = this.internals.buffers().active;
     if (b.scrollTop !== 0 || b.scrollBottom !== this.term.rows - 1) return;
     const keep = 2 * this.term.rows + (this.term.options.scrollback ?? 0) + 2;
-    // positions (from the queue's head) just after each of the last keep + 1 line feeds
+    // positions (from the queue's head) just after each of the last keep + 1 line feeds, and where
+    // the last SGR that begins with a reset started before each (-1: none since the head)
     const ring = new Float64Array(keep + 1);
+    const resetBefore = new Float64Array(keep + 1);
     let lfs = 0;
     let base = 0;
     let prevC2 = false;
+    let state: 0 | 1 | 2 = 0; // plain, after ESC, in CSI parameters
+    let seqStart = 0;
+    let firstZero = true;
+    let firstDone = false;
+    let lastReset = -1;
     scan: for (const op of this.queue) {
       if (op.kind !== 'data') break;
       const bytes = op.bytes;
       for (let i = 0; i < bytes.length; i++) {
         const c = bytes[i] as number;
-        if (c < 0x20) {
-          if (c === 0x0a) ring[lfs++ % (keep + 1)] = base + i + 1;
-          else if (c !== 0x0d && c !== 0x09) break scan;
-        } else if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
-        prevC2 = c === 0xc2;
+        if (state === 0) {
+          if (c >= 0x20) {
+            if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
+            prevC2 = c === 0xc2;
+            continue;
+          }
+          prevC2 = false;
+          if (c === 0x0a) {
+            const at = lfs++ % (keep + 1);
+            ring[at] = base + i + 1;
+            resetBefore[at] = lastReset;
+          } else if (c === 0x1b) {
+            state = 1;
+            seqStart = base + i;
+          } else if (c !== 0x0d && c !== 0x09) break scan;
+        } else if (state === 1) {
+          if (c !== 0x5b) break scan;
+          state = 2;
+          firstZero = true;
+          firstDone = false;
+        } else if (c >= 0x30 && c <= 0x39) {
+          if (!firstDone && c !== 0x30) firstZero = false;
+        } else if (c === 0x3b) firstDone = true;
+        else if (c === 0x3a) {
+          if (!firstDone) firstZero = false;
+          firstDone = true;
+        } else if (c === 0x6d) {
+          if (firstZero) lastReset = seqStart;
+          state = 0;
+        } else break scan; // another kind of CSI, or a control inside one
       }
       base += bytes.length;
     }
     if (lfs <= keep) return;
-    let left = ring[(lfs - keep - 1) % (keep + 1)] as number;
-    const cut = left;
+    const at = (lfs - keep - 1) % (keep + 1);
+    const cut = ring[at] as number;
+    const kept = this.sgrBetween(Math.max(0, resetBefore[at] as number), cut);
+    let left = cut;
     while (left > 0) {
       const op = this.queue[0] as Extract<Op, { kind: 'data' }>;
       if (op.bytes.length <= left) {
@@ -366,10 +435,33 @@ export class TerminalMirror {
         left = 0;
       }
     }
-    this.queuedBytes -= cut;
-    this.handedBytes += cut;
-    this.parsedBytes += cut;
-    this.skippedBytes += cut;
+    if (kept.length > 0) this.queue.unshift({ kind: 'data', bytes: kept });
+    const dropped = cut - kept.length;
+    this.queuedBytes -= dropped;
+    this.handedBytes += dropped;
+    this.parsedBytes += dropped;
+    this.skippedBytes += dropped;
+  }
+
+  /** The SGR sequences in queued output [from, to), which skipPlain found plain or SGR only. */
+  private sgrBetween(from: number, to: number): Uint8Array {
+    const out: number[] = [];
+    let inSeq = false;
+    let base = 0;
+    for (const op of this.queue) {
+      if (base >= to || op.kind !== 'data') break;
+      const bytes = op.bytes;
+      const end = Math.min(bytes.length, to - base);
+      for (let i = Math.max(0, from - base); i < end; i++) {
+        const c = bytes[i] as number;
+        if (c === 0x1b) inSeq = true;
+        if (!inSeq) continue;
+        out.push(c);
+        if (c === 0x6d) inSeq = false;
+      }
+      base += bytes.length;
+    }
+    return Uint8Array.from(out);
   }
 
   /**
@@ -397,21 +489,27 @@ export class TerminalMirror {
         return false;
       }
       if (next.kind !== 'data') break; // never move output across a resize/snapshot
-      const cut = this.tracker.feedUntilGround(next.bytes);
-      if (cut >= next.bytes.length) {
-        this.queue.splice(1, 1);
-        this.queuedBytes -= next.bytes.length;
-        this.hand(next.bytes, true);
-      } else {
-        const head = next.bytes.subarray(0, cut);
-        next.bytes = next.bytes.subarray(cut);
-        this.queuedBytes -= cut;
-        this.hand(head, true);
-      }
+      this.handToGround(1);
     }
     if (this.groundTimer) clearTimeout(this.groundTimer);
     this.groundTimer = undefined;
     return true;
+  }
+
+  /** Hands the queued output at `at` (a data op) up to the next ground boundary, or all of it. */
+  private handToGround(at: number): void {
+    const op = this.queue[at] as Extract<Op, { kind: 'data' }>;
+    const cut = this.tracker.feedUntilGround(op.bytes);
+    if (cut >= op.bytes.length) {
+      this.queue.splice(at, 1);
+      this.queuedBytes -= op.bytes.length;
+      this.hand(op.bytes, true);
+    } else {
+      const head = op.bytes.subarray(0, cut);
+      op.bytes = op.bytes.subarray(cut);
+      this.queuedBytes -= cut;
+      this.hand(head, true);
+    }
   }
 }
 
