@@ -240,6 +240,12 @@ export class TerminalMirror {
       if (op.kind === 'data') {
         if (!this.release && this.queuedBytes < SKIP_CHECK_BYTES) return; // deferred: defer() ends it
         if (this.queuedBytes >= SKIP_CHECK_BYTES && this.queuedTotal >= this.nextSkipCheck) {
+          // a sequence cut between two writes: parse its rest first, skipPlain starts at ground
+          if (!this.tracker.atGround) {
+            if (this.tooFarAhead()) return; // resumed by a write callback
+            this.handToGround(0);
+            continue;
+          }
           // what can be left out depends on the state after everything handed: let xterm finish it
           if (this.parsedWrites !== this.handedWrites) {
             this.blocked = true; // resumed by the write callback of the last handed chunk
@@ -321,17 +327,19 @@ export class TerminalMirror {
   /**
    * Leaves out queued output whose whole effect later output overwrites, so a mirror that fell
    * behind a burst catches up without parsing it (it is what decides the agent's CPU per MB).
-   * Called with everything handed parsed. Safe for a run of "plain" bytes — printable text, CR,
-   * LF, TAB (no ESC, no other control, no C1): they change only cells and the cursor, never a
-   * mode, an attribute, a character set, a tab stop or the scroll region. With the scroll region
-   * the whole screen, `rows` line feeds bring the cursor to the bottom row from anywhere, the next
-   * CR LF puts it in column 0, and `rows + scrollback` more scroll every line that was there
-   * before out of the buffer: after that the state is the same whether the plain bytes before
-   * them were parsed or not. So everything in the plain run before its last
-   * `2 × rows + scrollback + 2` line feeds is dropped (offsets move on as if it was parsed).
+   * Called at ground with everything handed parsed. Safe for a run of "plain" bytes — printable text, CR,
+   * LF, TAB and SGR sequences (`CSI digits ; : m`; no other escape, no other control, no C1):
+   * they change only cells, the cursor and the current attributes, never a mode, a character
+   * set, a tab stop or the scroll region. With the scroll region the whole screen, `rows` line
+   * feeds bring the cursor to the bottom row from anywhere, the next CR LF puts it in column 0,
+   * and `rows + scrollback` more scroll every line that was there before out of the buffer:
+   * after that the cells are the same whether the bytes before them were parsed or not. So
+   * everything in the run before its last `2 × rows + scrollback + 2` line feeds is dropped
+   * (offsets move on as if it was parsed), except the SGR sequences from the last one that
+   * begins with a reset (SGR 0 sets every attribute it can), which are parsed in its place so the
+   * attributes the rest is drawn with are the same.
    */
   private skipPlain(): void {
-    if (!this.tracker.atGround) return;
     const b = this.internals.buffers().active;
     if (b.scrollTop !== 0 || b.scrollBottom !== this.term.rows - 1) return;
     const keep = 2 * this.term.rows + (this.term.options.scrollback ?? 0) + 2;
@@ -340,36 +348,87 @@ export class TerminalMirror {
     let lfs = 0;
     let base = 0;
     let prevC2 = false;
+    // SGR sequences seen: where each starts and ends, and whether it begins with a reset
+    const sgr: number[] = [];
+    let state: 0 | 1 | 2 = 0; // plain, after ESC, in CSI parameters
+    let seqStart = 0;
+    let firstZero = true;
+    let firstDone = false;
     scan: for (const op of this.queue) {
       if (op.kind !== 'data') break;
       const bytes = op.bytes;
       for (let i = 0; i < bytes.length; i++) {
         const c = bytes[i] as number;
+        if (state === 2) {
+          if (c >= 0x30 && c <= 0x39) {
+            if (!firstDone && c !== 0x30) firstZero = false;
+          } else if (c === 0x3b) firstDone = true;
+          else if (c === 0x3a) {
+            if (!firstDone) firstZero = false;
+            firstDone = true;
+          } else if (c === 0x6d) {
+            sgr.push(seqStart, base + i + 1, firstZero ? 1 : 0);
+            state = 0;
+          } else break scan; // another kind of CSI, or a control inside one
+          continue;
+        }
+        if (state === 1) {
+          if (c !== 0x5b) break scan;
+          state = 2;
+          firstZero = true;
+          firstDone = false;
+          continue;
+        }
         if (c < 0x20) {
           if (c === 0x0a) ring[lfs++ % (keep + 1)] = base + i + 1;
-          else if (c !== 0x0d && c !== 0x09) break scan;
+          else if (c === 0x1b) {
+            state = 1;
+            seqStart = base + i;
+          } else if (c !== 0x0d && c !== 0x09) break scan;
         } else if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
         prevC2 = c === 0xc2;
       }
       base += bytes.length;
     }
     if (lfs <= keep) return;
-    let left = ring[(lfs - keep - 1) % (keep + 1)] as number;
-    const cut = left;
+    const cut = ring[(lfs - keep - 1) % (keep + 1)] as number;
+    // the SGR sequences before the cut that decide the attributes at it
+    let last = sgr.length - 3;
+    while (last >= 0 && (sgr[last + 1] as number) > cut) last -= 3;
+    let first = last;
+    while (first > 0 && sgr[first + 2] !== 1) first -= 3;
+    let attrs = 0;
+    for (let k = first; k >= 0 && k <= last; k += 3) attrs += (sgr[k + 1] as number) - (sgr[k] as number);
+    const kept = Buffer.allocUnsafe(attrs);
+    let written = 0;
+    let k = first;
+    let pos = 0; // queue position of the head op's first byte
+    let left = cut;
     while (left > 0) {
       const op = this.queue[0] as Extract<Op, { kind: 'data' }>;
-      if (op.bytes.length <= left) {
-        this.queue.shift();
-        left -= op.bytes.length;
-      } else {
-        op.bytes = op.bytes.subarray(left);
-        left = 0;
+      const n = Math.min(op.bytes.length, left);
+      // copy the parts of the kept sequences that lie in this op's first n bytes
+      while (k >= 0 && k <= last) {
+        const from = Math.max(sgr[k] as number, pos);
+        const to = Math.min(sgr[k + 1] as number, pos + n);
+        if (from < to) {
+          kept.set(op.bytes.subarray(from - pos, to - pos), written);
+          written += to - from;
+        }
+        if ((sgr[k + 1] as number) > pos + n) break; // goes on in the next op
+        k += 3;
       }
+      if (n === op.bytes.length) this.queue.shift();
+      else op.bytes = op.bytes.subarray(n);
+      pos += n;
+      left -= n;
     }
-    this.queuedBytes -= cut;
-    this.handedBytes += cut;
-    this.parsedBytes += cut;
-    this.skippedBytes += cut;
+    if (attrs > 0) this.queue.unshift({ kind: 'data', bytes: kept });
+    const dropped = cut - attrs;
+    this.queuedBytes -= dropped;
+    this.handedBytes += dropped;
+    this.parsedBytes += dropped;
+    this.skippedBytes += dropped;
   }
 
   /**
@@ -397,21 +456,27 @@ export class TerminalMirror {
         return false;
       }
       if (next.kind !== 'data') break; // never move output across a resize/snapshot
-      const cut = this.tracker.feedUntilGround(next.bytes);
-      if (cut >= next.bytes.length) {
-        this.queue.splice(1, 1);
-        this.queuedBytes -= next.bytes.length;
-        this.hand(next.bytes, true);
-      } else {
-        const head = next.bytes.subarray(0, cut);
-        next.bytes = next.bytes.subarray(cut);
-        this.queuedBytes -= cut;
-        this.hand(head, true);
-      }
+      this.handToGround(1);
     }
     if (this.groundTimer) clearTimeout(this.groundTimer);
     this.groundTimer = undefined;
     return true;
+  }
+
+  /** Hands the queued output at `at` (a data op) up to the next ground boundary, or all of it. */
+  private handToGround(at: number): void {
+    const op = this.queue[at] as Extract<Op, { kind: 'data' }>;
+    const cut = this.tracker.feedUntilGround(op.bytes);
+    if (cut >= op.bytes.length) {
+      this.queue.splice(at, 1);
+      this.queuedBytes -= op.bytes.length;
+      this.hand(op.bytes, true);
+    } else {
+      const head = op.bytes.subarray(0, cut);
+      op.bytes = op.bytes.subarray(cut);
+      this.queuedBytes -= cut;
+      this.hand(head, true);
+    }
   }
 }
 

@@ -222,6 +222,24 @@ export class ViewerLink {
     return this.socket.connected;
   }
 
+  /** Resolves once the socket is connected; rejects with the hub's refusal or after `timeoutMs`. */
+  whenConnected(timeoutMs: number): Promise<void> {
+    if (this.socket.connected) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        cancel(t);
+        this.socket.off('connect', onConnect);
+        this.socket.off('connect_error', done);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onConnect = () => done();
+      const t = later(() => done(new Error(`the viewer socket did not connect within ${timeoutMs} ms`)), timeoutMs);
+      this.socket.once('connect', onConnect);
+      this.socket.once('connect_error', done);
+    });
+  }
+
   get runId(): string | null {
     return this.run;
   }

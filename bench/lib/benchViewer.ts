@@ -107,17 +107,7 @@ export class BenchViewer {
 
   static async connect(url: string, token: string, grant?: string, timeoutMs = 20_000): Promise<BenchViewer> {
     const v = new BenchViewer(url, token, grant);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('viewer connect timed out')), timeoutMs);
-      v.socket.once('connect', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      v.socket.once('connect_error', (err) => {
-        clearTimeout(t);
-        reject(err);
-      });
-    });
+    await v.link.whenConnected(timeoutMs);
     return v;
   }
 

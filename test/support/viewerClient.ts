@@ -201,17 +201,7 @@ export class TestViewer {
   /** Connects (rejects on a refused handshake or after timeoutMs). */
   static async connect(url: string, token: string, opts: ViewerOptions = {}, timeoutMs = 5000): Promise<TestViewer> {
     const v = new TestViewer(url, token, opts);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('viewer connect timed out')), timeoutMs);
-      v.socket.once('connect', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      v.socket.once('connect_error', (err) => {
-        clearTimeout(t);
-        reject(err);
-      });
-    });
+    await v.link.whenConnected(timeoutMs);
     return v;
   }
 

@@ -93,13 +93,74 @@ describe('mirror: plain output left out while behind', function () {
     fast.dispose();
     slow.dispose();
 
-    // colour on every line: nothing is plain for long
-    const colour = Buffer.from(plainLines(9 * 1024 * 1024, 3).toString('latin1').replace(/\r\n/g, '\x1b[32m.\x1b[0m\r\n'), 'latin1');
-    const c = await both([colour]);
-    const [cf, cs] = await Promise.all([c.fast.snapshot(), c.slow.snapshot()]);
-    expect(c.fast.skippedBytes, 'left out across SGR').to.equal(0);
-    expect(cf.data === cs.data).to.equal(true);
-    c.fast.dispose();
-    c.slow.dispose();
+    // a cursor movement on every line: nothing is plain for long
+    const moves = Buffer.from(plainLines(9 * 1024 * 1024, 3).toString('latin1').replace(/\r\n/g, '\x1b[1C.\r\n'), 'latin1');
+    const m = await both([moves]);
+    const [mf, ms] = await Promise.all([m.fast.snapshot(), m.slow.snapshot()]);
+    expect(m.fast.skippedBytes, 'left out across cursor movements').to.equal(0);
+    expect(mf.data === ms.data).to.equal(true);
+    m.fast.dispose();
+    m.slow.dispose();
+  });
+
+  /** Lines like a test runner's, with SGR in and around them; `style(i)` gives line i's colours. */
+  function colourLines(bytes: number, seed: number, style: (i: number) => [string, string]): Buffer {
+    const text = plainLines(bytes, seed).toString('latin1').split('\r\n');
+    return Buffer.from(text.map((l, i) => { const [a, z] = style(i); return `${a}${l.slice(0, 30)}\x1b[90m${l.slice(30)}${z}`; }).join('\r\n'), 'latin1');
+  }
+
+  for (const [name, style] of [
+    ['colours reset at the end of each line', (i: number) => [`\x1b[3${i % 8}m`, '\x1b[0m']],
+    ['colours never reset: every one counts', (i: number) => [i % 5 === 0 ? '\x1b[1m' : i % 7 === 0 ? '\x1b[22;4:3m' : `\x1b[38;5;${i % 256}m`, '']],
+    ['256 and true colour, colon sub-parameters, underline colour, resets that set more', (i: number) => [`\x1b[0;48;2;${i % 256};20;30m\x1b[4:${i % 6}m\x1b[58:2::${i % 256}:1:2m`, i % 3 ? '\x1b[m' : '\x1b[;7m']],
+  ] as Array<[string, (i: number) => [string, string]]>) {
+    it(`a burst with SGR on every line (${name}): most of it left out, the same snapshots`, async () => {
+      const burst = colourLines(12 * 1024 * 1024, 5, style);
+      // the burst ends in a state the next output is drawn with
+      const after = Buffer.from('\x1b[3mstill styled?\r\n\x1b[0mplain\r\n');
+      const { fast, slow } = await both([Buffer.from('\x1b[1;35mbefore\r\n'), burst]);
+      const [f1, s1] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+      expect(fast.skippedBytes, 'bytes left out').to.be.greaterThan(burst.length / 2);
+      expect(f1.offset).to.equal(s1.offset);
+      expect(f1.data === s1.data, 'snapshot after the burst').to.equal(true);
+      fast.write(after);
+      slow.write(after);
+      const [f2, s2] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+      expect(f2.offset).to.equal(s2.offset);
+      expect(f2.data === s2.data, 'snapshot after more output').to.equal(true);
+      fast.dispose();
+      slow.dispose();
+    });
+  }
+
+  it('an SGR sequence split across writes, and one that is not SGR (CSI > 4 ; 1 m) in the burst', async () => {
+    const burst = colourLines(9 * 1024 * 1024, 6, (i) => [`\x1b[1;3${i % 8}m`, '\x1b[0m']);
+    const fast = new TerminalMirror(COLS, ROWS);
+    const slow = new TerminalMirror(COLS, ROWS);
+    // pieces of 7 bytes now and then, so sequences are cut in every place
+    const pieces: Buffer[] = [];
+    for (let i = 0, j = 0; i < burst.length; j++) {
+      const n = j % 3 === 0 ? 7 : 65_537;
+      pieces.push(burst.subarray(i, i + n));
+      i += n;
+    }
+    for (const p of pieces) fast.write(p);
+    for (const p of pieces) {
+      slow.write(p);
+      await slow.snapshot({ scrollback: false });
+    }
+    const [f, s] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+    expect(f.data === s.data, 'split sequences').to.equal(true);
+    expect(fast.skippedBytes).to.be.greaterThan(burst.length / 2);
+    fast.dispose();
+    slow.dispose();
+
+    const modifyKeys = Buffer.from(burst.toString('latin1').split('\x1b[0m').join('\x1b[>4;1m'), 'latin1');
+    const k = await both([modifyKeys]);
+    const [kf, ks] = await Promise.all([k.fast.snapshot(), k.slow.snapshot()]);
+    expect(k.fast.skippedBytes, 'left out across CSI > m').to.equal(0);
+    expect(kf.data === ks.data).to.equal(true);
+    k.fast.dispose();
+    k.slow.dispose();
   });
 });
