@@ -16,7 +16,7 @@ import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { getRunAt } from '../support/rest.ts';
-import { sleep, waitFor } from '../support/wait.ts';
+import { waitFor } from '../support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const HANDOFF = join(ROOT, 'bin/handoff.js');
@@ -226,7 +226,8 @@ describe('e2e: handoff attach / run in a terminal', function () {
     await waitFor('the read-only title', () => tmux.format(s, '#{pane_title}').includes('read-only'));
 
     tmux.keys(s, 'nope', 'Enter');
-    await sleep(500);
+    // the keystrokes were taken and refused (the run's recording below proves none reached it)
+    await waitFor('the read-only hint', () => tmux.screen(s).includes('keystrokes are not sent'));
     const cancel = await th.api('POST', `/api/task-runs/${run.id}/cancel`, operator, {});
     expect(cancel.status, cancel.text).to.equal(200);
     expect(await tmux.exited(s)).to.equal(0);
