@@ -10,7 +10,7 @@ import jwt from 'jsonwebtoken';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
 import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { connectSocket, createRunAt, operatorToken, removeDir, rest, sleep, spawnAgent, spawnHub, testTokens, waitRunAt, waitSessionAt, workerToken } from '../support/processes.ts';
+import { connectSocket, createRunAt, operatorToken, removeDir, rest, spawnAgent, spawnHub, testTokens, waitRunAt, waitSessionAt, workerToken } from '../support/processes.ts';
 import { TEST_JWT_SECRET } from '../support/testHub.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
@@ -161,8 +161,7 @@ describe('abuse: token attacks', function () {
     ve.sendInput(TASK_PANE, 'expired\r');
     await ve.waitForNotice('read_only');
 
-    // none of it reached a pty: both steps time out reading and print an empty line
-    await sleep(200);
+    // none of it reached a pty (each was refused read_only above): both steps time out reading and print an empty line
     for (const [v, r] of [[va, runA], [vb, runB]] as const) {
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('got:['), 25_000, 'the step’s read to time out');
       const out = text(v.pane(TASK_PANE).liveOutput());
