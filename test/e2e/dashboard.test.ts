@@ -14,7 +14,7 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -290,7 +290,7 @@ describe('operator dashboard (browser, postgres)', function () {
     const run = await createRun([
       'echo "hello from $((6*7))"; sleep 1.5; echo ready-1; read -t 4 l; echo "got:[$l]"',
       'echo ready-2; read -t 60 l; echo "got:[$l]"',
-      'echo ready-3; read -t 8 l; echo "got3:[$l]"; sleep 60',
+      'echo ready-3; read -t 5 l; echo "got3:[$l]"; sleep 60',
     ]);
     await waitSessionReady(run.id);
     await hub.api('POST', `/api/task-runs/${run.id}/operator-messages`, hub.token('operator', 'alice'), { message: 'tests fail on the fixture path: please check' });
@@ -350,6 +350,8 @@ describe('operator dashboard (browser, postgres)', function () {
     await waitFor('the page to fall back to RO', async () => (await badge(page).textContent()) === 'read-only', 5000);
     expect(await page.locator('[data-testid=rw-line]').textContent()).to.match(/Read-only \(write revoked\)/);
     await typeInto(page, 'late');
+    await waitFor('the RO hint', async () => /read-only/.test((await page.locator('.term-notice').textContent()) ?? ''));
+    expect(await screenText(page), 'step 3 still reads when the keys are refused').to.not.include('got3:[');
     await waitScreen(page, /got3:\[\]/, undefined, 15_000);
     expect(await screenText(page)).to.not.include('got3:[late]');
 
@@ -521,7 +523,10 @@ describe('operator dashboard (browser, postgres)', function () {
   });
 
   it('counts search matches, keeps its placeholder whole, ages tick, the first timeline row shows, failures look failed, errors are not cut', async () => {
-    const run = await createRun(['echo findme-a; echo findme-b; echo other; read -t 8 l; exit 3']);
+    // the step fails when the test is done with the live page (a gate file in /tmp, which the
+    // step sees, unlike the agent's data folder; at most 15 s)
+    const failGate = join(tmpdir(), `handoff-dash-fail-gate-${process.pid}-${Date.now()}`);
+    const run = await createRun([`echo findme-a; echo findme-b; echo other; w=0; while [ ! -e ${failGate} ] && [ $w -lt 300 ]; do sleep 0.05; w=$((w+1)); done; exit 3`]);
     await waitSessionReady(run.id);
     const page = await signedIn('operator', 'operator-user', { viewport: { width: 1440, height: 900 } });
     await openRun(page, run.id);
@@ -574,7 +579,9 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(cut, 'the error is wrapped inside the card').to.equal(false);
 
     // the run fails: run_completed is shown as a failure
+    writeFileSync(failGate, '');
     await waitRun(run.id, ['failed']);
+    rmSync(failGate, { force: true });
     const completed = page.locator('[data-testid=timeline] li[data-action="run_completed"] .action');
     await completed.waitFor({ timeout: 15_000 });
     expect(await completed.getAttribute('class')).to.include('a-run_completed-failed');
