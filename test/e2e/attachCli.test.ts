@@ -161,7 +161,9 @@ describe('e2e: handoff attach / run in a terminal', function () {
     });
 
   it('shows the run read-only, never forwards keys, and Ctrl-] detaches with the terminal restored', async () => {
-    const run = await createRun('echo MARKER-$((100+23)); for i in $(seq 1 20); do echo tick $i; sleep 0.4; done');
+    // ticks until the test opens the gate (after the detach; at most 30 s), then one last line
+    const gate = join(tmpdir(), `handoff-attach-gate-${randomUUID()}`);
+    const run = await createRun(`echo MARKER-$((100+23)); i=0; while [ ! -e ${gate} ] && [ $i -lt 150 ]; do i=$((i+1)); echo tick $i; sleep 0.2; done; echo GATE-$((1+1))-SEEN`);
     const s = tmux.start(`node ${HANDOFF} attach ${run.id}`, cliEnv());
 
     await waitFor('the marker on screen', () => tmux.screen(s).includes('MARKER-123'));
@@ -189,10 +191,12 @@ describe('e2e: handoff attach / run in a terminal', function () {
     expect(tmux.format(s, '#{cursor_flag}')).to.equal('1');
 
     // the run went on without the viewer and never saw the typed keys
+    writeFileSync(gate, '');
     const done = await finished(run.id);
+    rmSync(gate, { force: true });
     expect(done.status).to.equal('succeeded');
     const out = await recordedOutput(run.id);
-    expect(out).to.contain('tick 20');
+    expect(out, 'the run ended after the detach, by the gate').to.contain('GATE-2-SEEN');
     expect(out).not.to.contain('INJECT');
   });
 
