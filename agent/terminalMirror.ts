@@ -57,17 +57,38 @@ const MAX_UNPARSED_BYTES = 1024 * 1024;
 /**
  * Queued output past which the mirror looks for bytes it may leave out instead of parsing them
  * (skipPlain): below it, every byte is parsed. Also the least output between two such looks.
+ * With a snapshot waiting the mirror looks from SNAPSHOT_SKIP_BYTES on, so a join never waits for
+ * a deferred queue to be parsed in full.
  */
 const SKIP_CHECK_BYTES = 4 * 1024 * 1024;
+const SNAPSHOT_SKIP_BYTES = 1024 * 1024;
 
 /**
  * Output waits in the queue until none came for IDLE_HAND_MS, or for MAX_DEFER_MS at most, before
  * xterm parses it (a snapshot, resize or mark hands it over at once): during a burst the queue
  * then reaches SKIP_CHECK_BYTES, where skipPlain can leave most of it out, instead of every byte
- * being parsed as it comes — the mirror was the agent's largest cost per MB.
+ * being parsed as it comes — the mirror was the agent's largest cost per MB. While the mirrors of
+ * this thread take in more than BUSY_INTAKE together (20 runs of 1 MB/s each, say: none of them
+ * alone reaches SKIP_CHECK_BYTES within MAX_DEFER_MS), each waits up to BUSY_MAX_DEFER_MS; a
+ * quieter run keeps the short wait, so a join during it parses little (bench/README.md).
  */
 const IDLE_HAND_MS = 16;
 const MAX_DEFER_MS = 500;
+const BUSY_IDLE_HAND_MS = 250;
+const BUSY_MAX_DEFER_MS = 5000;
+const BUSY_INTAKE = 8 * 1024 * 1024;
+
+/** Output written to every mirror of this thread, in bytes per second (a decaying average). */
+const intake = { bytes: 0, since: Date.now(), rate: 0 };
+function noteIntake(n: number, now: number): void {
+  intake.bytes += n;
+  const elapsed = now - intake.since;
+  if (elapsed < 250) return;
+  const w = Math.min(1, elapsed / 1000); // an old burst counts for nothing a second later
+  intake.rate = (1 - w) * intake.rate + (w * intake.bytes * 1000) / elapsed;
+  intake.bytes = 0;
+  intake.since = now;
+}
 
 /** How long a snapshot waits for the output to reach a ground boundary before giving up. */
 const GROUND_WAIT_MS = 250;
@@ -96,7 +117,8 @@ export class TerminalMirror {
   /** Output bytes in the queue, all bytes ever queued, and when to look for skippable output next. */
   private queuedBytes = 0;
   private queuedTotal = 0;
-  private nextSkipCheck = SKIP_CHECK_BYTES;
+  private lastSkipCheck = 0;
+  private snapshotsQueued = 0;
   /** Output left out unparsed because later output overwrote all of its effect (skipPlain). */
   skippedBytes = 0;
   /** Last serialization with and without scrollback, by the offset it reflects. */
@@ -146,6 +168,7 @@ export class TerminalMirror {
   write(chunk: Uint8Array): void {
     if (this.disposed || chunk.length === 0) return;
     this.queue.push({ kind: 'data', bytes: chunk });
+    noteIntake(chunk.length, Date.now());
     this.queuedBytes += chunk.length;
     this.queuedTotal += chunk.length;
     if (this.groundTimer || this.release || (this.queuedBytes >= SKIP_CHECK_BYTES && !this.blocked)) this.drain(); // a snapshot waits for these bytes, or some may be left out
@@ -156,7 +179,8 @@ export class TerminalMirror {
     const now = Date.now();
     if (this.deferTimer) clearTimeout(this.deferTimer);
     else this.deferSince = now;
-    const wait = Math.min(IDLE_HAND_MS, MAX_DEFER_MS - (now - this.deferSince));
+    const busy = intake.rate >= BUSY_INTAKE;
+    const wait = Math.min(busy ? BUSY_IDLE_HAND_MS : IDLE_HAND_MS, (busy ? BUSY_MAX_DEFER_MS : MAX_DEFER_MS) - (now - this.deferSince));
     if (wait <= 0) this.handQueued();
     else this.deferTimer = setTimeout(() => this.handQueued(), wait);
   }
@@ -192,6 +216,7 @@ export class TerminalMirror {
     const scrollback = opts.scrollback ?? true;
     return new Promise<MirrorSnapshot>((resolve, reject) => {
       this.queue.push({ kind: 'snapshot', scrollback, resolve, reject });
+      this.snapshotsQueued++;
       this.handQueued();
     });
   }
@@ -239,7 +264,8 @@ export class TerminalMirror {
       }
       if (op.kind === 'data') {
         if (!this.release && this.queuedBytes < SKIP_CHECK_BYTES) return; // deferred: defer() ends it
-        if (this.queuedBytes >= SKIP_CHECK_BYTES && this.queuedTotal >= this.nextSkipCheck) {
+        const look = this.snapshotsQueued > 0 ? SNAPSHOT_SKIP_BYTES : SKIP_CHECK_BYTES;
+        if (this.queuedBytes >= look && this.queuedTotal - this.lastSkipCheck >= look) {
           // a sequence cut between two writes: parse its rest first, skipPlain starts at ground
           if (!this.tracker.atGround) {
             if (this.tooFarAhead()) return; // resumed by a write callback
@@ -251,7 +277,7 @@ export class TerminalMirror {
             this.blocked = true; // resumed by the write callback of the last handed chunk
             return;
           }
-          this.nextSkipCheck = this.queuedTotal + SKIP_CHECK_BYTES;
+          this.lastSkipCheck = this.queuedTotal;
           this.skipPlain();
           this.release = true; // what is left of the burst is parsed now; the queue starts again empty
           continue;
@@ -275,6 +301,7 @@ export class TerminalMirror {
       } else if (op.kind === 'mark') {
         this.addMark(op.step);
       } else {
+        this.snapshotsQueued--;
         try {
           // Serializing 10,000 lines is the costly part of a join: an unchanged screen (same
           // offset, no resize since) is served from the last serialization.
@@ -343,92 +370,98 @@ export class TerminalMirror {
     const b = this.internals.buffers().active;
     if (b.scrollTop !== 0 || b.scrollBottom !== this.term.rows - 1) return;
     const keep = 2 * this.term.rows + (this.term.options.scrollback ?? 0) + 2;
-    // positions (from the queue's head) just after each of the last keep + 1 line feeds
+    // positions (from the queue's head) just after each of the last keep + 1 line feeds, and where
+    // the last SGR that begins with a reset started before each (-1: none since the head)
     const ring = new Float64Array(keep + 1);
+    const resetBefore = new Float64Array(keep + 1);
     let lfs = 0;
     let base = 0;
     let prevC2 = false;
-    // SGR sequences seen: where each starts and ends, and whether it begins with a reset
-    const sgr: number[] = [];
     let state: 0 | 1 | 2 = 0; // plain, after ESC, in CSI parameters
     let seqStart = 0;
     let firstZero = true;
     let firstDone = false;
+    let lastReset = -1;
     scan: for (const op of this.queue) {
       if (op.kind !== 'data') break;
       const bytes = op.bytes;
       for (let i = 0; i < bytes.length; i++) {
         const c = bytes[i] as number;
-        if (state === 2) {
-          if (c >= 0x30 && c <= 0x39) {
-            if (!firstDone && c !== 0x30) firstZero = false;
-          } else if (c === 0x3b) firstDone = true;
-          else if (c === 0x3a) {
-            if (!firstDone) firstZero = false;
-            firstDone = true;
-          } else if (c === 0x6d) {
-            sgr.push(seqStart, base + i + 1, firstZero ? 1 : 0);
-            state = 0;
-          } else break scan; // another kind of CSI, or a control inside one
-          continue;
-        }
-        if (state === 1) {
+        if (state === 0) {
+          if (c >= 0x20) {
+            if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
+            prevC2 = c === 0xc2;
+            continue;
+          }
+          prevC2 = false;
+          if (c === 0x0a) {
+            const at = lfs++ % (keep + 1);
+            ring[at] = base + i + 1;
+            resetBefore[at] = lastReset;
+          } else if (c === 0x1b) {
+            state = 1;
+            seqStart = base + i;
+          } else if (c !== 0x0d && c !== 0x09) break scan;
+        } else if (state === 1) {
           if (c !== 0x5b) break scan;
           state = 2;
           firstZero = true;
           firstDone = false;
-          continue;
-        }
-        if (c < 0x20) {
-          if (c === 0x0a) ring[lfs++ % (keep + 1)] = base + i + 1;
-          else if (c === 0x1b) {
-            state = 1;
-            seqStart = base + i;
-          } else if (c !== 0x0d && c !== 0x09) break scan;
-        } else if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
-        prevC2 = c === 0xc2;
+        } else if (c >= 0x30 && c <= 0x39) {
+          if (!firstDone && c !== 0x30) firstZero = false;
+        } else if (c === 0x3b) firstDone = true;
+        else if (c === 0x3a) {
+          if (!firstDone) firstZero = false;
+          firstDone = true;
+        } else if (c === 0x6d) {
+          if (firstZero) lastReset = seqStart;
+          state = 0;
+        } else break scan; // another kind of CSI, or a control inside one
       }
       base += bytes.length;
     }
     if (lfs <= keep) return;
-    const cut = ring[(lfs - keep - 1) % (keep + 1)] as number;
-    // the SGR sequences before the cut that decide the attributes at it
-    let last = sgr.length - 3;
-    while (last >= 0 && (sgr[last + 1] as number) > cut) last -= 3;
-    let first = last;
-    while (first > 0 && sgr[first + 2] !== 1) first -= 3;
-    let attrs = 0;
-    for (let k = first; k >= 0 && k <= last; k += 3) attrs += (sgr[k + 1] as number) - (sgr[k] as number);
-    const kept = Buffer.allocUnsafe(attrs);
-    let written = 0;
-    let k = first;
-    let pos = 0; // queue position of the head op's first byte
+    const at = (lfs - keep - 1) % (keep + 1);
+    const cut = ring[at] as number;
+    const kept = this.sgrBetween(Math.max(0, resetBefore[at] as number), cut);
     let left = cut;
     while (left > 0) {
       const op = this.queue[0] as Extract<Op, { kind: 'data' }>;
-      const n = Math.min(op.bytes.length, left);
-      // copy the parts of the kept sequences that lie in this op's first n bytes
-      while (k >= 0 && k <= last) {
-        const from = Math.max(sgr[k] as number, pos);
-        const to = Math.min(sgr[k + 1] as number, pos + n);
-        if (from < to) {
-          kept.set(op.bytes.subarray(from - pos, to - pos), written);
-          written += to - from;
-        }
-        if ((sgr[k + 1] as number) > pos + n) break; // goes on in the next op
-        k += 3;
+      if (op.bytes.length <= left) {
+        this.queue.shift();
+        left -= op.bytes.length;
+      } else {
+        op.bytes = op.bytes.subarray(left);
+        left = 0;
       }
-      if (n === op.bytes.length) this.queue.shift();
-      else op.bytes = op.bytes.subarray(n);
-      pos += n;
-      left -= n;
     }
-    if (attrs > 0) this.queue.unshift({ kind: 'data', bytes: kept });
-    const dropped = cut - attrs;
+    if (kept.length > 0) this.queue.unshift({ kind: 'data', bytes: kept });
+    const dropped = cut - kept.length;
     this.queuedBytes -= dropped;
     this.handedBytes += dropped;
     this.parsedBytes += dropped;
     this.skippedBytes += dropped;
+  }
+
+  /** The SGR sequences in queued output [from, to), which skipPlain found plain or SGR only. */
+  private sgrBetween(from: number, to: number): Uint8Array {
+    const out: number[] = [];
+    let inSeq = false;
+    let base = 0;
+    for (const op of this.queue) {
+      if (base >= to || op.kind !== 'data') break;
+      const bytes = op.bytes;
+      const end = Math.min(bytes.length, to - base);
+      for (let i = Math.max(0, from - base); i < end; i++) {
+        const c = bytes[i] as number;
+        if (c === 0x1b) inSeq = true;
+        if (!inSeq) continue;
+        out.push(c);
+        if (c === 0x6d) inSeq = false;
+      }
+      base += bytes.length;
+    }
+    return Uint8Array.from(out);
   }
 
   /**

@@ -10,8 +10,10 @@ import { writeFileSync } from 'node:fs';
 import type { Socket } from 'socket.io-client';
 import { TASK_PANE, VIEWER_NAMESPACE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { connectSocket, createRunAt, operatorToken, removeDir, rest, sleep, spawnAgent, spawnHub, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { connectSocket, createRunAt, operatorToken, removeDir, rest, sleep, spawnAgent, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
@@ -31,7 +33,7 @@ describe('abuse: a flooding viewer does not hurt the others', function () {
   before(async function () {
     this.timeout(40_000);
     db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-flood' });
   });
 
@@ -41,9 +43,8 @@ describe('abuse: a flooding viewer does not hurt the others', function () {
     for (const s of sockets) s.close();
     writeFileSync(gate, '');
     await agent?.stop('SIGTERM', 10_000);
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
     removeDir(gate);
     await db?.drop();
   });

@@ -22,7 +22,7 @@ import { AGENT_NAMESPACE, VIEWER_NAMESPACE } from '../../common/protocol.ts';
 import { createRunBody } from '../../hub/domain/commands.ts';
 import { Fuzz } from '../support/fuzz.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
 import {
   connectSocket,
   createRunAt,
@@ -31,11 +31,12 @@ import {
   removeDir,
   rest,
   spawnAgent,
-  spawnHub,
   waitRunAt,
   waitSessionAt,
   workerToken,
 } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { sleep, waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
@@ -118,7 +119,7 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
   before(async function () {
     this.timeout(60_000);
     db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '30', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '1' } });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '30', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '1' } });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-real', env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '1' } });
     // a live run on the real agent (viewers join it; its output flows during the fuzz)
     live = await createRunAt(hub.url, [`i=0; while [ ! -e ${gate} ] && [ $i -lt 3000 ]; do i=$((i+1)); echo "tick $i"; sleep 0.05; done`]);
@@ -179,9 +180,8 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
     this.timeout(30_000);
     for (const s of sockets) s.close();
     await agent?.stop('SIGTERM', 10_000);
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
     removeDir(gate);
     await db?.drop();
   });

@@ -9,9 +9,10 @@ import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { connectSocket, createRunAt, operatorToken, removeDir, rest, spawnAgent, spawnHub, testTokens, waitRunAt, waitSessionAt, workerToken } from '../support/processes.ts';
-import { TEST_JWT_SECRET } from '../support/testHub.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { connectSocket, createRunAt, operatorToken, removeDir, rest, spawnAgent, testTokens, waitRunAt, waitSessionAt, workerToken } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { TEST_JWT_SECRET, startTestHub } from '../support/testHub.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase, sql } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';
@@ -29,7 +30,7 @@ describe('abuse: token attacks', function () {
   before(async function () {
     this.timeout(40_000);
     db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-tok', env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
   });
 
@@ -37,9 +38,8 @@ describe('abuse: token attacks', function () {
     this.timeout(30_000);
     for (const v of viewers) v.close();
     await agent?.stop('SIGTERM', 10_000);
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
     await db?.drop();
   });
 

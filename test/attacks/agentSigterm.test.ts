@@ -7,10 +7,11 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, eventsAt, processesMatching, spawnAgent, spawnHub, stopDeployment, waitRunAt } from '../support/processes.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase, sql } from '../support/testDatabase.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { createRunAt, eventsAt, processesMatching, spawnAgent, stopDeployment, waitRunAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
+import { sql } from '../support/testDatabase.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const GRACE_S = 3;
@@ -18,19 +19,17 @@ const STEP_S = 10;
 
 describe('attack: agent SIGTERM during a long step (shutdown policy finish)', function () {
   this.timeout(90_000);
-  let db: TestDatabase;
-  let hub: HubProcess;
+  let hub: HubProcess<'postgres'>;
   let agent: AgentProcess | null = null;
   const marker = `handoff-sigterm-${randomBytes(6).toString('hex')}`;
 
   before(async function () {
     this.timeout(40_000);
-    db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: String(GRACE_S), HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
+    hub = await startTestHub('postgres', { process: true, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: String(GRACE_S), HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
   });
   after(async function () {
     this.timeout(30_000);
-    await stopDeployment({ agents: [[agent, 'SIGKILL']], hub, markers: [marker], db });
+    await stopDeployment({ agents: [[agent, 'SIGKILL']], hub, markers: [marker] });
   });
 
   it('keeps heartbeating until the run ends: succeeded, never worker_lost, one attempt', async () => {
@@ -51,7 +50,7 @@ describe('attack: agent SIGTERM during a long step (shutdown policy finish)', fu
     expect(actions, 'never re-queued').to.not.include('run_requeued');
     expect([done.status, done.exitCode, done.workerId]).to.deep.equal(['succeeded', 0, 'w-sigterm']);
     expect(actions.filter((a) => a === 'run_claimed'), 'one attempt').to.have.length(1);
-    const [row] = await sql<{ attempts: number }>(db.url, 'select attempts from task_run where id = $1', [run.id]);
+    const [row] = await sql<{ attempts: number }>(hub.databaseUrl, 'select attempts from task_run where id = $1', [run.id]);
     expect(row?.attempts).to.equal(0);
     expect(exit.code, 'the agent leaves cleanly once its run is reported').to.equal(0);
     expect(leftAfter, 'it waited for the step').to.be.greaterThan(GRACE_S);

@@ -12,8 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { openDatabase } from '../../hub/db/database.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, eventsAt, getRunAt, operatorToken, removeDir, rest, spawnAgent, spawnHub, waitRunAt } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { createRunAt, eventsAt, getRunAt, operatorToken, removeDir, rest, spawnAgent, waitRunAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { ADMIN_URL, createTestDatabase } from '../support/testDatabase.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { mkdtempSync } from 'node:fs';
@@ -98,7 +100,7 @@ describe('attacks: the hub role against its own audit trail (PostgreSQL)', funct
     if (agent) removeDir(agent.dataDir);
     agent = null;
     await hub?.stop('SIGKILL');
-    if (hub) removeDir(hub.dataDir);
+    await hub?.close();
     hub = null;
     await db.drop();
     const c = new pg.Client({ connectionString: ADMIN_URL });
@@ -112,7 +114,7 @@ describe('attacks: the hub role against its own audit trail (PostgreSQL)', funct
 
   async function hubWorksAsAppAndCannotTamper(): Promise<void> {
     const appUrl = urlAs(db.url, app);
-    hub = await spawnHub({ databaseUrl: appUrl });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: appUrl });
     // A whole run through an agent: claim, live session, output kept as a recording, completion.
     agent = spawnAgent({ hubUrl: hub.url, workerId: `w-${app}` });
     const done = await createRunAt(hub.url, ['echo audited-output']);

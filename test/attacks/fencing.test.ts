@@ -18,7 +18,7 @@ import type { Socket } from 'socket.io-client';
 import type { LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { Ack } from '../../common/protocol.ts';
 import { TASK_PANE } from '../../common/protocol.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
 import {
   connectSocket,
   createRunAt,
@@ -29,15 +29,13 @@ import {
   removeDir,
   spawnAgent,
   stopDeployment,
-  spawnHub,
   TcpProxy,
   waitRunAt,
   waitSessionAt,
 } from '../support/processes.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase, sql } from '../support/testDatabase.ts';
+import { sql } from '../support/testDatabase.ts';
 import { startTestHub } from '../support/testHub.ts';
-import type { TestHub } from '../support/testHub.ts';
+import type { HubProcess, TestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 import { RawAgents } from '../support/rawAgent.ts';
 
@@ -46,12 +44,12 @@ const refusalCode = (a: Ack<unknown>) => (a.ok ? 'ok (accepted)' : (a as Refusal
 
 describe('attack: stale run attempts (raw agent sockets)', function () {
   this.timeout(60_000);
-  let t: TestHub;
+  let t: TestHub<'postgres'>;
   let raw: RawAgents;
 
   before(async () => {
     // grace 1 s, requeue: a silent worker's run is queued again after the lease (1 s) + margin
-    t = await startTestHub('postgres', { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '1', HANDOFF_RUN_LEASE_SECONDS: '1', HANDOFF_WORKER_LOST_POLICY: 'requeue' });
+    t = await startTestHub('postgres', { env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '1', HANDOFF_RUN_LEASE_SECONDS: '1', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
     raw = new RawAgents(t.url, (id) => t.workerToken(id));
   });
   afterEach(() => raw.closeAll());
@@ -60,7 +58,7 @@ describe('attack: stale run attempts (raw agent sockets)', function () {
   const agent = (workerId: string) => raw.connect(workerId);
   const claim = (s: Socket) => raw.claim(s);
   const session = async (runId: string) => (await t.api<{ session: LiveSessionDto }>('GET', `/api/task-runs/${runId}/live-session`, t.token('viewer'))).body.session;
-  const heartbeatAt = async (runId: string) => (await sql<{ at: Date | null }>(t.databaseUrl as string, 'select last_heartbeat_at as at from task_run where id = $1', [runId]))[0]?.at?.getTime() ?? null;
+  const heartbeatAt = async (runId: string) => (await sql<{ at: Date | null }>(t.databaseUrl, 'select last_heartbeat_at as at from task_run where id = $1', [runId]))[0]?.at?.getTime() ?? null;
 
   it("refuses the old attempt's heartbeat, output, report, step and completion after a requeue; nothing changes", async () => {
     const old = await agent('w-same');
@@ -160,8 +158,7 @@ function twoAttemptStep(marker: string): string {
 
 describe('attack: stale run attempts (real agent processes)', function () {
   this.timeout(120_000);
-  let db: TestDatabase;
-  let hub: HubProcess;
+  let hub: HubProcess<'postgres'>;
   const agents: AgentProcess[] = [];
   const viewerSockets: Socket[] = [];
   const proxies: TcpProxy[] = [];
@@ -169,16 +166,15 @@ describe('attack: stale run attempts (real agent processes)', function () {
 
   before(async function () {
     this.timeout(40_000);
-    db = await createTestDatabase();
     // lease = grace = 3 s: a silent worker's run is re-queued after 3 s + the 2 s margin
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '3', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
+    hub = await startTestHub('postgres', { process: true, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '3', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_WORKER_LOST_POLICY: 'requeue' } });
   });
   after(async function () {
     this.timeout(30_000);
     for (const v of viewerSockets) v.close();
     for (const p of proxies) await p.close();
     await stopAgents();
-    await stopDeployment({ hub, dirs: markers.flatMap((m) => ['first', 'seen', 'seen-', 'gate'].map((ext) => `/tmp/${m}.${ext}`)), markers, db });
+    await stopDeployment({ hub, dirs: markers.flatMap((m) => ['first', 'seen', 'seen-', 'gate'].map((ext) => `/tmp/${m}.${ext}`)), markers });
   });
 
   const stopAgents = async () => {
@@ -296,7 +292,7 @@ describe('attack: stale run attempts (real agent processes)', function () {
     expect(staleAfterRequeue, 'output of the stale attempt relayed to a viewer after the requeue').to.equal('');
     const events = await eventsAt(hub.url, run.id);
     expect(events.filter((e) => e.action === 'run_completed').map((e) => e.metadata['status'])).to.deep.equal(['succeeded']);
-    const [row] = await sql<{ attempts: number; status: string }>(db.url, 'select attempts, status from task_run where id = $1', [run.id]);
+    const [row] = await sql<{ attempts: number; status: string }>(hub.databaseUrl, 'select attempts, status from task_run where id = $1', [run.id]);
     expect(row).to.deep.equal({ attempts: 1, status: 'succeeded' });
     expect(await firstAttemptAlive(m)).to.deep.equal([]);
   });

@@ -5,10 +5,9 @@
  */
 import { expect } from 'chai';
 import { PROTOCOL_VERSION } from '../../common/protocol.ts';
-import { createTestDatabase } from '../support/testDatabase.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import type { HubProcess } from '../support/processes.ts';
-import { connectSocket, removeDir, spawnHub, workerToken } from '../support/processes.ts';
+import { connectSocket, workerToken } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 
 const FRAME = new Uint8Array(64 * 1024 * 1024);
@@ -31,17 +30,14 @@ function floodOnce(url: string): Promise<number> {
 
 describe('attack: unauthenticated frames', function () {
   this.timeout(120_000);
-  let db: TestDatabase;
   let hub: HubProcess;
 
   before(async () => {
-    db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url });
+    hub = await startTestHub('postgres', { process: true });
   });
   after(async () => {
     await hub?.stop('SIGKILL');
-    if (hub) removeDir(hub.dataDir);
-    await db?.drop();
+    await hub?.close();
   });
 
   it(`${ATTACKERS} websockets sending 64 MiB frames before any handshake leave the hub's memory bounded`, async () => {

@@ -14,10 +14,10 @@ import { join, resolve } from 'node:path';
 import { expect } from 'chai';
 import type { GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import { TASK_PANE } from '../../common/protocol.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, eventsAt, operatorToken, removeDir, rest, spawnAgent, spawnHub, testTokens, waitRunAt, waitSessionAt } from '../support/processes.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase } from '../support/testDatabase.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { createRunAt, eventsAt, operatorToken, removeDir, rest, spawnAgent, testTokens, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { TestViewer } from '../support/viewerClient.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -27,7 +27,6 @@ const ECHO_STEP = 'echo ready; while read -r -t 60 line; do echo "got:[$line]"; 
 
 describe('attacks: a forwarded RW grant', function () {
   this.timeout(90_000);
-  let db: TestDatabase;
   let hub: HubProcess;
   let agent: AgentProcess;
   const viewers: TestViewer[] = [];
@@ -41,8 +40,7 @@ describe('attacks: a forwarded RW grant', function () {
 
   before(async function () {
     this.timeout(40_000);
-    db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_LOG_LEVEL: 'debug', HANDOFF_LIVE_SESSION_ALLOW_WEB: 'true', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
+    hub = await startTestHub('postgres', { process: true, env: { HANDOFF_LOG_LEVEL: 'debug', HANDOFF_LIVE_SESSION_ALLOW_WEB: 'true', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-grants', env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
   });
 
@@ -55,10 +53,8 @@ describe('attacks: a forwarded RW grant', function () {
     for (const v of viewers) v.close();
     for (const c of clis) c.kill('SIGKILL');
     await agent?.stop('SIGTERM', 10_000);
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
-    await db?.drop();
   });
 
   async function liveRun(): Promise<TaskRunDto> {

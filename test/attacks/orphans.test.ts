@@ -11,10 +11,10 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, operatorToken, processesMatching, removeDir, rest, spawnAgent, spawnHub, waitRunAt } from '../support/processes.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase } from '../support/testDatabase.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { createRunAt, operatorToken, processesMatching, removeDir, rest, spawnAgent, waitRunAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 
 /** Three escapes from the pty's session and its hang-up, each a `sleep` named after `tag`. */
@@ -37,7 +37,6 @@ const FAST = { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: 
 for (const sandbox of ['bwrap', 'off'] as const) {
   describe(`attacks: no process of a run outlives it (sandbox ${sandbox})`, function () {
     this.timeout(90_000);
-    let db: TestDatabase;
     let hub: HubProcess;
     let agent: AgentProcess | null = null;
     const tags: string[] = [];
@@ -45,8 +44,7 @@ for (const sandbox of ['bwrap', 'off'] as const) {
 
     before(async function () {
       this.timeout(60_000);
-      db = await createTestDatabase();
-      hub = await spawnHub({ databaseUrl: db.url, env: FAST });
+      hub = await startTestHub('postgres', { process: true, env: FAST });
     });
 
     afterEach(async () => {
@@ -59,10 +57,8 @@ for (const sandbox of ['bwrap', 'off'] as const) {
       this.timeout(30_000);
       // whatever a case found, leave nothing behind on the machine
       for (const tag of tags) for (const pid of await processesMatching(tag)) process.kill(pid, 'SIGKILL');
-      await hub?.stop('SIGTERM');
-      removeDir(hub?.dataDir);
+      await hub?.close();
       removeDir(work);
-      await db?.drop();
     });
 
     /** Starts an agent and a run whose step escapes `ESCAPES` ways, then does `tail`. */

@@ -15,11 +15,11 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { expect } from 'chai';
-import type { AgentProcess, DevProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, operatorToken, removeDir, spawnAgent, spawnDev, spawnHub, waitRunAt, workerToken } from '../support/processes.ts';
+import type { AgentProcess, DevProcess } from '../support/processes.ts';
+import { createRunAt, operatorToken, removeDir, spawnAgent, spawnDev, waitRunAt, workerToken } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from '../support/testSecrets.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase } from '../support/testDatabase.ts';
 
 /** What a hostile step tries. Arguments: folders it guesses hold the hub's / agent's data. */
 const PROBE = `#!/bin/bash
@@ -131,14 +131,12 @@ describe('attacks: from inside a task step, the hub’s and the agent’s secret
   after(() => removeDir(work));
 
   describe('handoff hub + handoff agent', function () {
-    let db: TestDatabase;
     let hub: HubProcess;
     let agent: AgentProcess | null = null;
 
     before(async function () {
       this.timeout(60_000);
-      db = await createTestDatabase();
-      hub = await spawnHub({ databaseUrl: db.url });
+      hub = await startTestHub('postgres', { process: true });
     });
 
     afterEach(async () => {
@@ -148,9 +146,7 @@ describe('attacks: from inside a task step, the hub’s and the agent’s secret
     });
 
     after(async () => {
-      await hub?.stop('SIGTERM');
-      removeDir(hub?.dataDir);
-      await db?.drop();
+      await hub?.close();
     });
 
     const runProbe = async (env: Record<string, string>, workerId: string) => {

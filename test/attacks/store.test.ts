@@ -9,17 +9,16 @@ import { chmodSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { HubProcess } from '../support/processes.ts';
-import { createRunAt, getRunAt, operatorToken, removeDir, rest, spawnHub } from '../support/processes.ts';
+import { createRunAt, getRunAt, operatorToken, removeDir, rest } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 import { listeningTcpPorts, listeningUnixSockets, openToOthers } from '../support/listeners.ts';
-
-const EMBEDDED = { databaseUrl: '' };
 
 /** Starts a second hub on `dataDir`: its exit (refused) or its URL (it serves, the defect). */
 async function secondHub(dataDir: string): Promise<{ refused: string } | { serving: HubProcess }> {
   try {
-    return { serving: await spawnHub({ ...EMBEDDED, dataDir }) };
+    return { serving: await startTestHub('embedded', { process: true, dataDir }) };
   } catch (err) {
     return { refused: (err as Error).message };
   }
@@ -53,14 +52,15 @@ describe('attacks: a second local process against the embedded store', function 
   const dirs: string[] = [];
 
   const start = async (dataDir?: string, env: Record<string, string> = {}) => {
-    const h = await spawnHub({ ...EMBEDDED, dataDir, env });
+    const h = await startTestHub('embedded', { process: true, dataDir, env });
     hubs.push(h);
-    if (!dataDir) dirs.push(h.dataDir);
     return h;
   };
 
   afterEach(async () => {
-    for (const h of hubs.splice(0)) await h.stop('SIGKILL');
+    // every hub down before any close() removes the data folder it made (a restarted hub may still use it)
+    for (const h of hubs) await h.stop('SIGKILL');
+    for (const h of hubs.splice(0)) await h.close();
     for (const d of dirs.splice(0)) removeDir(d);
   });
 

@@ -22,7 +22,7 @@ describe('a run waiting for input is flagged (e2e)', function () {
   const viewers: TestViewer[] = [];
 
   before(async () => {
-    hub = await startTestHub('postgres', { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' });
+    hub = await startTestHub('postgres', { env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
     agent = startTestAgent(hub, { env: { HANDOFF_AGENT_INPUT_WAIT_SECONDS: '1', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
     await agent.ready();
   });

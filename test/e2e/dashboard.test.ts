@@ -54,7 +54,7 @@ describe('operator dashboard (browser, postgres)', function () {
     this.timeout(180_000);
     // The hub serves client/dist only if it exists when it starts: build first (< 1 s).
     execFileSync(process.execPath, [join(ROOT, 'client/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
-    hub = await startTestHub('postgres', { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' });
+    hub = await startTestHub('postgres', { env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
     agentDir = mkdtempSync(join(tmpdir(), 'handoff-dash-agent-'));
     shotDir = process.env.HANDOFF_UPDATE_SCREENSHOTS ? join(ROOT, 'docs') : mkdtempSync(join(tmpdir(), 'handoff-shots-'));
     agent = startAgent(

@@ -11,19 +11,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, operatorToken, removeDir, rest, spawnAgent, spawnHub, waitHealthy, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { createRunAt, operatorToken, removeDir, rest, spawnAgent, waitHealthy, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, screenText, waitFor } from '../support/browser.ts';
 import { seriousAxeViolations } from '../support/axe.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase } from '../support/testDatabase.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SWEEP = { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '30', HANDOFF_SWEEP_INTERVAL_MS: '200' };
 
 describe('dashboard: the hub killed and restarted with the page open (browser, postgres)', function () {
   this.timeout(150_000);
-  let db: TestDatabase;
   let hub: HubProcess | null = null;
   let agent: AgentProcess | null = null;
   let browser: Browser | null = null;
@@ -31,8 +30,7 @@ describe('dashboard: the hub killed and restarted with the page open (browser, p
   before(async function () {
     this.timeout(60_000);
     execFileSync(process.execPath, [join(ROOT, 'client/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
-    db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: SWEEP });
+    hub = await startTestHub('postgres', { process: true, env: SWEEP });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-dash-conn' });
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   });
@@ -41,16 +39,13 @@ describe('dashboard: the hub killed and restarted with the page open (browser, p
     this.timeout(30_000);
     await browser?.close();
     await agent?.stop('SIGTERM');
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
-    await db?.drop();
   });
 
   async function restartHub(): Promise<void> {
     if (!hub) throw new Error('no hub');
-    const { port, dataDir } = hub;
-    hub = await spawnHub({ databaseUrl: db.url, port, dataDir, env: SWEEP });
+    await hub.restart(); // the same port, data folder and database
     await waitHealthy(hub.url);
   }
 

@@ -53,7 +53,7 @@ describe('dashboard: runs that need an operator, and their steps (browser, postg
   before(async function () {
     this.timeout(120_000);
     execFileSync(process.execPath, [join(ROOT, 'client/build.mjs')], { cwd: ROOT, stdio: 'pipe' });
-    hub = await startTestHub('postgres', { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' });
+    hub = await startTestHub('postgres', { env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
     // the agent flags a terminal read with nothing printed for a second (3 s by default)
     agent = startTestAgent(hub, { env: { HANDOFF_AGENT_INPUT_WAIT_SECONDS: '1', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' } });
     await agent.ready();

@@ -24,7 +24,7 @@ describe('operator intervention (e2e)', function () {
   const viewers: TestViewer[] = [];
 
   before(async () => {
-    hub = await startTestHub('postgres', { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '8' });
+    hub = await startTestHub('postgres', { env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '8' } });
     agent = startTestAgent(hub, { env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '8' } });
     await agent.ready();
   });

@@ -73,13 +73,15 @@ describe('OpenID Connect sign-in (browser, postgres, a real provider)', function
     idp = await startTestProvider({ redirectUris: [`http://127.0.0.1:${port}/auth/callback`] });
     // every answer of `hub.api` is checked against the served OpenAPI document (with the /auth/… flows)
     hub = await withContractCheck(await startTestHub('postgres', {
-      HANDOFF_PORT: String(port),
-      HANDOFF_OIDC_ISSUER: idp.issuer,
-      HANDOFF_OIDC_CLIENT_ID: CLIENT_ID,
-      HANDOFF_OIDC_CLIENT_SECRET: CLIENT_SECRET,
-      HANDOFF_OIDC_ROLE_MAP: ROLE_MAP,
-      HANDOFF_OIDC_ACCEPT_JWT: '1',
-      HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4',
+      port,
+      env: {
+        HANDOFF_OIDC_ISSUER: idp.issuer,
+        HANDOFF_OIDC_CLIENT_ID: CLIENT_ID,
+        HANDOFF_OIDC_CLIENT_SECRET: CLIENT_SECRET,
+        HANDOFF_OIDC_ROLE_MAP: ROLE_MAP,
+        HANDOFF_OIDC_ACCEPT_JWT: '1',
+        HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4',
+      },
     }));
     agentDir = mkdtempSync(join(tmpdir(), 'handoff-oidc-agent-'));
     agent = startAgent(

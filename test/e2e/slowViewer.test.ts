@@ -36,7 +36,7 @@ describe('slow viewer isolation (e2e)', function () {
   const viewers: TestViewer[] = [];
 
   before(async () => {
-    hub = await startTestHub('postgres', { HANDOFF_VIEWER_BACKLOG_BYTES: String(BACKLOG) });
+    hub = await startTestHub('postgres', { env: { HANDOFF_VIEWER_BACKLOG_BYTES: String(BACKLOG) } });
     agent = startTestAgent(hub);
     await agent.ready();
   });

@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
 import {
   createRunAt,
   eventsAt,
@@ -21,13 +21,13 @@ import {
   processesMatching,
   spawnAgent,
   stopDeployment,
-  spawnHub,
   waitRunAt,
   waitSessionAt,
 } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase, sql } from '../support/testDatabase.ts';
+import { sql } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';
 
 const FAST_SWEEP = { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '2', HANDOFF_SWEEP_INTERVAL_MS: '200' };
@@ -41,8 +41,7 @@ const endlessStep = (marker: string) => `bash -c 'exec -a ${marker}-bg sleep 300
 for (const policy of ['fail', 'requeue'] as const) {
   describe(`faults: agent SIGKILLed mid-run (worker-lost policy ${policy})`, function () {
     this.timeout(60_000);
-    let db: TestDatabase;
-    let hub: HubProcess;
+    let hub: HubProcess<'postgres'>;
     let agent: AgentProcess | null = null;
     let agent2: AgentProcess | null = null;
     const viewers: TestViewer[] = [];
@@ -50,15 +49,14 @@ for (const policy of ['fail', 'requeue'] as const) {
 
     before(async function () {
       this.timeout(40_000);
-      db = await createTestDatabase();
-      hub = await spawnHub({ databaseUrl: db.url, env: { ...FAST_SWEEP, HANDOFF_WORKER_LOST_POLICY: policy } });
+      hub = await startTestHub('postgres', { process: true, env: { ...FAST_SWEEP, HANDOFF_WORKER_LOST_POLICY: policy } });
     });
 
     after(async function () {
       this.timeout(30_000);
       for (const v of viewers) v.close();
       // whatever the test found, leave no step process behind on the machine
-      await stopDeployment({ agents: [[agent, 'SIGKILL'], [agent2, 'SIGTERM']], hub, dirs: [`/tmp/${marker}.first-attempt`], markers: [marker], db });
+      await stopDeployment({ agents: [[agent, 'SIGKILL'], [agent2, 'SIGTERM']], hub, dirs: [`/tmp/${marker}.first-attempt`], markers: [marker] });
     });
 
     it('ends the session with worker_lost, tells the viewers, and never resurrects the run', async () => {
@@ -138,33 +136,31 @@ for (const policy of ['fail', 'requeue'] as const) {
       } else {
         // requeue: the restarted agent claims it again and, this time, it finishes
         expect((await waitRunAt(hub.url, run.id, ['succeeded'], 30_000)).status).to.equal('succeeded');
-        const [row] = await sql<{ attempts: number }>(db.url, 'select attempts from task_run where id = $1', [run.id]);
+        const [row] = await sql<{ attempts: number }>(hub.databaseUrl, 'select attempts from task_run where id = $1', [run.id]);
         expect(row?.attempts).to.equal(1);
         const s = await waitSessionAt(hub.url, run.id, ['ended'], 5000);
         expect(s.id).to.not.equal(ready.id);
       }
-      await assertLifecycleIntegrity(db.url, { liveWorkers: [workerId] });
+      await assertLifecycleIntegrity(hub.databaseUrl, { liveWorkers: [workerId] });
     });
   });
 }
 
 describe('faults: agent SIGKILLed mid-run — the recording', function () {
   this.timeout(60_000);
-  let db: TestDatabase;
-  let hub: HubProcess;
+  let hub: HubProcess<'postgres'>;
   let agent: AgentProcess | null = null;
   let viewer: TestViewer | null = null;
   const marker = `handoff-rec-${randomBytes(6).toString('hex')}`;
 
   before(async function () {
     this.timeout(40_000);
-    db = await createTestDatabase();
-    hub = await spawnHub({ databaseUrl: db.url, env: FAST_SWEEP });
+    hub = await startTestHub('postgres', { process: true, env: FAST_SWEEP });
   });
   after(async function () {
     this.timeout(30_000);
     viewer?.close();
-    await stopDeployment({ agents: [[agent, 'SIGKILL']], hub, markers: [marker], db });
+    await stopDeployment({ agents: [[agent, 'SIGKILL']], hub, markers: [marker] });
   });
 
   it('holds every byte the viewers saw, up to the kill', async () => {

@@ -14,8 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { connectSocket, createRunAt, operatorToken, workerToken, removeDir, rest, sleep, spawnAgent, spawnHub, TcpProxy, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { connectSocket, createRunAt, operatorToken, workerToken, removeDir, rest, sleep, spawnAgent, TcpProxy, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
@@ -41,7 +43,8 @@ describe('faults: database unreachable for a few seconds', function () {
     viaProxy.hostname = '127.0.0.1';
     viaProxy.port = String(proxy.port);
     // grace 3 s < the outage: the silence of a database that is away is not the workers'
-    hub = await spawnHub({
+    hub = await startTestHub('postgres', {
+      process: true,
       databaseUrl: viaProxy.toString(),
       env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '3', HANDOFF_SWEEP_INTERVAL_MS: '200', HANDOFF_DATABASE_QUERY_TIMEOUT_MS: '2000' },
     });
@@ -53,10 +56,9 @@ describe('faults: database unreachable for a few seconds', function () {
     for (const v of viewers) v.close();
     await proxy?.restore().catch(() => undefined);
     await agent?.stop('SIGTERM');
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     await proxy?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
     removeDir(gate);
     await db?.drop();
   });

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
 import {
   createRunAt,
   eventsAt,
@@ -26,15 +26,14 @@ import {
   rest,
   sleep,
   spawnAgent,
-  spawnHub,
   waitHealthy,
   waitRunAt,
   waitSessionAt,
 } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { screenLinesOfCast, trimTrailingEmpty } from '../support/screens.ts';
 import { waitUntil } from '../support/wait.ts';
-import type { TestDatabase } from '../support/testDatabase.ts';
-import { createTestDatabase } from '../support/testDatabase.ts';
 import { TestViewer } from '../support/viewerClient.ts';
 
 /**
@@ -48,31 +47,22 @@ const PAUSED_BANNER = '== PAUSED FOR OPERATOR ==';
 
 describe('faults: hub SIGKILLed mid-run and restarted', function () {
   this.timeout(90_000);
-  let db: TestDatabase;
-  let hub: HubProcess | null = null;
+  let hub: HubProcess<'postgres'> | null = null;
   let agent: AgentProcess | null = null;
   const viewers: TestViewer[] = [];
   const gate = `/tmp/handoff-fault-gate-${randomBytes(6).toString('hex')}`;
-
-  before(async function () {
-    this.timeout(40_000);
-    db = await createTestDatabase();
-  });
 
   after(async function () {
     this.timeout(30_000);
     for (const v of viewers) v.close();
     await agent?.stop('SIGTERM');
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
     removeDir(gate);
-    await db?.drop();
   });
 
   it('keeps the run going, resyncs the agent and the viewers, loses no control event', async () => {
-    hub = await spawnHub({ databaseUrl: db.url, env: SWEEP });
-    const { port, dataDir } = hub;
+    hub = await startTestHub('postgres', { process: true, env: SWEEP });
     agent = spawnAgent({ hubUrl: hub.url, workerId: 'w-hubkill' });
 
     // lines 1-60 at once, 61-160 over ~5 s+ (across the kill), then wait for the gate, then 161-200
@@ -103,7 +93,7 @@ describe('faults: hub SIGKILLed mid-run and restarted', function () {
     // the agent notices (it says so), the run goes on, output piles up in the backlog
     await waitUntil('the agent to notice the hub is gone', () => (agent!.logs.filter((l) => l.includes('disconnected from hub')).length > disconnectsBefore ? true : undefined), OUTAGE_MS, 50);
     await sleep(Math.max(0, killedAt + OUTAGE_MS - Date.now())); // the scenario: the hub stays away this long
-    hub = await spawnHub({ databaseUrl: db.url, port, dataDir, env: SWEEP });
+    await hub.restart(); // the same port, data folder and database
     await waitHealthy(hub.url);
     const downMs = Date.now() - killedAt;
 
@@ -165,6 +155,6 @@ describe('faults: hub SIGKILLed mid-run and restarted', function () {
     const actions = final.map((e) => e.action);
     expect(actions).to.include.members(['send_message', 'pause', 'resume', 'run_completed', 'session_ended']);
     expect(actions.filter((a) => a === 'send_message')).to.have.length(2);
-    await assertLifecycleIntegrity(db.url, { liveWorkers: ['w-hubkill'] });
+    await assertLifecycleIntegrity(hub.databaseUrl, { liveWorkers: ['w-hubkill'] });
   });
 });

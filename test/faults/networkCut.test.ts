@@ -13,8 +13,10 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
-import type { AgentProcess, HubProcess } from '../support/processes.ts';
-import { createRunAt, operatorToken, removeDir, sleep, spawnAgent, spawnHub, TcpProxy, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { AgentProcess } from '../support/processes.ts';
+import { createRunAt, operatorToken, removeDir, sleep, spawnAgent, TcpProxy, waitRunAt, waitSessionAt } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { screenLinesOfCast, trimTrailingEmpty } from '../support/screens.ts';
 import { waitUntil } from '../support/wait.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
@@ -40,7 +42,7 @@ describe('faults: agent cut off from the hub for longer than its backlog', funct
     this.timeout(40_000);
     db = await createTestDatabase();
     // grace well above the cut: the hub must not take the cut-off agent for lost
-    hub = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '20', HANDOFF_SWEEP_INTERVAL_MS: '200' } });
+    hub = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '20', HANDOFF_SWEEP_INTERVAL_MS: '200' } });
     proxy = await TcpProxy.start(hub.port);
     agent = spawnAgent({ hubUrl: `http://127.0.0.1:${proxy.port}`, workerId: 'w-cut', env: { HANDOFF_AGENT_BACKLOG_BYTES: String(BACKLOG) } });
   });
@@ -50,10 +52,9 @@ describe('faults: agent cut off from the hub for longer than its backlog', funct
     for (const v of viewers) v.close();
     await proxy?.restore().catch(() => undefined);
     await agent?.stop('SIGTERM');
-    await hub?.stop('SIGTERM');
+    await hub?.close();
     await proxy?.close();
     removeDir(agent?.dataDir);
-    removeDir(hub?.dataDir);
     for (const f of [gateBurst, burstDone, gateEnd]) removeDir(f);
     await db?.drop();
   });

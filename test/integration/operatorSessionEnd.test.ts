@@ -10,9 +10,10 @@ import { expect } from 'chai';
 import type { Socket } from 'socket.io-client';
 import type { TaskRunDto } from '../../common/api.ts';
 import { TokenService } from '../../hub/auth/tokens.ts';
-import type { HubProcess } from '../support/processes.ts';
-import { connectSocket, removeDir, rest, spawnAgent, spawnHub } from '../support/processes.ts';
+import { connectSocket, removeDir, rest, spawnAgent } from '../support/processes.ts';
 import type { AgentProcess } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
 import { TEST_JWT_SECRET } from '../support/testSecrets.ts';
@@ -40,17 +41,15 @@ describe('operator sessions: an admin ends a session across hubs', function () {
   before(async () => {
     db = await createTestDatabase();
     const env = { HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_REDIS_CHANNEL_PREFIX: `handoff-test-${randomBytes(4).toString('hex')}`, HANDOFF_SWEEP_INTERVAL_MS: '200' };
-    [hubA, hubB] = await Promise.all([spawnHub({ databaseUrl: db.url, env }), spawnHub({ databaseUrl: db.url, env })]);
+    [hubA, hubB] = await Promise.all([startTestHub('postgres', { process: true, databaseUrl: db.url, env }), startTestHub('postgres', { process: true, databaseUrl: db.url, env })]);
     agent = spawnAgent({ hubUrl: hubA.url, workerId: 'w-end' });
   });
 
   after(async () => {
     for (const s of sockets) s.close();
     await agent?.stop('SIGTERM');
-    await Promise.all([hubA?.stop('SIGTERM'), hubB?.stop('SIGTERM')]);
+    await Promise.all([hubA?.close(), hubB?.close()]);
     removeDir(agent?.dataDir);
-    removeDir(hubA?.dataDir);
-    removeDir(hubB?.dataDir);
     await db?.drop();
   });
 

@@ -15,7 +15,7 @@ for (const store of STORES) {
 
     before(async () => {
       // Capacity is not the limit here: each worker may hold up to 50 runs.
-      h = await withContractCheck(await startTestHub(store, { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '50' }));
+      h = await withContractCheck(await startTestHub(store, { env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '50' } }));
     });
     after(async () => {
       await h?.close();

@@ -98,7 +98,7 @@ for (const store of STORES) {
 
     before(async () => {
       // every answer `h.api` returns is checked against the served OpenAPI document
-      h = await withContractCheck(await startTestHub(store, { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '2' }));
+      h = await withContractCheck(await startTestHub(store, { env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '2' } }));
       viewer = h.token('viewer', 'vera');
       operator = h.token('operator', 'olga');
       admin = h.token('admin', 'ada');

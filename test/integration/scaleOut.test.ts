@@ -14,8 +14,8 @@ import { startAgent } from '../../agent/agent.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import { TokenService } from '../../hub/auth/tokens.ts';
-import type { HubProcess } from '../support/processes.ts';
-import { removeDir, spawnHub } from '../support/processes.ts';
+import type { HubProcess } from '../support/testHub.ts';
+import { startTestHub } from '../support/testHub.ts';
 import { waitUntil } from '../support/wait.ts';
 import { createTestDatabase } from '../support/testDatabase.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
@@ -71,7 +71,7 @@ describe('scale-out: two hubs on one PostgreSQL and Redis', function () {
     db = await createTestDatabase();
     const env = { HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_REDIS_CHANNEL_PREFIX: `handoff-test-${randomBytes(4).toString('hex')}`, HANDOFF_SWEEP_INTERVAL_MS: '200' };
     // Both start at once: the migration lock lets exactly one of them migrate.
-    [hubA, hubB] = await Promise.all([spawnHub({ databaseUrl: db.url, env }), spawnHub({ databaseUrl: db.url, env })]);
+    [hubA, hubB] = await Promise.all([startTestHub('postgres', { process: true, databaseUrl: db.url, env }), startTestHub('postgres', { process: true, databaseUrl: db.url, env })]);
     agentDir = mkdtempSync(join(tmpdir(), 'handoff-scale-agent-'));
     agent = startAgent(
       loadAgentConfig({ HANDOFF_HUB_URL: hubA.url, HANDOFF_WORKER_TOKEN: tokens.mintWorker('w-a'), HANDOFF_DATA_DIR: agentDir, HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '4' }),
@@ -85,8 +85,7 @@ describe('scale-out: two hubs on one PostgreSQL and Redis', function () {
   after(async () => {
     await agent?.close({ cancelRuns: true });
     await Promise.allSettled([hubA?.stop('SIGKILL'), hubB?.stop('SIGKILL')]);
-    removeDir(hubA?.dataDir);
-    removeDir(hubB?.dataDir);
+    await Promise.all([hubA?.close(), hubB?.close()]);
     await db?.drop();
     if (agentDir) rmSync(agentDir, { recursive: true, force: true });
   });
@@ -155,13 +154,13 @@ describe('scale-out: two hubs on one PostgreSQL and Redis', function () {
   });
 
   it('a hub stopped with SIGTERM closes its sockets so clients reconnect elsewhere, and exits in time', async () => {
-    const hubC = await spawnHub({ databaseUrl: db.url, env: { HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_SHUTDOWN_TIMEOUT_MS: '5000' } });
+    const hubC = await startTestHub('postgres', { process: true, databaseUrl: db.url, env: { HANDOFF_REDIS_URL: REDIS_URL, HANDOFF_SHUTDOWN_TIMEOUT_MS: '5000' } });
     const v = await TestViewer.connect(hubC.url, operator);
     viewers.push(v);
     const reason = new Promise<string>((resolve) => v.socket.once('disconnect', (r) => resolve(r)));
     const started = Date.now();
     await hubC.stop('SIGTERM', 10_000);
-    removeDir(hubC.dataDir);
+    await hubC.close();
     expect((await hubC.exited).code).to.equal(0);
     expect(Date.now() - started).to.be.below(5000);
     // a transport close (not a server-side "go away") makes Socket.IO clients reconnect by themselves

@@ -23,9 +23,9 @@ for (const store of STORES) {
     before(async () => {
       const fast = { HANDOFF_HEARTBEAT_SECONDS: '1', HANDOFF_HEARTBEAT_GRACE_SECONDS: '1' };
       const started = await Promise.allSettled([
-        startTestHub(store, { HANDOFF_HEARTBEAT_GRACE_SECONDS: '3600' }),
-        startTestHub(store, { ...fast, HANDOFF_WORKER_LOST_POLICY: 'fail' }),
-        startTestHub(store, { ...fast, HANDOFF_WORKER_LOST_POLICY: 'requeue' }),
+        startTestHub(store, { env: { HANDOFF_HEARTBEAT_GRACE_SECONDS: '3600' } }),
+        startTestHub(store, { env: { ...fast, HANDOFF_WORKER_LOST_POLICY: 'fail' } }),
+        startTestHub(store, { env: { ...fast, HANDOFF_WORKER_LOST_POLICY: 'requeue' } }),
       ]);
       const hubs = started.map((s) => (s.status === 'fulfilled' ? s.value : null));
       [ttlHub, failHub, requeueHub] = hubs as [TestHub, TestHub, TestHub];

@@ -7,7 +7,7 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { TestHub } from './testHub.ts';
+import type { HubHandle, TestHub } from './testHub.ts';
 
 type Json = Record<string, unknown>;
 interface MediaType {
@@ -114,14 +114,14 @@ export class OpenApiContract {
 }
 
 /** The test hub with its REST helper checked: every answer `api` returns has passed the document. */
-export type CheckedHub = TestHub & { contract: OpenApiContract };
+export type CheckedHub<H extends HubHandle = TestHub> = H & { contract: OpenApiContract };
 
-export async function withContractCheck(h: TestHub): Promise<CheckedHub> {
+export async function withContractCheck<H extends HubHandle>(h: H): Promise<CheckedHub<H>> {
   const contract = await OpenApiContract.fetch(h.url);
-  const api: TestHub['api'] = async (method, path, token, body, headers) => {
+  const api: HubHandle['api'] = async (method, path, token, body, headers) => {
     const res = await h.api(method, path, token, body, headers);
     contract.check(method, path, res);
     return res as never;
   };
-  return Object.assign(Object.create(h) as TestHub, { api, contract });
+  return Object.assign(Object.create(h) as H, { api, contract });
 }

@@ -1,8 +1,8 @@
 /**
- * Real processes for fault tests: `handoff hub` and `handoff agent` as child processes (so they
- * can be SIGKILLed and restarted), a TCP proxy to cut a link (agent ↔ hub, hub ↔ PostgreSQL)
- * without touching the machine's servers, and small REST / token helpers that work without an
- * in-process hub.
+ * Real processes for fault tests: `handoff agent` and `handoff dev` as child processes (so they
+ * can be SIGKILLed and restarted; `handoff hub` is started through startTestHub in testHub.ts),
+ * a TCP proxy to cut a link (agent ↔ hub, hub ↔ PostgreSQL) without touching the machine's
+ * servers, and small REST / token helpers that work without an in-process hub.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { io as ioClient } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import { TokenService } from '../../hub/auth/tokens.ts';
-import { TEST_ENCRYPTION_KEY, TEST_JWT_SECRET } from './testHub.ts';
+import { TEST_JWT_SECRET } from './testSecrets.ts';
 import { workerToken } from './rest.ts';
 import { sleep, waitUntil } from './wait.ts';
 
@@ -68,7 +68,8 @@ export interface ChildHandle {
   rss(): number;
 }
 
-function startChild(args: string[], env: Record<string, string>, name: string, cwd = ROOT): ChildHandle {
+/** Starts `handoff ARGS` with the parent's environment minus HANDOFF_*, plus `env`. */
+export function startChild(args: string[], env: Record<string, string>, name: string, cwd = ROOT): ChildHandle {
   const proc = spawn(process.execPath, [BIN, ...args], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   const logs: string[] = [];
@@ -115,63 +116,6 @@ function startChild(args: string[], env: Record<string, string>, name: string, c
     },
   };
   return handle;
-}
-
-export interface HubProcess extends ChildHandle {
-  url: string;
-  port: number;
-  dataDir: string;
-}
-
-export interface HubProcessOptions {
-  databaseUrl: string;
-  /** Fixed port (to restart on the same address); a free one by default. */
-  port?: number;
-  /** Reuse a data folder (a restarted hub); a fresh temporary one by default. */
-  dataDir?: string;
-  env?: Record<string, string>;
-  startTimeoutMs?: number;
-}
-
-/** Starts `handoff hub` and waits for "handoff hub listening on URL". */
-export async function spawnHub(opts: HubProcessOptions): Promise<HubProcess> {
-  const port = opts.port ?? (await freePort());
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'handoff-fault-hub-'));
-  const child = startChild(
-    ['hub'],
-    {
-      HANDOFF_DATABASE_URL: opts.databaseUrl,
-      HANDOFF_PORT: String(port),
-      HANDOFF_HOST: '127.0.0.1',
-      HANDOFF_DATA_DIR: dataDir,
-      HANDOFF_JWT_SECRET: TEST_JWT_SECRET,
-      HANDOFF_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      HANDOFF_LOG_LEVEL: 'warn',
-      NODE_ENV: 'test',
-      ...opts.env,
-    },
-    'hub',
-  );
-  let url: string;
-  try {
-    url = await waitUntil(
-      'the hub to listen',
-      () => {
-        if (!child.alive()) throw new Error(`the hub exited before listening:\n${child.logs.slice(-30).join('\n')}`);
-        for (const l of child.logs) {
-          const m = /handoff hub listening on (\S+)/.exec(l);
-          if (m) return m[1] as string;
-        }
-        return undefined;
-      },
-      opts.startTimeoutMs ?? 30_000,
-      50,
-    );
-  } catch (err) {
-    await child.stop('SIGKILL');
-    throw err;
-  }
-  return { ...child, url, port, dataDir };
 }
 
 export interface DevProcess extends ChildHandle {
@@ -367,13 +311,13 @@ export async function killMatching(marker: string): Promise<void> {
 
 /**
  * Tears down what a test spawned, whatever state it left: each agent with its own signal, then
- * the hub, their data folders and `dirs`, every process naming a marker, then the database.
+ * the hub (its close(): the database and data folder it made go with it), the agents' data
+ * folders and `dirs`, every process naming a marker, then `db` (a database the test made itself).
  */
-export async function stopDeployment(d: { agents?: Array<[AgentProcess | null | undefined, NodeJS.Signals]>; hub?: HubProcess | null; dirs?: string[]; markers?: string[]; db?: { drop(): Promise<void> } | null }): Promise<void> {
+export async function stopDeployment(d: { agents?: Array<[AgentProcess | null | undefined, NodeJS.Signals]>; hub?: { close(): Promise<void> } | null; dirs?: string[]; markers?: string[]; db?: { drop(): Promise<void> } | null }): Promise<void> {
   for (const [agent, signal] of d.agents ?? []) await agent?.stop(signal);
-  await d.hub?.stop('SIGTERM');
+  await d.hub?.close();
   for (const [agent] of d.agents ?? []) removeDir(agent?.dataDir);
-  removeDir(d.hub?.dataDir);
   for (const dir of d.dirs ?? []) removeDir(dir);
   for (const m of d.markers ?? []) await killMatching(m);
   await d.db?.drop();

@@ -11,7 +11,7 @@ import type { SessionStatus, TaskRunStatus } from '../../common/statuses.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
-import type { TestHub } from './testHub.ts';
+import type { HubHandle } from './testHub.ts';
 import { createRunAt, getRunAt, waitRunAt, waitSessionAt } from './rest.ts';
 import { waitUntil } from './wait.ts';
 
@@ -32,7 +32,7 @@ export interface TestAgentOptions {
   env?: Record<string, string>;
 }
 
-export function startTestAgent(hub: TestHub, opts: TestAgentOptions = {}): TestAgent {
+export function startTestAgent(hub: HubHandle, opts: TestAgentOptions = {}): TestAgent {
   const workerId = opts.workerId ?? 'w1';
   const dataDir = mkdtempSync(join(tmpdir(), 'handoff-agent-'));
   const logs: string[] = [];
@@ -63,7 +63,7 @@ export function startTestAgent(hub: TestHub, opts: TestAgentOptions = {}): TestA
 }
 
 // The run reads of the in-process suites: the same REST client as every suite (rest.ts).
-export const createRun = (hub: TestHub, steps: string[], extra: Record<string, unknown> = {}): Promise<TaskRunDto> => createRunAt(hub.url, steps, extra);
-export const getRun = (hub: TestHub, runId: string): Promise<TaskRunDto> => getRunAt(hub.url, runId);
-export const waitForRunStatus = (hub: TestHub, runId: string, statuses: TaskRunStatus[], timeoutMs = 20_000): Promise<TaskRunDto> => waitRunAt(hub.url, runId, statuses, timeoutMs);
-export const waitForSessionStatus = (hub: TestHub, runId: string, statuses: SessionStatus[], timeoutMs = 10_000): Promise<LiveSessionDto> => waitSessionAt(hub.url, runId, statuses, timeoutMs);
+export const createRun = (hub: HubHandle, steps: string[], extra: Record<string, unknown> = {}): Promise<TaskRunDto> => createRunAt(hub.url, steps, extra);
+export const getRun = (hub: HubHandle, runId: string): Promise<TaskRunDto> => getRunAt(hub.url, runId);
+export const waitForRunStatus = (hub: HubHandle, runId: string, statuses: TaskRunStatus[], timeoutMs = 20_000): Promise<TaskRunDto> => waitRunAt(hub.url, runId, statuses, timeoutMs);
+export const waitForSessionStatus = (hub: HubHandle, runId: string, statuses: SessionStatus[], timeoutMs = 10_000): Promise<LiveSessionDto> => waitSessionAt(hub.url, runId, statuses, timeoutMs);

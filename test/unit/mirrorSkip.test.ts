@@ -83,6 +83,34 @@ describe('mirror: plain output left out while behind', function () {
     slow.dispose();
   });
 
+  it('twenty runs of 1 MB/s each in one thread (none alone a burst): most of their output left out all the same, the same snapshots', async () => {
+    const runs = Array.from({ length: 20 }, (_, k) => ({ bytes: plainLines(6 * 1024 * 1024, 100 + k), mirror: new TerminalMirror(COLS, ROWS) }));
+    const piece = 32 * 1024;
+    const start = performance.now();
+    // each run writes a piece every 32 ms (1 MB/s), the twenty side by side
+    await Promise.all(
+      runs.map(async ({ bytes, mirror }, k) => {
+        await new Promise((r) => setTimeout(r, k)); // not all on the same tick
+        for (let i = 0; i < bytes.length; i += piece) {
+          mirror.write(bytes.subarray(i, i + piece));
+          const due = start + k + ((i + piece) / piece) * 32;
+          await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+        }
+      }),
+    );
+    const total = runs.reduce((n, r) => n + r.bytes.length, 0);
+    const skipped = runs.reduce((n, r) => n + r.mirror.skippedBytes, 0);
+    expect(skipped, 'bytes left out of all twenty').to.be.greaterThan(total * 0.4);
+    for (const { bytes, mirror } of [runs[0], runs[19]] as Array<(typeof runs)[number]>) {
+      const { slow } = await both([bytes]);
+      const [f, s] = await Promise.all([mirror.snapshot(), slow.snapshot()]);
+      expect(f.offset).to.equal(bytes.length);
+      expect(f.data === s.data, 'snapshot').to.equal(true);
+      slow.dispose();
+    }
+    for (const r of runs) r.mirror.dispose();
+  });
+
   it('leaves nothing out while a scroll region is set, nor across escape sequences in the burst', async () => {
     const region = Buffer.from('\x1b[5;30r\x1b[10;1H');
     const burst = plainLines(9 * 1024 * 1024, 2);
