@@ -368,7 +368,7 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
         if (/reserved/.test((err as Error).message)) counts.silent++;
         else failures.push({ input: i, what, problem: `emit threw: ${(err as Error).message}` });
       }
-      await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r) => setTimeout(r, 2)); // pacing: the fuzz spaces its socket inputs
     };
 
     const rawInput = async (i: number, f: Fuzz) => {
@@ -405,14 +405,14 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
           }
           resolve();
         };
-        const t = setTimeout(done, 1500);
+        const t = setTimeout(done, 1500); // a cap: a session that never opens or closes ends here
         ws.onerror = done;
         ws.onclose = done;
         ws.onopen = () => {
           // connect to the namespace properly first, half the time
           if (f.chance(0.5)) ws.send(`40${nsp},${JSON.stringify({ token })}`);
           for (const fr of frames) ws.send(fr as string | Uint8Array<ArrayBuffer>);
-          setTimeout(done, 150);
+          setTimeout(done, 150); // pacing: the session stays open a moment for the hub to read its frames
         };
       });
     };
@@ -456,7 +456,7 @@ describe('abuse: fuzzed REST bodies, socket events and raw frames', function () 
     expect(disconnects, 'well-formed socket.io packets never cost an agent socket its connection').to.equal(0);
     expect(viewerDisconnects, 'a viewer loses its connection only for a frame over the public limit').to.be.at.most(overLimitViewerFrames);
     expect(tried, 'a few thousand inputs (or the whole time budget)').to.be.greaterThan(Math.min(INPUTS, 1000) - 1);
-    await sleep(500);
+    await sleep(500); // pacing of the measurement: every input was answered above; RSS is read after a moment's rest
     const rssAfter = hub.rss();
     process.stdout.write(`      hub RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB → ${(rssAfter / 2 ** 20).toFixed(0)} MB\n`);
     expect(rssAfter - rssBefore, 'hub RSS growth').to.be.lessThan(150 * 2 ** 20);

@@ -10,7 +10,7 @@ import jwt from 'jsonwebtoken';
 import { TASK_PANE } from '../../common/protocol.ts';
 import { assertLifecycleIntegrity } from '../support/integrity.ts';
 import type { AgentProcess } from '../support/processes.ts';
-import { connectSocket, createRunAt, operatorToken, removeDir, rest, sleep, spawnAgent, testTokens, waitRunAt, waitSessionAt, workerToken } from '../support/processes.ts';
+import { connectSocket, createRunAt, operatorToken, removeDir, rest, spawnAgent, testTokens, waitRunAt, waitSessionAt, workerToken } from '../support/processes.ts';
 import type { HubProcess } from '../support/testHub.ts';
 import { TEST_JWT_SECRET, startTestHub } from '../support/testHub.ts';
 import type { TestDatabase } from '../support/testDatabase.ts';
@@ -122,7 +122,7 @@ describe('abuse: token attacks', function () {
 
   it('grants: wrong run, replay after revoke-write, expired at reconnect — read-only, input dropped', async () => {
     // two live runs that echo whatever line reaches them
-    const echoStep = `echo ready; read -t 15 line; echo "got:[$line]"`;
+    const echoStep = `echo ready; read -t 8 line; echo "got:[$line]"`;
     const runA = await createRunAt(hub.url, [echoStep]);
     const runB = await createRunAt(hub.url, [echoStep]);
     for (const r of [runA, runB]) {
@@ -161,8 +161,9 @@ describe('abuse: token attacks', function () {
     ve.sendInput(TASK_PANE, 'expired\r');
     await ve.waitForNotice('read_only');
 
-    // none of it reached a pty: both steps time out reading and print an empty line
-    await sleep(200);
+    // none of it reached a pty (each was refused read_only above): both steps, still reading when
+    // it was sent, time out and print an empty line
+    for (const [v, r] of [[va, runA], [vb, runB]] as const) expect(text(v.pane(TASK_PANE).liveOutput()), `run ${r.id} still reading`).to.not.include('got:[');
     for (const [v, r] of [[va, runA], [vb, runB]] as const) {
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('got:['), 25_000, 'the step’s read to time out');
       const out = text(v.pane(TASK_PANE).liveOutput());

@@ -95,6 +95,14 @@ describe('attack: agent payloads', function () {
   });
 
   const getRun = (runId: string) => getRunAt(t.url, runId);
+  /**
+   * The hub handled every event sent before on this socket (in order; a malformed one is
+   * refused before anything is written): an acknowledged heartbeat of the run behind them.
+   */
+  async function handled(s: Socket, runId: string, attempt: number | undefined): Promise<void> {
+    const beat = (await s.timeout(5000).emitWithAck('run:heartbeat', [{ runId, attempt, panes: [] }])) as Ack<unknown>;
+    expect(beat.ok, JSON.stringify(beat)).to.equal(true);
+  }
   /** The hub still answers: a fresh agent's claim is acknowledged. */
   async function hubStaysUp(): Promise<void> {
     const probe = await agent('w-probe');
@@ -112,8 +120,8 @@ describe('attack: agent payloads', function () {
     expect(lc?.updatedAt, 'the pause is stamped').to.be.a('string');
     // each names the current updatedAt, which is all the service compares: the schema must refuse them
     for (const bad of [{ ...lc, paused: 'yes' }, { ...lc, mode: 7 }, { ...lc, takeover: 'no', lastAction: 'explode' }, { updatedAt: lc?.updatedAt }, { ...lc, extra: true }]) s.emit('control:applied', runId, attempt, bad);
-    // A negative wait: nothing may happen for 500 ms (the event has no ack to wait for).
-    await sleep(500);
+    await handled(s, runId, attempt);
+    await sleep(200); // negative wait: no write may land from the junk (it has no ack to wait for)
     expect((await getRun(runId)).payload.liveControl?.appliedAt ?? null, 'junk acks apply nothing').to.equal(null);
     await hubStaysUp();
     s.emit('control:applied', runId, attempt, lc);
@@ -125,8 +133,8 @@ describe('attack: agent payloads', function () {
     const runId = await claimedRun(s);
     const attempt = attempts.get(runId);
     for (const bad of ['yes', 1, { waitingForInput: true }, null]) s.emit('run:attention', runId, attempt, bad);
-    // A negative wait: nothing may happen for 500 ms (the event has no ack to wait for).
-    await sleep(500);
+    await handled(s, runId, attempt);
+    await sleep(200); // negative wait: no write may land from the junk (it has no ack to wait for)
     expect((await getRun(runId)).payload.attention, 'junk marks nothing').to.equal(undefined);
     await hubStaysUp();
     s.emit('run:attention', runId, attempt, true);

@@ -27,7 +27,6 @@ import {
   operatorToken,
   processesMatching,
   removeDir,
-  sleep,
   spawnAgent,
   stopDeployment,
   TcpProxy,
@@ -211,7 +210,8 @@ describe('attack: stale run attempts (real agent processes)', function () {
     await proxy.cut();
     const cutAt = Date.now();
     await waitRunAt(hub.url, run.id, ['queued'], 20_000);
-    const other = spawnAgent({ hubUrl: hub.url, workerId: 'w-other' });
+    // one run at a time: a run created later goes to the cut-off agent once it is back
+    const other = spawnAgent({ hubUrl: hub.url, workerId: 'w-other', env: { HANDOFF_LIVE_SESSION_MAX_CONCURRENT_PER_WORKER: '1' } });
     agents.push(other);
     await waitUntil('the second attempt to look for the first', () => (existsSync(`/tmp/${m}.seen`) ? true : undefined), 30_000, 50);
     const alive = readFileSync(`/tmp/${m}.seen`, 'utf8').split('\n').filter(Boolean);
@@ -223,7 +223,10 @@ describe('attack: stale run attempts (real agent processes)', function () {
     const before = proxy.connections;
     await proxy.restore();
     await waitUntil('the cut-off agent to reconnect', () => (proxy.connections > before ? true : undefined), 15_000, 50);
-    await sleep(2500); // several of its heartbeats and claim polls
+    // It claims on its hello: once it ran a new run to the end, it is past its hello and claims.
+    const probe = await createRunAt(hub.url, ['echo probe']);
+    const probed = await waitRunAt(hub.url, probe.id, ['succeeded', 'failed', 'cancelled'], 30_000);
+    expect([probed.status, probed.workerId], 'the cut-off agent is back at work').to.deep.equal(['succeeded', 'w-cutoff']);
     expect((await getRunAt(hub.url, run.id)).status, 'the second attempt goes on').to.equal('running');
     writeFileSync(`/tmp/${m}.gate`, '');
     const done = await waitRunAt(hub.url, run.id, ['succeeded', 'failed', 'cancelled'], 30_000);

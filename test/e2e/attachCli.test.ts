@@ -16,7 +16,7 @@ import { loadAgentConfig } from '../../agent/agentConfig.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { getRunAt } from '../support/rest.ts';
-import { sleep, waitFor } from '../support/wait.ts';
+import { waitFor } from '../support/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const HANDOFF = join(ROOT, 'bin/handoff.js');
@@ -161,7 +161,9 @@ describe('e2e: handoff attach / run in a terminal', function () {
     });
 
   it('shows the run read-only, never forwards keys, and Ctrl-] detaches with the terminal restored', async () => {
-    const run = await createRun('echo MARKER-$((100+23)); for i in $(seq 1 20); do echo tick $i; sleep 0.4; done');
+    // ticks until the test opens the gate (after the detach; at most 30 s), then one last line
+    const gate = join(tmpdir(), `handoff-attach-gate-${randomUUID()}`);
+    const run = await createRun(`echo MARKER-$((100+23)); i=0; while [ ! -e ${gate} ] && [ $i -lt 150 ]; do i=$((i+1)); echo tick $i; sleep 0.2; done; echo GATE-$((1+1))-SEEN`);
     const s = tmux.start(`node ${HANDOFF} attach ${run.id}`, cliEnv());
 
     await waitFor('the marker on screen', () => tmux.screen(s).includes('MARKER-123'));
@@ -189,10 +191,12 @@ describe('e2e: handoff attach / run in a terminal', function () {
     expect(tmux.format(s, '#{cursor_flag}')).to.equal('1');
 
     // the run went on without the viewer and never saw the typed keys
+    writeFileSync(gate, '');
     const done = await finished(run.id);
+    rmSync(gate, { force: true });
     expect(done.status).to.equal('succeeded');
     const out = await recordedOutput(run.id);
-    expect(out).to.contain('tick 20');
+    expect(out, 'the run ended after the detach, by the gate').to.contain('GATE-2-SEEN');
     expect(out).not.to.contain('INJECT');
   });
 
@@ -226,7 +230,8 @@ describe('e2e: handoff attach / run in a terminal', function () {
     await waitFor('the read-only title', () => tmux.format(s, '#{pane_title}').includes('read-only'));
 
     tmux.keys(s, 'nope', 'Enter');
-    await sleep(500);
+    // the keystrokes were taken and refused (the run's recording below proves none reached it)
+    await waitFor('the read-only hint', () => tmux.screen(s).includes('keystrokes are not sent'));
     const cancel = await th.api('POST', `/api/task-runs/${run.id}/cancel`, operator, {});
     expect(cancel.status, cancel.text).to.equal(200);
     expect(await tmux.exited(s)).to.equal(0);

@@ -57,25 +57,29 @@ describe('a run waiting for input is flagged (e2e)', function () {
   });
 
   it('never flags a run that sleeps or keeps printing', async () => {
-    const quiet = await createRun(hub, ['sleep 4']);
-    const busy = await createRun(hub, ['for i in $(seq 1 40); do echo "tick $i"; sleep 0.1; done']);
-    await waitForRunStatus(hub, quiet.id, ['running']);
-    await waitForRunStatus(hub, busy.id, ['running']);
-    // Longer than the 1 s wait plus the 1 s watch period, several times over.
-    await sleep(3500);
+    // Each run prompts in its second step: the flag that then comes proves the watcher was
+    // looking at this very run all along, and that it stayed silent while the first step slept
+    // or printed (2.5 s: longer than the 1 s wait plus the 1 s watch period).
+    const prompt = 'read -r answer; echo "answer:$answer"';
+    const quiet = await createRun(hub, ['sleep 2.5', prompt]);
+    const busy = await createRun(hub, ['for i in $(seq 1 25); do echo "tick $i"; sleep 0.1; done', prompt]);
     for (const r of [quiet, busy]) {
-      expect((await getRun(hub, r.id)).payload.attention, r.steps[0]).to.equal(undefined);
-      expect((await events(r.id)).filter((e) => e.action === 'input_wanted')).to.deep.equal([]);
+      await waitUntil(`${r.steps[0]}: the flag of its prompt`, async () => ((await getRun(hub, r.id)).payload.attention?.waitingForInput ? true : undefined), 15_000);
+      const log = (await events(r.id)).filter((e) => e.action === 'step_started' || e.action.startsWith('input_'));
+      expect(log.map((e) => (e.action === 'step_started' ? `step_started:${String(e.metadata['index'])}` : e.action)), r.steps[0]).to.deep.equal(['step_started:0', 'step_started:1', 'input_wanted']);
     }
+    for (const r of [quiet, busy]) expect((await hub.api('POST', `/api/task-runs/${r.id}/cancel`, hub.token('operator'), {})).status).to.equal(200);
   });
 
   it('never flags a run held between steps by a soft pause (the hold is the agent\u2019s, not a prompt)', async () => {
-    const run = await createRun(hub, ['echo one; sleep 1', 'echo two; sleep 2']);
-    await waitForRunStatus(hub, run.id, ['running']);
+    const run = await createRun(hub, ['echo one; sleep 1', 'echo two']);
+    // paused once step 1 runs (a pause that lands before it would hold the run from its first step)
+    await waitUntil('step 1 to start', async () => ((await events(run.id)).some((e) => e.action === 'step_started') ? true : undefined), 10_000);
     expect((await hub.api('POST', `/api/task-runs/${run.id}/control`, hub.token('operator'), { action: 'pause' })).status).to.equal(200);
     await waitUntil('step 1 to end under the pause', async () => ((await events(run.id)).some((e) => e.action === 'step_finished') ? true : undefined), 10_000);
-    // held well past the 1 s wait and its 1 s watch period
-    await sleep(3500);
+    // negative wait: no flag while the agent holds the run between steps (past the 1 s wait and
+    // its 1 s watch period, counted from the end of step 1 seen above)
+    await sleep(2300);
     expect((await getRun(hub, run.id)).payload.attention).to.equal(undefined);
     expect((await hub.api('POST', `/api/task-runs/${run.id}/control`, hub.token('operator'), { action: 'resume' })).status).to.equal(200);
     await waitForRunStatus(hub, run.id, ['succeeded']);

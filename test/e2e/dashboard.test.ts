@@ -14,7 +14,7 @@
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ControlEventDto, GrantWriteResult, LiveSessionDto, TaskRunDto } from '../../common/api.ts';
 import type { OperatorRole, TaskRunStatus } from '../../common/statuses.ts';
+import { TASK_PANE } from '../../common/protocol.ts';
 import type { RunningAgent } from '../../agent/agent.ts';
 import { startAgent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/agentConfig.ts';
@@ -29,7 +30,8 @@ import { seriousAxeViolations } from '../support/axe.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/browser.ts';
-import { sleep, waitFor } from '../support/wait.ts';
+import { TestViewer } from '../support/viewerClient.ts';
+import { sleep, waitFor, waitUntil } from '../support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -288,11 +290,21 @@ describe('operator dashboard (browser, postgres)', function () {
     const run = await createRun([
       'echo "hello from $((6*7))"; sleep 1.5; echo ready-1; read -t 4 l; echo "got:[$l]"',
       'echo ready-2; read -t 60 l; echo "got:[$l]"',
-      'echo ready-3; read -t 8 l; echo "got3:[$l]"; sleep 60',
+      'echo ready-3; read -t 5 l; echo "got3:[$l]"; sleep 60',
     ]);
     await waitSessionReady(run.id);
     await hub.api('POST', `/api/task-runs/${run.id}/operator-messages`, hub.token('operator', 'alice'), { message: 'tests fail on the fixture path: please check' });
-    await sleep(700); // join late: the output so far comes from the snapshot
+    // join late: once the run printed its first line (a socket viewer sees it), the page gets it from the snapshot
+    const early = await TestViewer.connect(hub.url, hub.token('viewer'));
+    try {
+      await early.join(run.id);
+      await waitUntil('a socket viewer to see the first line of the run', async () => {
+        const p = early.panes.get(TASK_PANE);
+        return p?.stream.synced && (await p.screenLines()).join('\n').includes('hello from 42') ? true : undefined;
+      }, 10_000, 50);
+    } finally {
+      early.close();
+    }
     const page = await signedIn('operator');
     await openRun(page, run.id);
     await waitScreen(page, /hello from 42/);
@@ -320,9 +332,10 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(rwCommand).to.equal(`handoff attach ${run.id} --rw`);
     expect(rwCommand, 'no grant in the command').to.not.match(/eyJ[\w-]+\./);
     const first = await badgeSecondsLeft(page);
-    await sleep(2100);
-    const second = await badgeSecondsLeft(page);
-    expect(second).to.be.lessThan(first);
+    const second = await waitFor('the countdown to run', async () => {
+      const left = await badgeSecondsLeft(page);
+      return left < first ? left : undefined;
+    }, 5000);
     expect(first - second).to.be.within(1, 4);
 
     await waitScreen(page, /ready-2/);
@@ -337,6 +350,8 @@ describe('operator dashboard (browser, postgres)', function () {
     await waitFor('the page to fall back to RO', async () => (await badge(page).textContent()) === 'read-only', 5000);
     expect(await page.locator('[data-testid=rw-line]').textContent()).to.match(/Read-only \(write revoked\)/);
     await typeInto(page, 'late');
+    await waitFor('the RO hint', async () => /read-only/.test((await page.locator('.term-notice').textContent()) ?? ''));
+    expect(await screenText(page), 'step 3 still reads when the keys are refused').to.not.include('got3:[');
     await waitScreen(page, /got3:\[\]/, undefined, 15_000);
     expect(await screenText(page)).to.not.include('got3:[late]');
 
@@ -508,7 +523,10 @@ describe('operator dashboard (browser, postgres)', function () {
   });
 
   it('counts search matches, keeps its placeholder whole, ages tick, the first timeline row shows, failures look failed, errors are not cut', async () => {
-    const run = await createRun(['echo findme-a; echo findme-b; echo other; read -t 8 l; exit 3']);
+    // the step fails when the test is done with the live page (a gate file in /tmp, which the
+    // step sees, unlike the agent's data folder; at most 15 s)
+    const failGate = join(tmpdir(), `handoff-dash-fail-gate-${process.pid}-${Date.now()}`);
+    const run = await createRun([`echo findme-a; echo findme-b; echo other; w=0; while [ ! -e ${failGate} ] && [ $w -lt 300 ]; do sleep 0.05; w=$((w+1)); done; exit 3`]);
     await waitSessionReady(run.id);
     const page = await signedIn('operator', 'operator-user', { viewport: { width: 1440, height: 900 } });
     await openRun(page, run.id);
@@ -561,7 +579,9 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(cut, 'the error is wrapped inside the card').to.equal(false);
 
     // the run fails: run_completed is shown as a failure
+    writeFileSync(failGate, '');
     await waitRun(run.id, ['failed']);
+    rmSync(failGate, { force: true });
     const completed = page.locator('[data-testid=timeline] li[data-action="run_completed"] .action');
     await completed.waitFor({ timeout: 15_000 });
     expect(await completed.getAttribute('class')).to.include('a-run_completed-failed');
@@ -584,7 +604,8 @@ describe('operator dashboard (browser, postgres)', function () {
     expect(Date.now() - t0).to.be.greaterThan(2000);
     // the hub downgraded the socket too: what is typed now never arrives
     await typeInto(page, 'after');
-    await sleep(1500);
+    await waitFor('the RO hint', async () => /read-only/.test((await page.locator('.term-notice').textContent()) ?? ''));
+    await sleep(300); // negative wait: the keystrokes refused above never show up in the run
     expect(await screenText(page)).to.not.include('short:[after]');
     const detach = await waitFor('rw_detach', async () => (await events(run.id)).find((e) => e.action === 'rw_detach'));
     expect(detach.metadata['reason']).to.equal('grant expired');
@@ -623,7 +644,6 @@ describe('operator dashboard (browser, postgres)', function () {
     const run = await createRun(['echo step-one; sleep 3', 'echo step-two; sleep 60']);
     await openRun(page, run.id);
     await waitScreen(page, /step-one/);
-    const stepOneSeen = Date.now();
 
     await page.click('button[data-action="pause"]');
     await waitScreen(page, /== PAUSED FOR OPERATOR ==/);
@@ -631,8 +651,11 @@ describe('operator dashboard (browser, postgres)', function () {
     await page.locator('[data-testid=timeline] li[data-action="pause"]').filter({ hasText: 'olivia' }).waitFor();
     expect(await page.title()).to.match(/^\(paused\) handoff · run [0-9a-f]{8}$/);
     expect(await page.locator('button[data-action="pause"]').isVisible()).to.equal(false);
-    await sleep(Math.max(0, stepOneSeen + 3500 - Date.now()));
+    // step one ends under the pause: unpaused, step two would start right away
+    await waitFor('step one to finish', async () => (await events(run.id)).some((e) => e.action === 'step_finished' && e.metadata['index'] === 0), 10_000);
+    await sleep(500); // negative wait: step two must not start while paused
     expect(await screenText(page)).to.not.include('step-two'); // held before the next step
+    expect((await events(run.id)).filter((e) => e.action === 'step_started').map((e) => e.metadata['index']), 'step two did not start').to.deep.equal([0]);
 
     await page.fill('[data-testid=message-input]', 'looking at it now');
     await page.keyboard.press('Enter');

@@ -104,7 +104,7 @@ describe('operator intervention (e2e)', function () {
     });
 
     it('downgrades a viewer whose grant expires, without a reconnect, and drops further input', async () => {
-      const run = await readyRun(['read -t 8 line; echo "got:[$line]"']);
+      const run = await readyRun(['read -t 5 line; echo "got:[$line]"']);
       const session = await waitForSessionStatus(hub, run.id, ['ready']);
       // The API's minimum TTL is a minute; mint a 1.5 s grant with the hub's own key for this test.
       const { token } = hub.hub.ctx.tokens.mintGrant({ runId: run.id, sessionId: session.id, grantee: 'operator-alice', generation: session.rwGeneration, expiresAt: Date.now() + 1500 });
@@ -116,12 +116,13 @@ describe('operator intervention (e2e)', function () {
       expect(v.socket.id).to.equal(connectedAs);
       v.sendInput(TASK_PANE, 'late\r');
       await v.waitForNotice('read_only');
+      expect(text(v.pane(TASK_PANE).liveOutput()), 'the step still reads when the input is dropped').to.not.include('got:[');
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('got:['), 15_000);
       expect(text(v.pane(TASK_PANE).liveOutput())).to.include('got:[]');
     });
 
     it('revoke-write downgrades every holder at once', async () => {
-      const run = await readyRun(['read -t 10 line; echo "got:[$line]"']);
+      const run = await readyRun(['read -t 6 line; echo "got:[$line]"']);
       const a = await viewer((await grantWrite(run.id)).grantToken);
       const b = await viewer((await grantWrite(run.id)).grantToken);
       await a.join(run.id);
@@ -131,6 +132,7 @@ describe('operator intervention (e2e)', function () {
       for (const v of [a, b]) await waitUntil('downgrade', () => v.rwChanges.find((c) => !c.canWrite && /revoked/.test(c.reason ?? '')), 3000);
       a.sendInput(TASK_PANE, 'nope\r');
       await a.waitForNotice('read_only');
+      expect(text(a.pane(TASK_PANE).liveOutput()), 'the step still reads when the input is dropped').to.not.include('got:[');
       await a.waitForOutput(TASK_PANE, (buf) => text(buf).includes('got:['), 15_000);
       expect(text(a.pane(TASK_PANE).liveOutput())).to.include('got:[]');
       expect((await events(run.id)).map((e) => e.action)).to.include('revoke_rw');
@@ -188,8 +190,11 @@ describe('operator intervention (e2e)', function () {
       expect((await control(run.id, { action: 'pause' })).status).to.equal(200);
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('== PAUSED FOR OPERATOR =='));
       await v.waitForOutput(TASK_PANE, (b) => text(b).includes('first'), 5000);
-      await sleep(1500); // negative wait: the next step must not start while paused
+      // step 1 is over: unpaused, step 2 would start right away
+      await waitUntil('step 1 to finish', async () => ((await events(run.id)).some((e) => e.action === 'step_finished' && e.metadata['index'] === 0) ? true : undefined));
+      await sleep(500); // negative wait: the next step must not start while paused
       expect(existsSync(join(artifactDir(run.id), 'second.txt')), 'step 2 must not start while paused').to.equal(false);
+      expect((await events(run.id)).filter((e) => e.action === 'step_started').map((e) => e.metadata['index']), 'step 2 did not start').to.deep.equal([0]);
       const applied = await controlApplied(run.id);
       expect(applied.payload.liveControl?.paused).to.equal(true);
       const resumedAt = Date.now();
@@ -211,7 +216,7 @@ describe('operator intervention (e2e)', function () {
       await controlApplied(run.id); // the agent stopped the step's processes
       // bytes the loop wrote before it stopped may still be on their way: wait until they stop coming
       const stoppedAt = await waitSteady('the output to stop', () => v.pane(TASK_PANE).liveByteCount, 300);
-      await sleep(1000); // negative wait: nothing may arrive while hard-paused
+      await sleep(500); // negative wait: nothing may arrive while hard-paused (the loop prints every 10 ms)
       expect(v.pane(TASK_PANE).liveByteCount, 'no output while hard-paused').to.equal(stoppedAt);
       await control(run.id, { action: 'resume' });
       await v.waitForOutput(TASK_PANE, (b) => b.length > stoppedAt + 100, 5000, 'output after resume');
@@ -227,15 +232,16 @@ describe('operator intervention (e2e)', function () {
       await control(run.id, { action: 'pause', mode: 'hard' });
       const controls = () => v.events.filter((e) => e.name === 'run:control').map((e) => e.args[1] as { appliedAt?: string | null; paused: boolean });
       await waitUntil('the applied state', () => controls().find((c) => c.appliedAt), 5000);
-      // Long enough for a storm to show (it was ~170 events per second), short of the run's end.
-      await sleep(1500);
+      const detail = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'));
+      const appliedAt = detail.body.taskRun.payload.liveControl?.appliedAt;
+      expect(appliedAt).to.be.a('string');
+      // negative wait: no storm of run:control (it was ~170 events a second) and no second ack,
+      // short of the run's end
+      await sleep(700);
       expect(controls().map((c) => [c.paused, Boolean(c.appliedAt)])).to.deep.equal([
         [true, false],
         [true, true],
       ]);
-      const detail = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'));
-      const appliedAt = detail.body.taskRun.payload.liveControl?.appliedAt;
-      await sleep(500); // negative wait: no second ack may arrive
       const again = await hub.api<{ taskRun: TaskRunDto }>('GET', `/api/task-runs/${run.id}`, hub.token('viewer'));
       expect(again.body.taskRun.payload.liveControl?.appliedAt, 'a repeated ack would move appliedAt').to.equal(appliedAt);
       await hub.api('POST', `/api/task-runs/${run.id}/cancel`, hub.token('operator'), {});

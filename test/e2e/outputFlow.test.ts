@@ -10,7 +10,7 @@ import { FLOW_HOLD_LAPSE_MS, TASK_PANE } from '../../common/protocol.ts';
 import { agentRunRoom } from '../../hub/realtime/rooms.ts';
 import type { TestAgent } from '../support/testAgent.ts';
 import { createRun, startTestAgent, waitForSessionStatus } from '../support/testAgent.ts';
-import { sleep, waitUntil } from '../support/wait.ts';
+import { sleep, waitSteady, waitUntil } from '../support/wait.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { TestViewer } from '../support/viewerClient.ts';
@@ -47,9 +47,10 @@ describe('output flow holds (e2e)', function () {
     };
     /** Output stands still: what was read before the hold has arrived, and nothing more comes. */
     const frozen = async () => {
-      await sleep(400);
-      const at = bytes();
-      await sleep(800);
+      // what was read before the hold may still be on its way: wait until it stops coming
+      // (the step prints some 4 KB every 10 ms, so 300 ms of quiet is a stop)
+      const at = await waitSteady('the output to stop under the hold', bytes, 300);
+      await sleep(500); // negative wait: nothing more may arrive while held
       return bytes() - at;
     };
 

@@ -10,7 +10,7 @@ import { TASK_PANE } from '../../common/protocol.ts';
 import { queuedBytes } from '../../hub/realtime/slowViewerGuard.ts';
 import type { TestAgent } from '../support/testAgent.ts';
 import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
-import { sleep, waitUntil } from '../support/wait.ts';
+import { waitUntil } from '../support/wait.ts';
 import type { TestHub } from '../support/testHub.ts';
 import { startTestHub } from '../support/testHub.ts';
 import { TestViewer } from '../support/viewerClient.ts';
@@ -78,11 +78,11 @@ describe('slow viewer isolation (e2e)', function () {
     // It reads again: it is handed a fresh snapshot and ends with the same screen.
     tcpOf(stalled).resume();
     await waitUntil('a pushed snapshot', () => stalled.events.find((e) => e.name === 'pane:snapshot'), 20_000);
-    await waitUntil('END-OF-RUN on the resynced screen', async () => ((await stalled.pane(TASK_PANE).screenLines()).some((l) => l.includes('END-OF-RUN')) ? true : undefined), 20_000, 100);
-    await sleep(200);
-    const lines = (await stalled.pane(TASK_PANE).screenLines()).filter(Boolean);
-    expect(lines.at(-1)).to.equal('END-OF-RUN');
-    expect(lines.at(-2)).to.equal('4000000');
+    const lines = await waitUntil('the resynced screen to end with the run\'s last lines', async () => {
+      const l = (await stalled.pane(TASK_PANE).screenLines()).filter(Boolean);
+      return l.at(-1) === 'END-OF-RUN' && l.at(-2) === '4000000' ? l : undefined;
+    }, 20_000, 100);
+    expect(lines.slice(-2)).to.deep.equal(['4000000', 'END-OF-RUN']);
     await waitForRunStatus(hub, run.id, ['succeeded']);
   });
 
@@ -98,8 +98,7 @@ describe('slow viewer isolation (e2e)', function () {
     await stalled.join(run.id);
     tcpOf(stalled).pause();
     await waitForRunStatus(hub, run.id, ['succeeded'], 60_000);
-    await sleep(300);
-    expect(await slowViewerCount(hub.url), 'the hub took the stalled viewer off the stream').to.be.above(slowBefore);
+    await waitUntil('the hub to take the stalled viewer off the stream', async () => ((await slowViewerCount(hub.url)) > slowBefore ? true : undefined), 10_000, 50);
 
     const seen = stalled.events.length;
     tcpOf(stalled).resume();

@@ -19,7 +19,6 @@ import {
   getRunAt,
   operatorToken,
   processesMatching,
-  sleep,
   spawnAgent,
   stopDeployment,
   waitRunAt,
@@ -125,7 +124,11 @@ for (const policy of ['fail', 'requeue'] as const) {
       // The agent comes back with the same worker id: the old run stays as the hub decided.
       agent2 = spawnAgent({ hubUrl: hub.url, workerId });
       if (policy === 'fail') {
-        await sleep(3000); // several heartbeats and claim polls
+        // The restarted agent claims on its hello and on each run:available: once it ran a fresh
+        // run to the end it is past both, and claiming gave it the new run, not the failed one.
+        const probe = await createRunAt(hub.url, ['echo probe']);
+        const probed = await waitRunAt(hub.url, probe.id, ['succeeded', 'failed', 'cancelled'], 30_000);
+        expect([probed.status, probed.workerId], 'the restarted agent runs new work').to.deep.equal(['succeeded', workerId]);
         after = await getRunAt(hub.url, run.id);
         expect(after.status, 'the failed run is not resurrected').to.equal('failed');
         expect((await waitSessionAt(hub.url, run.id, ['error'], 1000)).status).to.equal('error');

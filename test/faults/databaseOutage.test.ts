@@ -99,7 +99,7 @@ describe('faults: database unreachable for a few seconds', function () {
       await probe('get', 'GET', `/api/task-runs/${run.id}`, operatorToken('viewer'));
       await probe('readyz', 'GET', '/readyz', null);
       expect((await rest(h.url, 'GET', '/healthz', null)).status, 'healthz while the database is away').to.equal(200);
-      await sleep(300);
+      await sleep(300); // pacing: a round of probes every 300 ms until the outage ends
     }
     // socket requests that need the database are answered `unavailable` (not `internal`)
     const beat = (await workerSock.timeout(10_000).emitWithAck('run:heartbeat', [{ runId: run.id, attempt: 1, panes: [] }])) as { ok: boolean; error?: { code: string } };

@@ -86,10 +86,13 @@ describe('faults: hub SIGKILLed mid-run and restarted', function () {
     const before = await eventsAt(hub.url, run.id);
 
     // --- the crash
+    const disconnectsBefore = agent.logs.filter((l) => l.includes('disconnected from hub')).length;
     hub.proc.kill('SIGKILL');
     await hub.exited;
     const killedAt = Date.now();
-    await sleep(OUTAGE_MS); // the agent notices, the run goes on, output piles up in the backlog
+    // the agent notices (it says so), the run goes on, output piles up in the backlog
+    await waitUntil('the agent to notice the hub is gone', () => (agent!.logs.filter((l) => l.includes('disconnected from hub')).length > disconnectsBefore ? true : undefined), OUTAGE_MS, 50);
+    await sleep(Math.max(0, killedAt + OUTAGE_MS - Date.now())); // the scenario: the hub stays away this long
     await hub.restart(); // the same port, data folder and database
     await waitHealthy(hub.url);
     const downMs = Date.now() - killedAt;

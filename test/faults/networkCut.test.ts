@@ -82,7 +82,7 @@ describe('faults: agent cut off from the hub for longer than its backlog', funct
     await proxy!.cut();
     writeFileSync(gateBurst, '');
     await waitUntil('the burst to be printed', () => (existsSync(burstDone) ? true : undefined), 30_000, 50);
-    await sleep(300);
+    await sleep(300); // negative wait: the burst, printed and read by the agent, must not reach the viewer while cut off
     expect(pane.offset, 'nothing reached the viewer while the agent was cut off').to.equal(offsetBeforeCut);
     const run1 = await waitRunAt(h.url, run.id, ['running'], 1000);
     expect(run1.status, 'the run is not failed while its agent is cut off').to.equal('running');

@@ -607,7 +607,7 @@ for (const store of STORES) {
         expect(s).not.to.have.property('webRw');
 
         const hb1 = s.lastHeartbeatAt as string;
-        await new Promise((r) => setTimeout(r, 20));
+        await waitUntil('the clock to pass the first heartbeat', () => (Date.now() > Date.parse(hb1) ? true : undefined), 1000, 1);
         const hb = await h.api<SessionBody>('POST', `/api/task-runs/${run.id}/live-session/heartbeat`, t, { workerId: w, attempt: 1 });
         expect(hb.status).to.equal(200);
         expect(Date.parse(hb.body.session.lastHeartbeatAt as string)).to.be.greaterThan(Date.parse(hb1));

@@ -106,8 +106,10 @@ for (const store of STORES) {
       const g = await h.api<GrantWriteResult>('POST', `/api/task-runs/${run.id}/live-session/grant-write`, h.token('operator', 'olga'), { ttlMinutes: 1 });
       expect(g.status).to.equal(200);
       const until = g.body.grantedUntil;
-      // The sweeper's own timer leaves a live grant alone.
-      await sleep(600);
+      // A pass now (what the sweeper's timer runs every 200 ms) leaves a live grant alone.
+      const live = await h.hub.sweeper.sweepOnce();
+      expect(live, 'this hub runs the sweepers').to.not.equal(null);
+      expect(live?.rw).to.equal(0);
       expect((await getRunAt(h.url, run.id)).liveSession?.rwGrantedUntil).to.equal(until);
       expect((await eventsAt(h.url, run.id)).filter((e) => e.action === 'rw_expired')).to.have.length(0);
 
@@ -142,7 +144,7 @@ for (const store of STORES) {
         while (beating) {
           const r = await h.api('POST', `/api/task-runs/${alive.id}/live-session/heartbeat`, aliveToken, { workerId: 'w-alive', attempt: alive.attempt });
           expect(r.status).to.equal(200);
-          await sleep(250);
+          await sleep(250); // pacing: a worker's heartbeat cadence (four a second, well inside the 1 s grace)
         }
       })();
       try {
@@ -160,8 +162,11 @@ for (const store of STORES) {
         expect(wl[0]?.metadata).to.include({ workerId: 'w-lost', outcome: 'failed' });
         const se = evs.find((e) => e.action === 'session_error');
         expect(se?.metadata).to.include({ reason: 'worker_lost', from: 'ready', to: 'error' });
-        // The run that kept heartbeating through the same time is still running.
-        await sleep(1500);
+        // The run that kept heartbeating through the same time is still running, and a whole
+        // pass now (past the grace since the claim) does not find it lost either.
+        const pass = await h.hub.sweeper.sweepOnce();
+        expect(pass, 'this hub runs the sweepers').to.not.equal(null);
+        expect(pass?.lost).to.equal(0);
         const a = await getRunAt(h.url, alive.id);
         expect(a.status).to.equal('running');
         expect(a.liveSession?.status).to.equal('ready');

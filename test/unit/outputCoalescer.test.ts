@@ -32,7 +32,7 @@ describe('agent/OutputCoalescer', () => {
     c.push(Buffer.from('x')); // right after a big flush: batched, the 30 ms timer starts here
     const t0 = performance.now();
     const iv = setInterval(() => c.push(Buffer.from('x')), 5);
-    while (flushes.length === 1 && performance.now() - t0 < 1000) await sleep(2);
+    while (flushes.length === 1 && performance.now() - t0 < 1000) await sleep(2); // polls for the timer's flush (the test times it)
     clearInterval(iv);
     const waited = performance.now() - t0;
     // (once that small batch is out, output counts as interactive again: later bytes may follow at once)
@@ -119,7 +119,7 @@ describe('agent/OutputCoalescer', () => {
       for (let j = 0; j < b.length; j++) b[j] = Math.floor(rnd() * 256);
       pushed.push(b);
       c.push(b);
-      if (rnd() < 0.1) await sleep(2);
+      if (rnd() < 0.1) await sleep(2); // pacing: random gaps let the timer flush between pushes
     }
     c.flush();
     let expectOffset = 0;

@@ -13,7 +13,7 @@ import type { HubMetrics } from '../../hub/metrics.ts';
 import { viewerOutputRoom } from '../../hub/realtime/rooms.ts';
 import { ACK_STALL_MS, queuedBytes, SlowViewerGuard } from '../../hub/realtime/slowViewerGuard.ts';
 import type { AgentNamespace, ViewerNamespace, ViewerSocket } from '../../hub/realtime/types.ts';
-import { sleep } from '../support/wait.ts';
+import { waitUntil } from '../support/wait.ts';
 
 const MiB = 1024 * 1024;
 const BOUND = 32 * MiB; // holds above a quarter of it, releases under a sixteenth
@@ -98,8 +98,11 @@ describe('hub/SlowViewerGuard', () => {
     setQueue(a, 10 * MiB);
     h.check();
     expect(h.flows).to.deep.equal([{ runId: 'r1', behind: true }]);
-    await sleep(600); // the queue did not move for longer than a hold may stall
-    h.check();
+    // checked as the guard's timer does (every 50 ms) until the hold is given up: not before the
+    // queue stood still for longer than a hold may stall (500 ms)
+    const heldAt = performance.now();
+    await waitUntil('the hold to be given up', () => (h.check(), h.flows.length > 1 ? true : undefined), 5000, 50);
+    expect(performance.now() - heldAt, 'given up only after the stall limit').to.be.at.least(500);
     expect(h.flows.at(-1)).to.deep.equal({ runId: 'r1', behind: false });
     h.check();
     expect(h.flows, 'not held again while it does not read').to.have.length(2);

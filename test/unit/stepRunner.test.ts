@@ -195,8 +195,10 @@ describe('agent/StepRunner (real pty)', function () {
     h.runner.setHeld(true); // the current step keeps running
     await waitFor('step 0 ended', () => h.ended.length === 1);
     h.runner.write('\x03'); // ^C while idle must not kill the driver either
-    // A negative wait: no step may start for 400 ms while held.
-    await sleep(400);
+    // The step's end is when the next one would be sent (at once, unheld); the driver lives
+    // through the ^C and waits for its next step.
+    await waitFor('the driver waits for its next step', () => h.runner.pid !== undefined && isReading(h.runner.pid));
+    await sleep(150); // negative wait: no step may start while held
     expect(h.started).to.deep.equal([0]);
     expect(h.output().toString()).to.contain('one').and.not.contain('two');
     h.runner.setHeld(false);
@@ -209,8 +211,9 @@ describe('agent/StepRunner (real pty)', function () {
     const h = harness({ steps: ['echo first'] });
     h.runner.setHeld(true);
     const done = h.runner.start();
-    // A negative wait: nothing may start for 300 ms while held.
-    await sleep(300);
+    // up and idle: unheld, its first step would have been sent by now
+    await waitFor('the driver waits for its first step', () => h.runner.pid !== undefined && isReading(h.runner.pid));
+    await sleep(150); // negative wait: nothing may start while held
     expect(h.started).to.deep.equal([]);
     h.runner.setHeld(false);
     expect((await done).status).to.equal('succeeded');
@@ -221,9 +224,9 @@ describe('agent/StepRunner (real pty)', function () {
     const done = h.runner.start();
     await waitFor('the loop printed', () => h.output().length > 50);
     h.runner.hardPause();
+    await waitFor('the step to be stopped', () => h.runner.pid !== undefined && isStopped(h.runner.pid));
     const stoppedLen = await drained(h); // bytes already in the pty buffer still arrive
-    // A negative wait: no output may arrive for 500 ms while stopped.
-    await sleep(500);
+    await sleep(250); // negative wait: no output may arrive while stopped (the loop prints every 10 ms)
     expect(h.output().length).to.equal(stoppedLen);
     h.runner.hardResume();
     await waitFor('the loop prints again', () => h.output().length > stoppedLen + 50, 3000);

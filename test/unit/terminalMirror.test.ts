@@ -194,8 +194,10 @@ describe('agent/TerminalMirror', () => {
   it('a snapshot requested mid escape sequence waits for its end', async () => {
     const m = new TerminalMirror(20, 5);
     m.write(Buffer.from('ab\x1b[3'));
-    const p = m.snapshot();
-    await new Promise((r) => setTimeout(r, 20));
+    let early = false;
+    const p = m.snapshot().then((snap) => ((early = true), snap));
+    await new Promise((r) => setTimeout(r, 20)); // negative wait: the snapshot must not come before the sequence ends
+    expect(early, 'a snapshot mid escape sequence').to.equal(false);
     m.write(Buffer.from('1mred\x1b[0m'));
     const snap = await p;
     expect(snap.offset).to.equal(7); // 'ab' + '\x1b[31m'
