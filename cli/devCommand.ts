@@ -6,6 +6,7 @@ import { loadHubConfig } from '../hub/config.ts';
 import { startHub } from '../hub/hub.ts';
 import { loadAgentConfig } from '../agent/agentConfig.ts';
 import { startAgent } from '../agent/agent.ts';
+import { releaseStartupMemory } from '../hub/startupMemory.ts';
 
 export async function run(): Promise<void> {
   const config = loadHubConfig({ HANDOFF_LOG_LEVEL: 'warn', ...process.env });
@@ -24,6 +25,7 @@ export async function run(): Promise<void> {
     HANDOFF_ARTIFACTS_DIR: process.env.HANDOFF_ARTIFACTS_DIR ?? `${config.dataDir}-runs`,
   });
   const agent = startAgent(agentConfig);
+  releaseStartupMemory();
   const admin = hub.ctx.tokens.mintOperator('dev-admin', 'admin', 12 * 3600);
   const base = config.publicUrl ?? hub.url;
   process.stdout.write(
