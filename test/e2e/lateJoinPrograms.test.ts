@@ -286,6 +286,30 @@ const scenes: Scene[] = [
     ],
     quit: { keys: ['q'], until: '' },
   },
+  {
+    // SGR on every line and colours left set at the end: the late viewer's screen and the
+    // attributes later output is drawn with are tmux's (at this pace, one run with its viewers,
+    // the mirror parses every byte; mirrorSkip covers what it leaves out)
+    name: 'a burst of coloured test-runner logs, its last colours left set for the output after the join',
+    needs: ['python3'],
+    files: {
+      'logs.py': [
+        'import sys',
+        'w = sys.stdout.buffer.write',
+        'names = [b"parses", b"the", b"config", b"hub", b"agent", b"replays", b"grant", b"stale"]',
+        'for i in range(150000):',
+        '    v = b"\\x1b[32m\\xe2\\x9c\\x93\\x1b[0m" if i % 5 else b"\\x1b[31m\\xe2\\x9c\\x97"',
+        '    w(b"  %s %d %s \\x1b[90m(%d ms)\\x1b[0m\\x1b[38;5;%dm;\\n" % (v, i, b" ".join(names[(i >> k) % 8] for k in range(3 + i % 5)), i % 900, i % 256))',
+        'w(b"\\x1b[1;4;33mburst done\\n")',
+        'sys.stdout.flush()',
+      ].join('\n'),
+    },
+    command: ['/usr/bin/python3 logs.py', 'wait_for A', 'echo "after the join, still styled"', "printf '\\033[0mprompt> '", 'wait_for Q'].join('\n'),
+    modes: {},
+    before: [{ until: 'burst done' }],
+    after: [{ touch: 'A', until: 'prompt> ' }],
+    quit: { touch: 'Q', until: '' },
+  },
 ];
 
 /**
