@@ -168,15 +168,15 @@ export class TerminalMirror {
   write(chunk: Uint8Array): void {
     if (this.disposed || chunk.length === 0) return;
     this.queue.push({ kind: 'data', bytes: chunk });
-    noteIntake(chunk.length, Date.now());
+    const now = Date.now();
+    noteIntake(chunk.length, now);
     this.queuedBytes += chunk.length;
     this.queuedTotal += chunk.length;
     if (this.groundTimer || this.release || (this.queuedBytes >= SKIP_CHECK_BYTES && !this.blocked)) this.drain(); // a snapshot waits for these bytes, or some may be left out
-    else this.defer();
+    else this.defer(now);
   }
 
-  private defer(): void {
-    const now = Date.now();
+  private defer(now: number): void {
     if (this.deferTimer) clearTimeout(this.deferTimer);
     else this.deferSince = now;
     const busy = intake.rate >= BUSY_INTAKE;

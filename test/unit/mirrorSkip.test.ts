@@ -48,6 +48,16 @@ async function both(parts: Buffer[], piece = 64 * 1024): Promise<{ fast: Termina
   return { fast, slow };
 }
 
+/** Output with `what` on every line: nothing may be left out, and the snapshots are the same. */
+async function expectNothingLeftOut(what: string, output: Buffer): Promise<void> {
+  const { fast, slow } = await both([output]);
+  const [f, s] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+  expect(fast.skippedBytes, `left out across ${what}`).to.equal(0);
+  expect(f.data === s.data).to.equal(true);
+  fast.dispose();
+  slow.dispose();
+}
+
 describe('mirror: plain output left out while behind', function () {
   this.timeout(120_000);
 
@@ -130,13 +140,7 @@ describe('mirror: plain output left out while behind', function () {
     slow.dispose();
 
     // a cursor movement on every line: nothing is plain for long
-    const moves = Buffer.from(plainLines(9 * 1024 * 1024, 3).toString('latin1').replace(/\r\n/g, '\x1b[1C.\r\n'), 'latin1');
-    const m = await both([moves]);
-    const [mf, ms] = await Promise.all([m.fast.snapshot(), m.slow.snapshot()]);
-    expect(m.fast.skippedBytes, 'left out across cursor movements').to.equal(0);
-    expect(mf.data === ms.data).to.equal(true);
-    m.fast.dispose();
-    m.slow.dispose();
+    await expectNothingLeftOut('cursor movements', Buffer.from(plainLines(9 * 1024 * 1024, 3).toString('latin1').replace(/\r\n/g, '\x1b[1C.\r\n'), 'latin1'));
   });
 
   /** Lines like a test runner's, with SGR in and around them; `style(i)` gives line i's colours. */
@@ -197,12 +201,6 @@ describe('mirror: plain output left out while behind', function () {
     fast.dispose();
     slow.dispose();
 
-    const modifyKeys = Buffer.from(burst.toString('latin1').split('\x1b[0m').join('\x1b[>4;1m'), 'latin1');
-    const k = await both([modifyKeys]);
-    const [kf, ks] = await Promise.all([k.fast.snapshot(), k.slow.snapshot()]);
-    expect(k.fast.skippedBytes, 'left out across CSI > m').to.equal(0);
-    expect(kf.data === ks.data).to.equal(true);
-    k.fast.dispose();
-    k.slow.dispose();
+    await expectNothingLeftOut('CSI > m', Buffer.from(burst.toString('latin1').split('\x1b[0m').join('\x1b[>4;1m'), 'latin1'));
   });
 });
