@@ -278,7 +278,7 @@ export class TerminalMirror {
             return;
           }
           this.lastSkipCheck = this.queuedTotal;
-          this.skipPlain();
+          if (this.skipPlain() === 0) this.skipFrames();
           this.release = true; // what is left of the burst is parsed now; the queue starts again empty
           continue;
         }
@@ -366,9 +366,9 @@ export class TerminalMirror {
    * begins with a reset (SGR 0 sets every attribute it can), which are parsed in its place so the
    * attributes the rest is drawn with are the same.
    */
-  private skipPlain(): void {
+  private skipPlain(): number {
     const b = this.internals.buffers().active;
-    if (b.scrollTop !== 0 || b.scrollBottom !== this.term.rows - 1) return;
+    if (b.scrollTop !== 0 || b.scrollBottom !== this.term.rows - 1) return 0;
     const keep = 2 * this.term.rows + (this.term.options.scrollback ?? 0) + 2;
     // positions (from the queue's head) just after each of the last keep + 1 line feeds, and where
     // the last SGR that begins with a reset started before each (-1: none since the head)
@@ -420,10 +420,122 @@ export class TerminalMirror {
       }
       base += bytes.length;
     }
-    if (lfs <= keep) return;
+    if (lfs <= keep) return 0;
     const at = (lfs - keep - 1) % (keep + 1);
-    const cut = ring[at] as number;
-    const kept = this.sgrBetween(Math.max(0, resetBefore[at] as number), cut);
+    return this.dropHead(ring[at] as number, resetBefore[at] as number);
+  }
+
+  /**
+   * Leaves out queued full-screen redraws that a later one overwrites (a program like `top`
+   * drawing with cursor addressing, which skipPlain cannot leave out: no line feeds). Called as
+   * skipPlain. Safe for a run of printable ASCII, CR, SGR, cursor positioning (`CSI row ; col H`
+   * or `f`) and erase to the end of the line (`CSI K`, `CSI 0 K`), with no screen line marked as
+   * wrapped and no character printed while a wrap is pending: such a run
+   * changes only cells of the screen, the cursor and the attributes, never the scrollback (nothing
+   * scrolls), a mode or a line's wrap mark. A row is covered where the cursor goes to its first
+   * column, text follows and the line is erased from the cursor on, with no other positioning in
+   * between: every cell of the row is then set by those bytes alone (origin mode moves the rows
+   * into the scroll region, rows outside it are written by neither; insert mode shifts only cells
+   * the erase clears). Everything in the run before
+   * the position from which every row of the screen was covered is dropped (the cursor is set
+   * there by the positioning it starts with), except the SGR sequences from the last that begins
+   * with a reset, as in skipPlain.
+   */
+  private skipFrames(): number {
+    const t = this.term;
+    const rows = t.rows;
+    const cols = t.cols;
+    const b = t.buffer.active;
+    for (let r = 0; r < rows; r++) if (b.getLine(b.baseY + r)?.isWrapped) return 0;
+    let x = b.cursorX; // cols: a wrap is pending
+    let y = b.cursorY;
+    /** Where the latest coverage of each row began (-1: none yet), and where the one in progress did. */
+    const covered = new Float64Array(rows).fill(-1);
+    let covering = -1;
+    let coverStart = 0;
+    let coverReset = -1;
+    let base = 0;
+    let state: 0 | 1 | 2 = 0; // plain, after ESC, in CSI parameters
+    let seqStart = 0;
+    let p1 = 0;
+    let p2 = 0;
+    let nth = 0; // which parameter is being read
+    let other = false; // a sub-parameter or a third parameter: only SGR may have them
+    let firstZero = true;
+    let lastReset = -1;
+    /** The last reset-starting SGR before each row's latest coverage began. */
+    const resetAt = new Float64Array(rows);
+    scan: for (const op of this.queue) {
+      if (op.kind !== 'data') break;
+      const bytes = op.bytes;
+      for (let i = 0; i < bytes.length; i++) {
+        const c = bytes[i] as number;
+        if (state === 0) {
+          if (c >= 0x20 && c < 0x7f) {
+            if (x >= cols) break scan; // would wrap (and scroll, on the last row)
+            x++;
+          } else if (c === 0x1b) {
+            state = 1;
+            seqStart = base + i;
+          } else if (c === 0x0d) x = 0; // also ends a pending wrap; the columns it passes stay set
+          else break scan;
+        } else if (state === 1) {
+          if (c !== 0x5b) break scan;
+          state = 2;
+          p1 = p2 = nth = 0;
+          other = false;
+          firstZero = true;
+        } else if (c >= 0x30 && c <= 0x39) {
+          if (nth === 0) {
+            p1 = p1 * 10 + (c - 0x30);
+            if (c !== 0x30) firstZero = false;
+          } else if (nth === 1) p2 = p2 * 10 + (c - 0x30);
+        } else if (c === 0x3b) {
+          if (++nth > 1) other = true;
+        } else if (c === 0x3a) {
+          if (nth === 0) firstZero = false;
+          other = true;
+          nth = 2;
+        } else if (c === 0x6d) {
+          if (firstZero) lastReset = seqStart;
+          state = 0;
+        } else if ((c === 0x48 || c === 0x66) && !other) {
+          y = Math.min(rows, Math.max(1, p1)) - 1;
+          x = Math.min(cols, Math.max(1, p2)) - 1;
+          covering = x === 0 ? y : -1;
+          coverStart = seqStart;
+          coverReset = lastReset;
+          state = 0;
+        } else if (c === 0x4b && nth === 0 && p1 === 0) {
+          if (covering === y) {
+            covered[y] = coverStart;
+            resetAt[y] = coverReset;
+          }
+          covering = -1;
+          state = 0;
+        } else break scan; // another kind of CSI, or a control inside one
+      }
+      base += bytes.length;
+    }
+    let cut = Infinity;
+    let row = 0;
+    for (let r = 0; r < rows; r++) {
+      const at = covered[r] as number;
+      if (at < 0) return 0;
+      if (at < cut) {
+        cut = at;
+        row = r;
+      }
+    }
+    return cut > 0 ? this.dropHead(cut, resetAt[row] as number) : 0;
+  }
+
+  /**
+   * Drops the queue's first `cut` bytes as if parsed, keeping the SGR sequences in them from
+   * `lastReset` on (-1: from the head) in their place; returns the bytes left out.
+   */
+  private dropHead(cut: number, lastReset: number): number {
+    const kept = this.sgrBetween(Math.max(0, lastReset), cut);
     let left = cut;
     while (left > 0) {
       const op = this.queue[0] as Extract<Op, { kind: 'data' }>;
@@ -441,12 +553,13 @@ export class TerminalMirror {
     this.handedBytes += dropped;
     this.parsedBytes += dropped;
     this.skippedBytes += dropped;
+    return dropped;
   }
 
-  /** The SGR sequences in queued output [from, to), which skipPlain found plain or SGR only. */
+  /** The SGR sequences in queued output [from, to), which a skip found safe (CSI sequences only). */
   private sgrBetween(from: number, to: number): Uint8Array {
     const out: number[] = [];
-    let inSeq = false;
+    let seq: number[] | null = null;
     let base = 0;
     for (const op of this.queue) {
       if (base >= to || op.kind !== 'data') break;
@@ -454,10 +567,13 @@ export class TerminalMirror {
       const end = Math.min(bytes.length, to - base);
       for (let i = Math.max(0, from - base); i < end; i++) {
         const c = bytes[i] as number;
-        if (c === 0x1b) inSeq = true;
-        if (!inSeq) continue;
-        out.push(c);
-        if (c === 0x6d) inSeq = false;
+        if (c === 0x1b) seq = [];
+        if (!seq) continue;
+        seq.push(c);
+        if (seq.length > 2 && c >= 0x40 && c <= 0x7e) {
+          if (c === 0x6d) out.push(...seq);
+          seq = null;
+        }
       }
       base += bytes.length;
     }

@@ -1,7 +1,8 @@
 /**
- * A mirror that falls behind a burst of plain text leaves out what later output overwrites
- * (TerminalMirror.skipPlain) — and its snapshots stay exactly those of a mirror that parsed every
- * byte, before and after the burst, whatever state came before it.
+ * A mirror that falls behind a burst of plain text, or of full-screen redraws, leaves out what
+ * later output overwrites (TerminalMirror.skipPlain, skipFrames) — and its snapshots stay exactly
+ * those of a mirror that parsed every byte, before and after the burst, whatever state came
+ * before it.
  */
 import { expect } from 'chai';
 import { TerminalMirror } from '../../agent/terminalMirror.ts';
@@ -33,11 +34,21 @@ function plainLines(bytes: number, seed: number, width = 76): Buffer {
 /** Output the reference mirror is given between two snapshots: under the 1 MiB from which a waiting snapshot looks for output to leave out. */
 const REFERENCE_PIECE = 1024 * 1024 - 1;
 
-/** Feeds `parts` at once (the mirror falls behind) and snapshots; the reference parses every byte. */
-async function both(parts: Buffer[], piece = 64 * 1024): Promise<{ fast: TerminalMirror; slow: TerminalMirror }> {
+/** A mirror fed `parts` at once: it falls behind. */
+function behind(parts: Buffer[], piece = 64 * 1024): TerminalMirror {
   const fast = new TerminalMirror(COLS, ROWS);
-  const slow = new TerminalMirror(COLS, ROWS);
   for (const p of parts) for (let i = 0; i < p.length; i += piece) fast.write(p.subarray(i, i + piece));
+  return fast;
+}
+
+/** A mirror fed `parts` at once, and the reference, which parses every byte. */
+async function both(parts: Buffer[], piece = 64 * 1024): Promise<{ fast: TerminalMirror; slow: TerminalMirror }> {
+  return { fast: behind(parts, piece), slow: await reference(parts, piece) };
+}
+
+/** A mirror that parses every byte of `parts`. */
+async function reference(parts: Buffer[], piece = 64 * 1024): Promise<TerminalMirror> {
+  const slow = new TerminalMirror(COLS, ROWS);
   for (const p of parts) {
     for (let i = 0; i < p.length; i += REFERENCE_PIECE) {
       for (let j = i; j < Math.min(p.length, i + REFERENCE_PIECE); j += piece) slow.write(p.subarray(j, Math.min(j + piece, i + REFERENCE_PIECE)));
@@ -45,7 +56,7 @@ async function both(parts: Buffer[], piece = 64 * 1024): Promise<{ fast: Termina
     }
   }
   expect(slow.skippedBytes, 'the reference left nothing out').to.equal(0);
-  return { fast, slow };
+  return slow;
 }
 
 /** Output with `what` on every line: nothing may be left out, and the snapshots are the same. */
@@ -202,5 +213,133 @@ describe('mirror: plain output left out while behind', function () {
     slow.dispose();
 
     await expectNothingLeftOut('CSI > m', Buffer.from(burst.toString('latin1').split('\x1b[0m').join('\x1b[>4;1m'), 'latin1'));
+  });
+});
+
+interface FrameOptions {
+  /** A row no frame draws. */
+  omitRow?: number;
+  /** A row the first frame erases from its first column, printing nothing. */
+  emptyFirst?: number;
+  /** One row per frame printed to the last column exactly (a wrap pending when it is erased). */
+  fullWidthRow?: boolean;
+  /** One row per frame longer than the screen is wide: it wraps. */
+  wrappingRow?: boolean;
+  /** Each row begins in the colours the one before it ended in (set by a reset halfway along). */
+  carry?: boolean;
+}
+
+/** About `bytes` of redraws like `top`'s: home, each row placed at column 1, text, erase to its end. */
+function redraws(bytes: number, seed: number, opts: FrameOptions = {}): Buffer {
+  let x = seed;
+  const next = () => (x = (x * 1103515245 + 12345) >>> 0);
+  let out = '';
+  for (let frame = 0; out.length < bytes; frame++) {
+    let f = '';
+    for (let row = 1; row <= ROWS; row++) {
+      if (row === opts.omitRow) continue;
+      if (row === opts.emptyFirst && frame === 0) {
+        f += `\x1b[${row};1H\x1b[K`;
+        continue;
+      }
+      if (row === 1) {
+        f += opts.carry ? `\x1b[H top - frame ${frame} \x1b[0;7m load \x1b[K` : `\x1b[H\x1b[7m top - frame ${frame} \x1b[K\x1b[0m`;
+        continue;
+      }
+      const k = next();
+      let text = opts.carry
+        ? `${String(k % 99999).padStart(6)} user \x1b[0;3${k % 8};4${(k >>> 3) % 8}m${String(k % 100).padStart(3)}.${k % 10}`
+        : `${String(k % 99999).padStart(6)} user ${String(k % 100).padStart(3)}.${k % 10} ${k % 2 ? 'S' : 'R'} \x1b[1mproc-${k % 977}\x1b[0m`;
+      if (opts.fullWidthRow && row === 7) text = `${text}${'='.repeat(COLS)}`.slice(0, COLS + 8); // 8: the two SGR sequences' bytes
+      if (opts.wrappingRow && row === 2) text += '~'.repeat(COLS);
+      f += `\x1b[${row};1H${text}\x1b[K`;
+    }
+    out += f;
+  }
+  return Buffer.from(out, 'latin1');
+}
+
+describe('mirror: full-screen redraws left out while behind', function () {
+  this.timeout(120_000);
+
+  /** The snapshots of both mirrors after `parts`, and again after `after`. */
+  async function expectSame(parts: Buffer[], after: Buffer): Promise<{ skipped: number }> {
+    const { fast, slow } = await both(parts);
+    const [f1, s1] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+    expect(f1.offset).to.equal(s1.offset);
+    expect(f1.data === s1.data, 'snapshot after the burst').to.equal(true);
+    fast.write(after);
+    slow.write(after);
+    const [f2, s2] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+    expect(f2.offset).to.equal(s2.offset);
+    expect(f2.data === s2.data, 'snapshot after more output').to.equal(true);
+    const skipped = fast.skippedBytes;
+    fast.dispose();
+    slow.dispose();
+    return { skipped };
+  }
+
+  // Output after the burst that depends on what it left: text at the cursor, in the current colours.
+  const after = Buffer.from('tail at the cursor\x1b[3;5Hplaced \x1b[mplain\x1b[12;1Hrow twelve');
+
+  it('on the alternate screen, after a title, modes and colours: most of it left out, the same snapshots', async () => {
+    const before = Buffer.from('\x1b]0;top\x07line one\r\nline two\r\n\x1b[?1049h\x1b[?25l\x1b[?1h\x1b[4 q\x1b[38;5;208m');
+    const burst = redraws(12 * 1024 * 1024, 1);
+    const { skipped } = await expectSame([before, burst], after);
+    expect(skipped, 'bytes left out').to.be.greaterThan(burst.length / 2);
+  });
+
+  it('on the normal screen with scrollback above it, colours never reset, a row to the last column: most left out, the same snapshots', async () => {
+    const before = Buffer.concat([plainLines(600 * 1024, 7), Buffer.from('\x1b[H\x1b[2J\x1b[44m')]); // cleared: no line left marked wrapped
+    const burst = Buffer.from(redraws(12 * 1024 * 1024, 2, { fullWidthRow: true }).toString('latin1').replaceAll('\x1b[0m', '\x1b[22;27m'), 'latin1');
+    const { skipped } = await expectSame([before, burst], after);
+    expect(skipped, 'bytes left out').to.be.greaterThan(burst.length / 2);
+  });
+
+  it('with colours carried from row to row (a reset halfway along each): most of it left out, the same snapshots', async () => {
+    // whole frames past the last 4 MiB look by more than 1 MiB, and a snapshot asked at once: its
+    // own look leaves out all but the last frame, whose first row is drawn in the colours carried into it
+    const burst = redraws(13.5 * 1024 * 1024, 8, { carry: true });
+    const fast = behind([burst]);
+    const f = await fast.snapshot();
+    const slow = await reference([burst]);
+    const s = await slow.snapshot();
+    expect(f.offset).to.equal(s.offset);
+    expect(f.data === s.data, 'snapshot after the burst').to.equal(true);
+    expect(fast.skippedBytes, 'bytes left out').to.be.greaterThan(burst.length - 2000);
+    fast.dispose();
+    slow.dispose();
+    await expectSame([burst], after);
+  });
+
+  for (const [what, before] of [
+    // placed rows are the region's, clamped to it: the rows outside it stay as they were
+    ['origin mode with a scroll region', '\x1b[2;1Habove the region\x1b[35;1Hbelow it\x1b[5;30r\x1b[?6h'],
+    ['insert mode', '\x1b[4h'],
+  ]) {
+    it(`under ${what}: most of it left out, the same snapshots`, async () => {
+      const burst = redraws(9 * 1024 * 1024, 6);
+      const { skipped } = await expectSame([Buffer.from(before as string), burst], after);
+      expect(skipped, 'bytes left out').to.be.greaterThan(burst.length / 2);
+    });
+  }
+
+  for (const [what, before, opts] of [
+    ['a row no frame draws (written once before them)', '\x1b[1;5Hwritten once', { omitRow: 1 }],
+    ['a row that wraps in every frame', '', { wrappingRow: true }],
+  ] as Array<[string, string, FrameOptions]>) {
+    it(`leaves nothing out across ${what}`, async () => {
+      const burst = redraws(9 * 1024 * 1024, 3, opts);
+      const { skipped } = await expectSame([Buffer.from(before), burst], after);
+      expect(skipped, `left out across ${what}`).to.equal(0);
+    });
+  }
+
+  it('leaves nothing out while a line on the screen is marked wrapped (erasing it from its first column clears the mark)', async () => {
+    // row 11 continues row 10; frames that leave it alone are parsed (a row not drawn), then the
+    // first of the next frames clears the mark, which only parsing it does
+    const before = Buffer.from(`\x1b[10;1H${'w'.repeat(COLS + 20)}`);
+    const { skipped } = await expectSame([before, redraws(5 * 1024 * 1024, 4, { omitRow: 11 }), redraws(5 * 1024 * 1024, 5, { emptyFirst: 11 })], after);
+    expect(skipped, 'left out').to.equal(0);
   });
 });
