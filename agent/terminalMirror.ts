@@ -279,7 +279,10 @@ export class TerminalMirror {
           }
           this.lastSkipCheck = this.queuedTotal;
           if (this.skipPlain() === 0) this.skipFrames();
-          this.release = true; // what is left of the burst is parsed now; the queue starts again empty
+          // What is left (the last screen and scrollback's worth) keeps waiting, so the next look
+          // can leave it out too and a burst is parsed once it ends, not at every look; unless
+          // much is left, which is output that cannot be left out, or a snapshot waits for it.
+          if (this.queuedBytes > look / 2) this.release = true;
           continue;
         }
         if (this.tooFarAhead()) return; // resumed by a write callback
