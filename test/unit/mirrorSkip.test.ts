@@ -59,6 +59,23 @@ async function reference(parts: Buffer[], piece = 64 * 1024): Promise<TerminalMi
   return slow;
 }
 
+/** The snapshots of both mirrors after `parts`, and again after `after`. */
+async function expectSame(parts: Buffer[], after: Buffer): Promise<{ skipped: number }> {
+  const { fast, slow } = await both(parts);
+  const [f1, s1] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+  expect(f1.offset).to.equal(s1.offset);
+  expect(f1.data === s1.data, 'snapshot after the burst').to.equal(true);
+  fast.write(after);
+  slow.write(after);
+  const [f2, s2] = await Promise.all([fast.snapshot(), slow.snapshot()]);
+  expect(f2.offset).to.equal(s2.offset);
+  expect(f2.data === s2.data, 'snapshot after more output').to.equal(true);
+  const skipped = fast.skippedBytes;
+  fast.dispose();
+  slow.dispose();
+  return { skipped };
+}
+
 /** Output with `what` on every line: nothing may be left out, and the snapshots are the same. */
 async function expectNothingLeftOut(what: string, output: Buffer): Promise<void> {
   const { fast, slow } = await both([output]);
@@ -169,18 +186,8 @@ describe('mirror: plain output left out while behind', function () {
       const burst = colourLines(12 * 1024 * 1024, 5, style);
       // the burst ends in a state the next output is drawn with
       const after = Buffer.from('\x1b[3mstill styled?\r\n\x1b[0mplain\r\n');
-      const { fast, slow } = await both([Buffer.from('\x1b[1;35mbefore\r\n'), burst]);
-      const [f1, s1] = await Promise.all([fast.snapshot(), slow.snapshot()]);
-      expect(fast.skippedBytes, 'bytes left out').to.be.greaterThan(burst.length / 2);
-      expect(f1.offset).to.equal(s1.offset);
-      expect(f1.data === s1.data, 'snapshot after the burst').to.equal(true);
-      fast.write(after);
-      slow.write(after);
-      const [f2, s2] = await Promise.all([fast.snapshot(), slow.snapshot()]);
-      expect(f2.offset).to.equal(s2.offset);
-      expect(f2.data === s2.data, 'snapshot after more output').to.equal(true);
-      fast.dispose();
-      slow.dispose();
+      const { skipped } = await expectSame([Buffer.from('\x1b[1;35mbefore\r\n'), burst], after);
+      expect(skipped, 'bytes left out').to.be.greaterThan(burst.length / 2);
     });
   }
 
@@ -262,22 +269,6 @@ function redraws(bytes: number, seed: number, opts: FrameOptions = {}): Buffer {
 describe('mirror: full-screen redraws left out while behind', function () {
   this.timeout(120_000);
 
-  /** The snapshots of both mirrors after `parts`, and again after `after`. */
-  async function expectSame(parts: Buffer[], after: Buffer): Promise<{ skipped: number }> {
-    const { fast, slow } = await both(parts);
-    const [f1, s1] = await Promise.all([fast.snapshot(), slow.snapshot()]);
-    expect(f1.offset).to.equal(s1.offset);
-    expect(f1.data === s1.data, 'snapshot after the burst').to.equal(true);
-    fast.write(after);
-    slow.write(after);
-    const [f2, s2] = await Promise.all([fast.snapshot(), slow.snapshot()]);
-    expect(f2.offset).to.equal(s2.offset);
-    expect(f2.data === s2.data, 'snapshot after more output').to.equal(true);
-    const skipped = fast.skippedBytes;
-    fast.dispose();
-    slow.dispose();
-    return { skipped };
-  }
 
   // Output after the burst that depends on what it left: text at the cursor, in the current colours.
   const after = Buffer.from('tail at the cursor\x1b[3;5Hplaced \x1b[mplain\x1b[12;1Hrow twelve');
