@@ -433,16 +433,15 @@ export class TerminalMirror {
    * drawing with cursor addressing, which skipPlain cannot leave out: no line feeds). Called as
    * skipPlain. Safe for a run of printable ASCII, CR, SGR, cursor positioning (`CSI row ; col H`
    * or `f`) and erase to the end of the line (`CSI K`, `CSI 0 K`), with no screen line marked as
-   * wrapped and no character printed while a wrap is pending: such a run
-   * changes only cells of the screen, the cursor and the attributes, never the scrollback (nothing
-   * scrolls), a mode or a line's wrap mark. A row is covered where the cursor goes to its first
-   * column, text follows and the line is erased from the cursor on, with no other positioning in
-   * between: every cell of the row is then set by those bytes alone (origin mode moves the rows
-   * into the scroll region, rows outside it are written by neither; insert mode shifts only cells
-   * the erase clears). Everything in the run before
-   * the position from which every row of the screen was covered is dropped (the cursor is set
-   * there by the positioning it starts with), except the SGR sequences from the last that begins
-   * with a reset, as in skipPlain.
+   * wrapped and no character printed while a wrap is pending: such a run changes only cells of the
+   * screen, the cursor and the attributes, never the scrollback (nothing scrolls), a mode or a
+   * line's wrap mark. A row is covered where the cursor goes to its first column, text follows and
+   * the line is erased from the cursor on, with no other positioning in between: every cell of the
+   * row is then set by those bytes alone (origin mode moves the rows into the scroll region, rows
+   * outside it are written by neither; insert mode shifts only cells the erase clears). Everything
+   * in the run before the position from which every row of the screen was covered is dropped (the
+   * cursor is set there by the positioning it starts with), except the SGR sequences from the last
+   * that begins with a reset, as in skipPlain.
    */
   private skipFrames(): number {
     const t = this.term;
