@@ -385,9 +385,7 @@ export class TerminalMirror {
     let firstZero = true;
     let firstDone = false;
     let lastReset = -1;
-    scan: for (const op of this.queue) {
-      if (op.kind !== 'data') break;
-      const bytes = op.bytes;
+    scan: for (const bytes of this.queuedOutput()) {
       for (let i = 0; i < bytes.length; i++) {
         const c = bytes[i] as number;
         if (state === 0) {
@@ -467,9 +465,7 @@ export class TerminalMirror {
     let lastReset = -1;
     /** The last reset-starting SGR before each row's latest coverage began. */
     const resetAt = new Float64Array(rows);
-    scan: for (const op of this.queue) {
-      if (op.kind !== 'data') break;
-      const bytes = op.bytes;
+    scan: for (const bytes of this.queuedOutput()) {
       for (let i = 0; i < bytes.length; i++) {
         const c = bytes[i] as number;
         if (state === 0) {
@@ -558,14 +554,21 @@ export class TerminalMirror {
     return dropped;
   }
 
+  /** The output at the queue's head, up to its first other operation: what a skip may look at. */
+  private *queuedOutput(): Generator<Uint8Array> {
+    for (const op of this.queue) {
+      if (op.kind !== 'data') return;
+      yield op.bytes;
+    }
+  }
+
   /** The SGR sequences in queued output [from, to), which a skip found safe (CSI sequences only). */
   private sgrBetween(from: number, to: number): Uint8Array {
     const out: number[] = [];
     let seq: number[] | null = null;
     let base = 0;
-    for (const op of this.queue) {
-      if (base >= to || op.kind !== 'data') break;
-      const bytes = op.bytes;
+    for (const bytes of this.queuedOutput()) {
+      if (base >= to) break;
       const end = Math.min(bytes.length, to - base);
       for (let i = Math.max(0, from - base); i < end; i++) {
         const c = bytes[i] as number;
