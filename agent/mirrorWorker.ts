@@ -31,7 +31,7 @@ setInterval(() => {
     const offset = mirror.parsedOffset;
     if (reported.get(id) === offset) continue;
     reported.set(id, offset);
-    port.postMessage({ kind: 'progress', id, offset } satisfies MirrorReply);
+    port.postMessage({ kind: 'progress', id, offset, skipped: mirror.skippedBytes } satisfies MirrorReply);
   }
 }, PROGRESS_MS).unref();
 

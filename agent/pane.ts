@@ -111,6 +111,11 @@ export class Pane {
     return this.mirror !== null;
   }
 
+  /** Output the pane's mirror left out unparsed because later output overwrote it (0 without a mirror). */
+  get mirrorSkippedBytes(): number {
+    return this.mirror?.skippedBytes ?? 0;
+  }
+
   info(): PaneInfo {
     return { paneId: this.paneId, title: this.title, cols: this.cols, rows: this.rows, offset: this.coalescer.offset };
   }

@@ -258,6 +258,11 @@ export class RunExecution {
     return Promise.all(panes.filter((p) => p.hasMirror && (p.isLive || this.finished)).map((p) => p.snapshot(scrollback)));
   }
 
+  /** Output of each pane that its mirror left out unparsed (overwritten before it was parsed). */
+  mirrorSkippedBytes(): Record<string, number> {
+    return Object.fromEntries([...this.panes].map(([id, p]) => [id, p.mirrorSkippedBytes]));
+  }
+
   /** Frees what was kept for final snapshots (the mirrors' workers). */
   release(): void {
     for (const p of this.panes.values()) p.dispose();

@@ -14,7 +14,7 @@ export type MirrorRequest =
   | { kind: 'snapshot'; id: number; request: number; scrollback: boolean }
   | { kind: 'dispose'; id: number };
 
-export type MirrorReply = { kind: 'snapshot'; request: number; snapshot?: MirrorSnapshot; error?: string } | { kind: 'progress'; id: number; offset: number };
+export type MirrorReply = { kind: 'snapshot'; request: number; snapshot?: MirrorSnapshot; error?: string } | { kind: 'progress'; id: number; offset: number; skipped: number };
 
 /**
  * Output posted to the worker but not parsed yet, past which the pane stops reading its pty
@@ -36,7 +36,7 @@ function acquire(): Worker {
   if (worker) return worker;
   const w = new Worker(new URL('./mirrorWorker.mjs', import.meta.url));
   w.on('message', (msg: MirrorReply) => {
-    if (msg.kind === 'progress') return live.get(msg.id)?.parsedUpTo(msg.offset);
+    if (msg.kind === 'progress') return live.get(msg.id)?.parsedUpTo(msg.offset, msg.skipped);
     const p = pending.get(msg.request);
     if (!p) return;
     pending.delete(msg.request);
@@ -70,6 +70,8 @@ export class ThreadedMirror {
   private posted: number;
   private parsed: number;
   private behind = false;
+  /** Of the output parsed, what the worker left out unparsed (overwritten before it was parsed), as last reported. */
+  private skipped = 0;
   private behindFn: ((behind: boolean) => void) | null = null;
 
   constructor(cols: number, rows: number, scrollback = 10_000, startOffset = 0) {
@@ -90,8 +92,14 @@ export class ThreadedMirror {
     return this.posted - this.parsed;
   }
 
-  parsedUpTo(offset: number): void {
+  /** Output the mirror left out instead of parsing it (TerminalMirror.skippedBytes), as last reported. */
+  get skippedBytes(): number {
+    return this.skipped;
+  }
+
+  parsedUpTo(offset: number, skipped = this.skipped): void {
     this.parsed = offset;
+    this.skipped = skipped;
     this.checkBehind();
   }
 
