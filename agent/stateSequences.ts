@@ -26,7 +26,9 @@ const DESIGNATE = ['(', ')', '*', '+'];
 /** Locking shifts into GL: SI, SO, LS2, LS3. */
 const SHIFT = ['\x0f', '\x0e', `${ESC}n`, `${ESC}o`];
 
+/** SGR codes of a colour: `base` 30 foreground, 40 background, 58 underline (which has only the extended forms). */
 function colorCodes(c: Color, base: 30 | 40 | 58): Array<number | string> {
+  const extended = base === 58 ? 58 : base + 8;
   switch (c.kind) {
     case 'default':
       return base === 58 ? [] : [base + 9];
@@ -34,9 +36,9 @@ function colorCodes(c: Color, base: 30 | 40 | 58): Array<number | string> {
       if (base === 58) return [58, 5, c.index];
       return [c.index < 8 ? base + c.index : base + 60 + c.index - 8];
     case 'p256':
-      return [base + 8, 5, c.index];
+      return [extended, 5, c.index];
     case 'rgb':
-      return [base + 8, 2, (c.rgb >>> 16) & 0xff, (c.rgb >>> 8) & 0xff, c.rgb & 0xff];
+      return [extended, 2, (c.rgb >>> 16) & 0xff, (c.rgb >>> 8) & 0xff, c.rgb & 0xff];
   }
 }
 
