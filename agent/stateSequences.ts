@@ -19,8 +19,6 @@ import type { Attributes, BufferState, Color, TerminalState } from './terminalSt
 
 const ESC = '\x1b';
 const CSI = '\x1b[';
-/** How @xterm/addon-serialize starts the alternate screen's cells. */
-export const ALT_SCREEN_MARK = '\x1b[?1049h\x1b[H';
 /** G0..G3 designators. */
 const DESIGNATE = ['(', ')', '*', '+'];
 /** Locking shifts into GL: SI, SO, LS2, LS3. */
@@ -159,14 +157,13 @@ function modes(s: TerminalState): string {
 }
 
 /**
- * The snapshot: `cells` is @xterm/addon-serialize's output without modes (normal screen, then
- * ALT_SCREEN_MARK and the alternate screen's cells when it is on); the state goes around it.
+ * The snapshot: each screen's cells (cellSerializer.ts; the alternate one's when it is on, else
+ * null), with the state around them.
  */
-export function withState(cells: string, s: TerminalState): string {
-  if (!s.alternate) return cells + activeBuffer(s, s.normal) + modes(s);
-  const at = cells.indexOf(ALT_SCREEN_MARK);
-  const normalCells = at >= 0 ? cells.slice(0, at) : cells;
-  const altCells = at >= 0 ? cells.slice(at + ALT_SCREEN_MARK.length) : '';
+export function withState(cells: { normal: string; alternate: string | null }, s: TerminalState): string {
+  if (!s.alternate) return cells.normal + activeBuffer(s, s.normal) + modes(s);
+  const normalCells = cells.normal;
+  const altCells = cells.alternate ?? '';
   const n = s.normal;
   // behind the alternate screen: the normal one's tab stops and region, and its saved cursor —
   // ?1049h saves the cursor as it is, for the program's ?1049l

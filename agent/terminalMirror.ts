@@ -1,7 +1,7 @@
 /**
  * Agent-side mirror of a pane's screen (architecture §5, late join): every flushed output chunk is
  * also written into an @xterm/headless terminal, and snapshot() serializes screen + scrollback
- * with @xterm/addon-serialize, plus the state that addon leaves out (terminalState.ts,
+ * (cellSerializer.ts) with the rest of the terminal's state around the cells (terminalState.ts,
  * stateSequences.ts), tagged with the exact byte offset it reflects.
  *
  * xterm parses writes asynchronously, in time slices. To make a snapshot consistent
@@ -19,21 +19,19 @@
  * little after the request), waiting for more output if needed (at most
  * GROUND_WAIT_MS, then it snapshots anyway).
  */
-// Both packages are CommonJS without an "exports" map: under Node ESM only the default export
+// @xterm/headless is CommonJS without an "exports" map: under Node ESM only the default export
 // (module.exports) is reliable, so destructure it.
 import { isAscii } from 'node:buffer';
 import xtermHeadless from '@xterm/headless';
-import serializeAddon from '@xterm/addon-serialize';
-import type { IMarker, ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
+import type { IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
 import type { StepMark } from '../common/protocol.ts';
-import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
+import { serializeCells } from './cellSerializer.ts';
 import { withState } from './stateSequences.ts';
 import { ModeTracker, readTerminalState } from './terminalState.ts';
 import type { XtermInternals } from './xtermInternals.ts';
 import { xtermInternals } from './xtermInternals.ts';
 
 const { Terminal } = xtermHeadless;
-const { SerializeAddon } = serializeAddon;
 
 export interface MirrorSnapshot {
   cols: number;
@@ -101,7 +99,6 @@ type Op =
 
 export class TerminalMirror {
   private readonly term: HeadlessTerminal;
-  private readonly serializer: SerializeAddonType;
   private readonly internals: XtermInternals;
   private readonly modes: ModeTracker;
   private readonly queue: Op[] = [];
@@ -135,9 +132,6 @@ export class TerminalMirror {
 
   constructor(cols: number, rows: number, scrollback = 10000, startOffset = 0) {
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
-    this.serializer = new SerializeAddon();
-    // the addon's typings refer to @xterm/xterm's Terminal; the headless one is compatible
-    this.term.loadAddon(this.serializer as unknown as ITerminalAddon);
     this.internals = xtermInternals(this.term);
     this.modes = new ModeTracker(this.term);
     this.handedBytes = startOffset;
@@ -229,7 +223,6 @@ export class TerminalMirror {
     for (const op of this.queue.splice(0)) {
       if (op.kind === 'snapshot') op.reject(new Error('TerminalMirror disposed'));
     }
-    this.serializer.dispose();
     this.term.dispose();
   }
 
@@ -586,12 +579,14 @@ export class TerminalMirror {
   }
 
   /**
-   * The cells from @xterm/addon-serialize, and around them every piece of state it leaves out
+   * The cells (cellSerializer.ts), and around them every other piece of the terminal's state
    * (stateSequences.ts): with them, later output does in the viewer what it does here.
    */
   private serialize(scrollback: boolean): string {
-    const cells = this.serializer.serialize({ excludeModes: true, ...(scrollback ? {} : { scrollback: 0 }) });
-    return withState(cells, readTerminalState(this.term, this.internals, this.modes));
+    const t = this.term;
+    const normal = serializeCells(t.buffer.normal, t.cols, t.rows, scrollback ? undefined : 0);
+    const alternate = t.buffer.active.type === 'alternate' ? serializeCells(t.buffer.alternate, t.cols, t.rows) : null;
+    return withState({ normal, alternate }, readTerminalState(t, this.internals, this.modes));
   }
 
   /**

@@ -3,6 +3,8 @@ import xtermHeadless from '@xterm/headless';
 import serializeAddon from '@xterm/addon-serialize';
 import type { ITerminalAddon, Terminal as HeadlessTerminal } from '@xterm/headless';
 import { BoundaryTracker, TerminalMirror } from '../../agent/terminalMirror.ts';
+import { attributesOf } from '../../agent/terminalState.ts';
+import type { AttrSource } from '../../agent/xtermInternals.ts';
 
 const { Terminal } = xtermHeadless;
 const { SerializeAddon } = serializeAddon;
@@ -150,6 +152,25 @@ describe('agent/TerminalMirror', () => {
     expect(await snapshotOf(40, 10, snap.data)).to.equal(snap.data);
     replay.dispose();
     m.dispose();
+  });
+
+  it('keeps what the 16-colour codes cannot say: a 256-colour index below 16, underline styles and colours, dim without bold', async () => {
+    // a terminal that shows bold as bright draws bold 38;5;1 dark red and bold 31 bright red
+    const out = '\x1b[1;38;5;1mA\x1b[0m \x1b[48;5;12mB\x1b[0m \x1b[1;31mC\x1b[0m \x1b[4:3;58;5;196mD\x1b[0m \x1b[4:2;58;2;10;20;30mE\x1b[0m \x1b[1;2mF\x1b[22;2mG\x1b[0m\r\n';
+    const ref = await fresh(40, 10, out);
+    const replay = await fresh(40, 10, await snapshotOf(40, 10, out));
+    const cells = (t: HeadlessTerminal) => {
+      const line = t.buffer.active.getLine(0);
+      return Array.from({ length: 13 }, (_, x) => {
+        const c = line?.getCell(x);
+        return c && c.getChars().trim() !== '' ? JSON.stringify(attributesOf(c as unknown as AttrSource)) : '';
+      });
+    };
+    expect(cells(replay.term)).to.deep.equal(cells(ref.term));
+    // and the reference read them apart (else the comparison says nothing)
+    expect(new Set(cells(ref.term).filter(Boolean)).size).to.equal(7);
+    ref.dispose();
+    replay.dispose();
   });
 
   it('alt-screen (vim-like) state round-trips with the normal buffer kept', async () => {
