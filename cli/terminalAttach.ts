@@ -111,7 +111,11 @@ class TerminalAttach {
           if (paneId !== TASK_PANE) return null;
           this.paneSize = { cols, rows };
           return {
+            // a terminal's history (and a pipe) keeps what a reset clears: the join's full state only
+            keepsHistory: true,
             reset: (c, r) => {
+              // the terminal keeps the screen a reset clears in its history: not our status line
+              this.clearStatus();
               if (this.tty) this.stdout.write('\x1bc');
               this.lastTitle = '';
               this.paneSize = { cols: c, rows: r };
@@ -221,6 +225,12 @@ class TerminalAttach {
     } else stderr.write(`handoff attach: ${line}\n`);
   }
 
+  /** Erases the status line drawn over the bottom row, if any. */
+  private clearStatus(): void {
+    if (this.overlayRow) this.stderr.write(`\x1b7\x1b[${this.overlayRow};1H\x1b[2K\x1b8`);
+    this.overlayRow = 0;
+  }
+
   // ---- keyboard and size ---------------------------------------------------------------------
   private readonly onKeys = (chunk: Buffer | string) => {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -318,7 +328,7 @@ class TerminalAttach {
     this.restoreOutput();
     this.stdin.pause();
     this.link.close();
-    if (this.overlayRow) this.stderr.write(`\x1b7\x1b[${this.overlayRow};1H\x1b[2K\x1b8`);
+    this.clearStatus();
     if (this.tty) this.stdout.write(`${RESTORE}\x1b]2;\x07\r\n`);
     this.stderr.write(`${message}\n`);
     this.resolve(outcome);

@@ -35,6 +35,8 @@ export function retryDelay(attempt: number): number {
 
 /** A join or resync may wait for the agent's mirror to catch up (the hub gives up after 30 s). */
 const REQUEST_TIMEOUT_MS = 35_000;
+/** How long a sink that keepsHistory waits for the join's full state before asking for it. */
+const FULL_STATE_WAIT_MS = 2000;
 /** Error codes worth asking again for (docs/protocol.md). */
 const RETRYABLE = new Set(['unavailable', 'rate_limited', 'internal', 'timeout']);
 
@@ -50,6 +52,12 @@ export interface PaneSink {
   gap?(): void;
   /** Step `step` began `line` lines from the cursor's line, in order with the writes (paneStream.ts). */
   mark?(step: number, line: number): void;
+  /**
+   * What was written before a reset stays (a person's terminal keeps the screen it clears in its
+   * history): a join's partial snapshot (the screen first) is skipped for the full state the hub
+   * sends right after, so the history does not hold a stale copy of the screen.
+   */
+  keepsHistory?: boolean;
 }
 
 /** Which panes to follow and where their bytes go; null ignores a pane. */
@@ -128,8 +136,10 @@ export interface JoinOptions {
 export class LinkPane {
   readonly stream: PaneStream;
   gaps = 0;
-  /** A `pane:resync` is in flight, or waiting for its next try. */
+  /** A `pane:resync` is in flight, or waiting for its next try (or for the join's full state). */
   resyncing = false;
+  /** A partial snapshot was skipped: the join's full state is awaited (PaneSink.keepsHistory). */
+  awaitingFull = false;
   retryTimer: TimerId | null = null;
   attempt = 0;
   /** The offset last acknowledged to the hub (`pane:ack`). */
@@ -503,6 +513,7 @@ export class ViewerLink {
     for (const p of this.panes.values()) {
       p.stopRetry();
       p.resyncing = false;
+      p.awaitingFull = false;
       p.attempt = 0;
       p.stream.reset();
     }
@@ -578,9 +589,29 @@ export class ViewerLink {
   }
 
   private applySnapshot(p: LinkPane, snap: PaneSnapshot): void {
+    if (snap.partial && p.sink.keepsHistory && !p.stream.synced) return this.awaitFullState(p);
+    if (p.awaitingFull) {
+      p.awaitingFull = false;
+      p.stopRetry();
+      p.resyncing = false;
+    }
     p.attempt = 0;
     p.apply(snap);
     if (this.run) this.ackIfDue(this.run, p);
+  }
+
+  /** The hub pushes the join's full state next; nothing else asks for it meanwhile. Asks for it if it does not come. */
+  private awaitFullState(p: LinkPane): void {
+    if (p.awaitingFull) return;
+    p.awaitingFull = true;
+    p.resyncing = true;
+    const gen = this.generation;
+    p.retryTimer = later(() => {
+      p.retryTimer = null;
+      p.awaitingFull = false;
+      p.resyncing = false;
+      if (gen === this.generation && !p.stream.synced) this.resync(p);
+    }, FULL_STATE_WAIT_MS);
   }
 
   /** Tells the hub what this pane has written, every VIEWER_ACK_BYTES: a viewer that reads is never taken for a stalled one. */
