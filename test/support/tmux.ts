@@ -51,6 +51,8 @@ export interface PaneState {
   /** The visible rows, each with its SGR attributes as tmux renders them (`capture-pane -e`). */
   rows: string[];
   flags: Record<PaneStateFormat, string>;
+  /** The lines scrolled off the top, oldest first, with attributes (when asked for). */
+  history?: string[];
 }
 
 export class Tmux {
@@ -87,21 +89,31 @@ export class Tmux {
     return this.tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', name);
   }
 
-  /** The visible rows with attributes, trailing blank rows dropped; line-drawing characters as the glyphs a person sees. */
+  /** The visible rows with attributes (canonicalRows), trailing blank rows dropped; line-drawing characters as the glyphs a person sees. */
   rows(name: string): string[] {
-    const rows = this.tmux('capture-pane', '-p', '-e', '-t', name).split('\n').map(lineDrawingAsGlyphs).map(withoutTrailingResets);
+    const rows = this.captured(name);
     while (rows.length && rows[rows.length - 1] === '') rows.pop();
     return rows;
+  }
+
+  /** The lines scrolled off the top (the pane's history), oldest first, as rows() shows rows. */
+  history(name: string): string[] {
+    if (this.format(name, '#{history_size}') === '0') return [];
+    return this.captured(name, '-S', '-', '-E', '-1');
+  }
+
+  private captured(name: string, ...range: string[]): string[] {
+    return canonicalRows(this.tmux('capture-pane', '-p', '-e', '-N', ...range, '-t', name).replace(/\n$/, '').split('\n'));
   }
 
   format(name: string, fmt: string): string {
     return this.tmux('display-message', '-p', '-t', name, fmt).trim();
   }
 
-  state(name: string): PaneState {
+  state(name: string, withHistory = false): PaneState {
     const values = this.format(name, PANE_STATE_FORMATS.map((f) => `#{${f}}`).join('\t')).split('\t');
     const flags = Object.fromEntries(PANE_STATE_FORMATS.map((f, i) => [f, values[i] ?? ''])) as Record<PaneStateFormat, string>;
-    return { rows: this.rows(name), flags };
+    return { rows: this.rows(name), flags, ...(withHistory ? { history: this.history(name) } : {}) };
   }
 
   keys(name: string, ...keys: string[]): void {
@@ -134,17 +146,104 @@ export class Tmux {
   }
 }
 
-/** SGR codes that set an attribute back to its default: blanks after them look like no cell was written. */
-// eslint-disable-next-line no-control-regex -- matching terminal escape sequences is the point
-const TRAILING_RESETS = /(?:\x1b\[(?:(?:0|22|23|24|25|27|28|29|39|49|59)(?:;(?:0|22|23|24|25|27|28|29|39|49|59))*)?m)+$/;
+/** One cell's attributes, as the SGR parameters that set them from the default ('' for the default). */
+interface Sgr {
+  attrs: Map<string, string>;
+  fg: string;
+  bg: string;
+  ul: string;
+}
+
+const freshSgr = (): Sgr => ({ attrs: new Map(), fg: '', bg: '', ul: '' });
+
+/** Which attribute each SGR code sets, and which codes turn attributes off. */
+const SETS: Record<string, string> = { '1': 'bold', '2': 'dim', '3': 'italic', '4': 'underline', '5': 'blink', '7': 'inverse', '8': 'hidden', '9': 'strike', '21': 'underline', '53': 'overline' };
+const UNSETS: Record<string, string[]> = { '22': ['bold', 'dim'], '23': ['italic'], '24': ['underline'], '25': ['blink'], '27': ['inverse'], '28': ['hidden'], '29': ['strike'], '55': ['overline'] };
+
+/** Applies one SGR sequence's parameters (`1;38;5;208`, `4:3`) to `st`. */
+function applySgr(st: Sgr, params: string): void {
+  const ps = params === '' ? ['0'] : params.split(';');
+  for (let i = 0; i < ps.length; i++) {
+    const p = ps[i] as string;
+    const [code = '', ...sub] = p.split(':');
+    const n = Number(code);
+    if (code === '' || n === 0) Object.assign(st, freshSgr());
+    else if (code === '4' && sub.length) {
+      if (sub[0] === '0') st.attrs.delete('underline');
+      else st.attrs.set('underline', `4:${sub[0]}`);
+    } else if (code === '21') st.attrs.set('underline', '4:2');
+    else if (SETS[code]) st.attrs.set(SETS[code] as string, code);
+    else if (UNSETS[code]) for (const a of UNSETS[code] as string[]) st.attrs.delete(a);
+    else if ((n >= 30 && n <= 37) || (n >= 90 && n <= 97)) st.fg = code;
+    else if ((n >= 40 && n <= 47) || (n >= 100 && n <= 107)) st.bg = code;
+    else if (n === 39) st.fg = '';
+    else if (n === 49) st.bg = '';
+    else if (n === 59) st.ul = '';
+    else if (n === 38 || n === 48 || n === 58) {
+      // a colour: its own sub-parameters (38:5:n), or the next parameters (38;5;n, 38;2;r;g;b)
+      let colour: string;
+      if (sub.length) colour = [code, ...sub].join(';');
+      else {
+        const take = ps[i + 1] === '5' ? 2 : ps[i + 1] === '2' ? 4 : 0;
+        colour = ps.slice(i, i + 1 + take).join(';');
+        i += take;
+      }
+      if (n === 38) st.fg = colour;
+      else if (n === 48) st.bg = colour;
+      else st.ul = colour;
+    }
+  }
+}
+
+const sgrKey = (st: Sgr): string => [...[...st.attrs.values()].sort(), st.fg, st.bg, st.ul].filter((v) => v !== '').join(';');
+
+/** What of `st` a blank shows: its background and the lines drawn through it; with reverse video, its foreground too. */
+function blankKey(st: Sgr): string {
+  if (st.attrs.has('inverse')) return sgrKey(st);
+  const lines = ['underline', 'strike', 'overline'].filter((a) => st.attrs.has(a)).map((a) => st.attrs.get(a) as string);
+  return [...lines.sort(), st.bg, st.attrs.has('underline') ? st.ul : ''].filter((v) => v !== '').join(';');
+}
 
 /**
- * tmux ends a captured row with the SGR of its last written cells even when they are trimmed
- * blanks: blanks written with default attributes (a program clearing with spaces) and cleared
- * cells look the same on a screen, so resets at the end of a row are dropped.
+ * A captured row as the cells a person sees: tmux writes SGR changes from the previous cell, also
+ * across rows, and a row's text ends where its last written or cleared cell does, so the same
+ * screen can be captured differently (cleared cells after a reverse-video blank keep the blank,
+ * a row's reset comes at its end or at the next row's start). Each row is rewritten from the
+ * default attributes, each run of cells with its own attributes (of a blank, what a blank shows).
+ * Trailing blanks that show at most a background are dropped: tmux captures a background-coloured
+ * blank cleared at a row's end (`CSI K` after a colour) only where the row had been written
+ * before, so whether one shows cannot be read back. `st` carries the attributes from row to row
+ * as the capture does.
  */
-export function withoutTrailingResets(row: string): string {
-  return row.replace(TRAILING_RESETS, '');
+function canonicalRow(row: string, st: Sgr): string {
+  const cells: { text: string; key: string; bgOnly: boolean }[] = [];
+  for (let i = 0; i < row.length; ) {
+    // eslint-disable-next-line no-control-regex -- matching terminal escape sequences is the point
+    const m = /^\x1b\[([0-9;:]*)m/.exec(row.slice(i, i + 64));
+    if (m) {
+      applySgr(st, m[1] as string);
+      i += m[0].length;
+      continue;
+    }
+    const ch = String.fromCodePoint(row.codePointAt(i) as number);
+    cells.push({ text: ch, key: ch === ' ' ? blankKey(st) : sgrKey(st), bgOnly: ch === ' ' && blankKey({ ...st, bg: '' }) === '' });
+    i += ch.length;
+  }
+  while (cells.length && (cells[cells.length - 1] as { bgOnly: boolean }).bgOnly) cells.pop();
+  let out = '';
+  let key = '';
+  for (const c of cells) {
+    if (c.key !== key) out += c.key === '' ? '\x1b[0m' : `\x1b[0;${c.key}m`;
+    key = c.key;
+    out += c.text;
+  }
+  return out;
+}
+
+/** Captured rows (`capture-pane -e -N`) as canonicalRow() writes them. */
+export function canonicalRows(rows: string[]): string[] {
+  const st = freshSgr();
+  return rows.map((r) => canonicalRow(lineDrawingAsGlyphs(r), st));
 }
 
 /** DEC special graphics (ESC ( 0), 0x5f–0x7e: the glyph each byte shows. */
@@ -190,6 +289,11 @@ export function stateDifferences(want: PaneState, got: PaneState): string[] {
     const a = want.rows[i] ?? '';
     const b = got.rows[i] ?? '';
     if (a !== b) out.push(`row ${i + 1}:\n    want ${JSON.stringify(a)}\n    got  ${JSON.stringify(b)}`);
+  }
+  if (want.history && got.history) {
+    if (want.history.length !== got.history.length) out.push(`history: ${want.history.length} lines ≠ ${got.history.length}`);
+    const first = want.history.findIndex((line, i) => line !== got.history?.[i]);
+    if (first >= 0) out.push(`history line ${first + 1}:\n    want ${JSON.stringify(want.history[first])}\n    got  ${JSON.stringify(got.history[first] ?? '')}`);
   }
   return out;
 }
