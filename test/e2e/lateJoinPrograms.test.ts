@@ -13,10 +13,11 @@
  * late viewer reaches the program bracketed when the program asked for that.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'chai';
+import { TASK_PANE } from '../../common/protocol.ts';
 import type { TestAgent } from '../support/testAgent.ts';
 import { createRun, startTestAgent, waitForRunStatus, waitForSessionStatus } from '../support/testAgent.ts';
 import type { TestHub } from '../support/testHub.ts';
@@ -38,6 +39,12 @@ interface Phase {
   paste?: string;
   /** Created in the folder both sides' programs wait on (the program's input is a script). */
   touch?: string;
+  /**
+   * Before the panes are read: the file the run's program creates with `ran NAME` (the reference's
+   * does not), waited for without calling tmux — each call blocks this process, which runs the
+   * agent, and output that comes in bursts between the calls is parsed as it comes.
+   */
+  ran?: string;
   /** Shown on the screen once the program has drawn this phase. */
   until: string;
   /** Typed into the late viewer (which holds a write grant too) instead of the driver. */
@@ -73,6 +80,16 @@ interface Scene {
   bigViewers?: boolean;
   /** What the program shows depends on its machine (time, processes): the late viewer is compared with the early one only. */
   runDependent?: boolean;
+  /** The scrollback (with attributes) is compared too: the program runs on the normal screen. */
+  history?: boolean;
+  /** The run's mirror must have left out at least this much output by the join (the scene covers what it leaves out). */
+  leftOut?: number;
+  /**
+   * No viewer watches before the join: the run goes at the agent's pace (a viewer in a tmux pane
+   * holds a burst to tmux's), so its mirror falls behind and leaves frames out. The late viewer
+   * (with a write grant) is the driver after the join.
+   */
+  noEarlyViewer?: boolean;
 }
 
 function has(cmd: string): boolean {
@@ -90,6 +107,8 @@ function script(s: Scene): string {
     'shared=$1',
     // a wait for a file the test creates (at most ~60 s), without output
     'wait_for() { w=0; while [ ! -e "$shared/$1" ] && [ $w -lt 1200 ]; do sleep 0.05; w=$((w+1)); done; }',
+    // the run's steps have HANDOFF_RUN_ID, the reference pane's program does not
+    'ran() { if [ -n "$HANDOFF_RUN_ID" ]; then touch "$shared/$1.ran"; fi; }',
     'wait_for START',
     s.command,
   ].join('\n');
@@ -146,6 +165,53 @@ def main(scr):
             log.addstr("\\nshown %d" % n)
             log.refresh()
 curses.wrapper(main)
+`;
+
+/**
+ * A full-screen program redrawing its screen as fast as the pty takes it, as top does under load:
+ * every row placed with cursor addressing, coloured, cleared to its end (one with a background
+ * colour, one full width, two drawn in the colours the row above left set, one redrawn only every
+ * ninth frame, the bottom one every 25th), below a log that scrolled into the scrollback; its
+ * last colours and cursor are left set for the output after the join. Megabytes of frames: the
+ * mirror leaves out the overwritten ones.
+ */
+const FRAMES_PY = `
+import random, sys
+w = sys.stdout.buffer.write
+r = random.Random(17)
+for i in range(1, 151):
+    w(b"boot %d: %s\\n" % (i, b"starting the service " * (1 + i % 4)))
+sys.stdout.flush()
+frame = 0
+total = 0
+while total < 30000000:
+    f = [b"\\x1b[H\\x1b[7m top - frame %d \\x1b[0m\\x1b[K" % frame]
+    for y in range(2, 41):
+        # the last 6 MB leave both out: a look then cuts at their last drawing
+        if (y == 6 and (frame % 9 or total > 24000000)) or (y == 40 and (frame % 25 or total > 24000000)):
+            continue
+        k = r.randrange(1 << 30)
+        if y == 12:
+            text = b"\\x1b[44;97m%s\\x1b[K\\x1b[0m" % (b"load %d" % (k % 1000))
+        elif y == 39:
+            # full width, and no reset at its end (the bottom row is drawn in its colours)
+            text = b"\\x1b[35m" + (b"%d " % k * 20)[:120] + b"\\x1b[K"
+        elif y == 40:
+            text = b"status %d\\x1b[0m\\x1b[K" % k
+        elif y == 19:
+            # no reset at its end: row 20 is drawn in the colours row 19 left set
+            text = b"\\x1b[3;38;5;%dmcarried\\x1b[K" % (k % 256)
+        elif y == 20:
+            text = b" into the next row %d\\x1b[0m\\x1b[K" % k
+        else:
+            text = b"%6d user %3d.%d %s \\x1b[1;38;5;%dmproc-%d\\x1b[0m\\x1b[K" % (k % 99999, k % 100, k % 10, b"SR"[k % 2:k % 2 + 1], k % 256, k % 977)
+        f.append(b"\\x1b[%d;1H" % y + text)
+    out = b"".join(f)
+    w(out)
+    total += len(out)
+    frame += 1
+w(b"\\x1b[1;1Hburst done after %d frames\\x1b[K\\x1b[1;38;5;208m\\x1b[20;30H" % frame)
+sys.stdout.flush()
 `;
 
 const scenes: Scene[] = [
@@ -310,6 +376,19 @@ const scenes: Scene[] = [
     after: [{ touch: 'A', until: 'prompt> ' }],
     quit: { touch: 'Q', until: '' },
   },
+  {
+    name: 'a full-screen redraw burst (frames overwritten before the mirror parsed them), colours and cursor left set for the output after the join',
+    needs: ['python3'],
+    files: { 'frames.py': FRAMES_PY },
+    command: ['/usr/bin/python3 frames.py', 'ran burst', 'wait_for A', "printf 'after the join, still styled'", "printf '\\033[0m\\033[40;1H\\033[Kprompt> '", 'wait_for Q'].join('\n'),
+    modes: {},
+    history: true,
+    leftOut: 4 * 1024 * 1024,
+    noEarlyViewer: true,
+    before: [{ ran: 'burst', until: 'burst done' }],
+    after: [{ touch: 'A', until: 'prompt> ' }],
+    quit: { touch: 'Q', until: '' },
+  },
 ];
 
 /**
@@ -386,6 +465,20 @@ function runArea(st: PaneState, cols: number): PaneState {
   return { rows: st.rows, flags: { ...st.flags, pane_tabs: tabs.join(',') } };
 }
 
+/**
+ * What a viewer's terminal showed before the run's screen, which its history keeps (a reset pushes
+ * the screen into tmux's history, as a person's terminal keeps the screen `clear` clears): an RW
+ * `handoff attach` says until when it may write, then at most a screenful of blank rows. Not
+ * part of the run.
+ */
+function withoutOwnLines(st: PaneState): PaneState {
+  const history = st.history ?? [];
+  if (!history[0]?.startsWith('handoff: write access to run ')) return st;
+  let n = 1;
+  while (n < history.length && n < st.rows.length && history[n] === '') n++;
+  return { ...st, history: history.slice(n) };
+}
+
 describe('e2e: late join of real programs equals an independent terminal (tmux)', function () {
   this.timeout(30_000);
   let hub: TestHub;
@@ -425,7 +518,7 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
   }
 
   /** Waits until every pane equals the first one; fails with the differences left at the deadline. */
-  async function settled(what: string, panes: Record<string, string>, until: string, areaOnly: string[] = []): Promise<Record<string, PaneState>> {
+  async function settled(what: string, panes: Record<string, string>, until: string, areaOnly: string[] = [], history = false): Promise<Record<string, PaneState>> {
     const names = Object.keys(panes);
     const cols = Number(tmux.format(panes[names[0] as string] as string, '#{pane_width}'));
     let last: Record<string, PaneState> = {};
@@ -434,7 +527,7 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
       return await waitUntil(
         what,
         () => {
-          last = Object.fromEntries(names.map((n) => [n, tmux.state(panes[n] as string)]));
+          last = Object.fromEntries(names.map((n) => [n, withoutOwnLines(tmux.state(panes[n] as string, history))]));
           const want = last[names[0] as string] as PaneState;
           diff = [];
           for (const n of names.slice(1)) {
@@ -485,13 +578,14 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
     await waitForSessionStatus(hub, run.id, ['ready'], 20_000);
     // a program whose screen depends on its machine has no reference: the late viewer is compared with the early one
     const ref = s.runDependent ? '' : tmux.spawn(line, { TERM });
-    const driver = await attach(run.id, true);
+    const early = s.noEarlyViewer ? '' : await attach(run.id, true);
     const bigEarly = s.bigViewers ? await attach(run.id, false) : '';
     writeFileSync(join(shared, 'START'), '');
 
     const big: string[] = [];
     const compareWith = (late?: string): Record<string, string> => {
-      const all: Record<string, string> = s.runDependent ? { early: driver } : { reference: ref, early: driver };
+      const all: Record<string, string> = s.runDependent ? { early } : { reference: ref };
+      if (early && !s.runDependent) all.early = early;
       if (late) all.late = late;
       if (bigEarly) all['early 120×40'] = bigEarly;
       if (late && s.bigViewers) all['late 120×40'] = big[0] as string;
@@ -499,12 +593,28 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
     };
     const areaOnly = ['early 120×40', 'late 120×40'];
     for (const [i, p] of s.before.entries()) {
-      act(p, [ref, driver], shared);
-      await settled(`before the join, step ${i + 1}`, compareWith(), p.until, areaOnly);
+      act(p, [ref, early], shared);
+      if (p.ran) {
+        const file = join(shared, `${p.ran}.ran`);
+        await waitUntil(`the run's program to reach ${p.ran}`, () => (existsSync(file) ? true : undefined), SETTLE_MS, 100);
+      }
+      await settled(`before the join, step ${i + 1}`, compareWith(), p.until, areaOnly, s.history);
     }
     const late = await attach(run.id, !s.lateSize, s.lateSize);
+    const driver = early || late;
     if (s.bigViewers) big.push(await attach(run.id, false));
-    const joined = await settled('right after the join', compareWith(late), '', areaOnly);
+    const joined = await settled('right after the join', compareWith(late), '', areaOnly, s.history);
+    if (s.leftOut) {
+      // the scene covers what the mirror leaves out: it reports that with its progress, a few times a second
+      const least = s.leftOut;
+      let skipped = 0;
+      await waitUntil(
+        `the mirror to report at least ${least} bytes left out`,
+        () => ((skipped = agent.agent.runs.get(run.id)?.mirrorSkippedBytes()[TASK_PANE] ?? 0) >= least ? true : undefined),
+        2000,
+        50,
+      ).catch(() => expect.fail(`the mirror left out ${skipped} bytes, not at least ${least}: the scene did not cover what it leaves out`));
+    }
     // the input side: what the late viewer's keys and mouse send is what the program asked for
     const flags = (joined.late as PaneState).flags;
     expect(Object.fromEntries(Object.keys(s.modes).map((f) => [f, flags[f as PaneStateFormat]])), 'the late viewer terminal\'s modes').to.deep.equal(s.modes);
@@ -519,7 +629,7 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
           continue;
         }
       } else act(p, [ref, p.byLate ? late : driver], shared, [late]);
-      await settled(`after the join, step ${i + 1}`, compareWith(late), p.until, areaOnly);
+      await settled(`after the join, step ${i + 1}`, compareWith(late), p.until, areaOnly, s.history);
     }
 
     if (!s.quit) return; // play() cancels it
