@@ -54,12 +54,14 @@ const MAX_UNPARSED_BYTES = 1024 * 1024;
 
 /**
  * Queued output past which the mirror looks for bytes it may leave out instead of parsing them
- * (skipPlain): below it, every byte is parsed. Also the least output between two such looks.
- * With a snapshot waiting the mirror looks from SNAPSHOT_SKIP_BYTES on, so a join never waits for
- * a deferred queue to be parsed in full.
+ * (skipPlain, skipFrames): below it, every byte is parsed. Also the least output between two
+ * such looks. Once the queue is handed over (a burst ended or waited long enough) or a snapshot
+ * waits, the mirror looks from HANDING_SKIP_BYTES on: a burst of 1–4 MiB is cut to a screen and
+ * scrollback's worth too instead of parsed whole, and a join never waits for a deferred queue to
+ * be parsed in full.
  */
 const SKIP_CHECK_BYTES = 4 * 1024 * 1024;
-const SNAPSHOT_SKIP_BYTES = 1024 * 1024;
+const HANDING_SKIP_BYTES = 1024 * 1024;
 
 /**
  * Output waits in the queue until none came for IDLE_HAND_MS, or for MAX_DEFER_MS at most, before
@@ -257,7 +259,7 @@ export class TerminalMirror {
       }
       if (op.kind === 'data') {
         if (!this.release && this.queuedBytes < SKIP_CHECK_BYTES) return; // deferred: defer() ends it
-        const look = this.snapshotsQueued > 0 ? SNAPSHOT_SKIP_BYTES : SKIP_CHECK_BYTES;
+        const look = this.snapshotsQueued > 0 || this.release ? HANDING_SKIP_BYTES : SKIP_CHECK_BYTES;
         if (this.queuedBytes >= look && this.queuedTotal - this.lastSkipCheck >= look) {
           // a sequence cut between two writes: parse its rest first, skipPlain starts at ground
           if (!this.tracker.atGround) {
