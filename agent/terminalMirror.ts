@@ -566,6 +566,12 @@ export class TerminalMirror {
       if (base >= to) break;
       const end = Math.min(bytes.length, to - base);
       for (let i = Math.max(0, from - base); i < end; i++) {
+        if (!seq) {
+          // outside a sequence only ESC matters: jump to the next (plain text is most of a skip)
+          const esc = bytes.indexOf(0x1b, i);
+          if (esc < 0 || esc >= end) break;
+          i = esc;
+        }
         const c = bytes[i] as number;
         if (c === 0x1b) seq = [];
         if (!seq) continue;
