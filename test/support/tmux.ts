@@ -48,7 +48,7 @@ export const PANE_STATE_FORMATS = [
 export type PaneStateFormat = (typeof PANE_STATE_FORMATS)[number];
 
 export interface PaneState {
-  /** The visible rows, each with its SGR attributes as tmux renders them (`capture-pane -e`). */
+  /** The visible rows, each with its attributes as canonicalRows() writes what tmux captures (`capture-pane -e`). */
   rows: string[];
   flags: Record<PaneStateFormat, string>;
   /** The lines scrolled off the top, oldest first, with attributes (when asked for). */
