@@ -10,7 +10,10 @@
  * join. Then the three panes are compared row by row with attributes, the cursor and every mode
  * tmux keeps — the input side too: after the late join the viewer's terminal is in the modes the
  * program asked for (cursor keys, keypad, mouse mode and encoding), and a paste typed into the
- * late viewer reaches the program bracketed when the program asked for that.
+ * late viewer reaches the program bracketed when the program asked for that. Bursts of coloured
+ * logs and of full-screen redraws (issue 17) check what the mirror leaves out unparsed the same
+ * way, the redraw burst without an early viewer (so the mirror falls behind) and with the
+ * scrollback compared too.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
