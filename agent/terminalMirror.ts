@@ -381,11 +381,19 @@ export class TerminalMirror {
     let firstDone = false;
     let lastReset = -1;
     scan: for (const bytes of this.queuedOutput()) {
-      for (let i = 0; i < bytes.length; i++) {
-        const c = bytes[i] as number;
+      const len = bytes.length;
+      for (let i = 0; i < len; i++) {
+        let c = bytes[i] as number;
         if (state === 0) {
+          if (c >= 0x20 && c < 0x7f) {
+            // printable ASCII, most of plain output: on to the next other byte in one tight loop
+            prevC2 = false;
+            do i++;
+            while (i < len && (c = bytes[i] as number) >= 0x20 && c < 0x7f);
+            if (i >= len) break;
+          }
           if (c >= 0x20) {
-            if (c >= 0x7f && (c === 0x7f || (prevC2 && c <= 0x9f))) break scan; // DEL, or a C1 control (U+0080–U+009F)
+            if (c === 0x7f || (prevC2 && c <= 0x9f)) break scan; // DEL, or a C1 control (U+0080–U+009F)
             prevC2 = c === 0xc2;
             continue;
           }
