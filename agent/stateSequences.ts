@@ -162,13 +162,11 @@ function modes(s: TerminalState): string {
  */
 export function withState(cells: { normal: string; alternate: string | null }, s: TerminalState): string {
   if (!s.alternate) return cells.normal + activeBuffer(s, s.normal) + modes(s);
-  const normalCells = cells.normal;
-  const altCells = cells.alternate ?? '';
   const n = s.normal;
   // behind the alternate screen: the normal one's tab stops and region, and its saved cursor —
   // ?1049h saves the cursor as it is, for the program's ?1049l
   const behind = tabStops(s.cols, n.tabs) + region(n) + cup(n.saved.y, n.saved.x) + sgr(n.saved.attrs) + `${ESC}(${n.saved.charset}\x0f`;
   // the alternate cells were serialized for a fresh screen: default attributes, ASCII, no region
   const fresh = `${CSI}0m${ESC}(B${CSI}r${CSI}H${CSI}2J`;
-  return normalCells + behind + `${CSI}?1049h` + fresh + altCells + activeBuffer(s, s.alternate) + modes(s);
+  return cells.normal + behind + `${CSI}?1049h` + fresh + (cells.alternate ?? '') + activeBuffer(s, s.alternate) + modes(s);
 }

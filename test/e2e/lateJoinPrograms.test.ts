@@ -587,8 +587,9 @@ describe('e2e: late join of real programs equals an independent terminal (tmux)'
 
     const big: string[] = [];
     const compareWith = (late?: string): Record<string, string> => {
-      const all: Record<string, string> = s.runDependent ? { early } : { reference: ref };
-      if (early && !s.runDependent) all.early = early;
+      const all: Record<string, string> = {};
+      if (!s.runDependent) all.reference = ref;
+      if (early) all.early = early;
       if (late) all.late = late;
       if (bigEarly) all['early 120×40'] = bigEarly;
       if (late && s.bigViewers) all['late 120×40'] = big[0] as string;

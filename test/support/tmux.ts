@@ -229,7 +229,7 @@ function canonicalRow(row: string, st: Sgr): string {
     cells.push({ text: ch, key: ch === ' ' ? blankKey(st) : sgrKey(st), bgOnly: ch === ' ' && blankKey({ ...st, bg: '' }) === '' });
     i += ch.length;
   }
-  while (cells.length && (cells[cells.length - 1] as { bgOnly: boolean }).bgOnly) cells.pop();
+  while (cells.at(-1)?.bgOnly) cells.pop();
   let out = '';
   let key = '';
   for (const c of cells) {
