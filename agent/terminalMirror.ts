@@ -22,6 +22,7 @@
 // @xterm/headless is CommonJS without an "exports" map: under Node ESM only the default export
 // (module.exports) is reliable, so destructure it.
 import { isAscii } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import xtermHeadless from '@xterm/headless';
 import type { IMarker, Terminal as HeadlessTerminal } from '@xterm/headless';
 import type { StepMark } from '../common/protocol.ts';
@@ -67,27 +68,41 @@ const HANDING_SKIP_BYTES = 1024 * 1024;
  * Output waits in the queue until none came for IDLE_HAND_MS, or for MAX_DEFER_MS at most, before
  * xterm parses it (a snapshot, resize or mark hands it over at once): during a burst the queue
  * then reaches SKIP_CHECK_BYTES, where skipPlain can leave most of it out, instead of every byte
- * being parsed as it comes — the mirror was the agent's largest cost per MB. While the mirrors of
- * this thread take in more than BUSY_INTAKE together (20 runs of 1 MB/s each, say: none of them
- * alone reaches SKIP_CHECK_BYTES within MAX_DEFER_MS), each waits up to BUSY_MAX_DEFER_MS; a
- * quieter run keeps the short wait, so a join during it parses little (bench/README.md).
+ * being parsed as it comes — the mirror was the agent's largest cost per MB. While this thread is
+ * busy — its mirrors take in more than BUSY_INTAKE together, or its event loop is occupied more
+ * than BUSY_UTILIZATION of the time (20 runs of 1 MB/s each, say: none of them alone reaches
+ * SKIP_CHECK_BYTES within MAX_DEFER_MS) — each waits up to BUSY_MAX_DEFER_MS; a quieter thread
+ * keeps the short wait, so a join parses little. The intake alone was not enough: a thread that
+ * parses everything takes output in no faster than it parses, so on a loaded machine it stayed
+ * under BUSY_INTAKE and never deferred enough to skip (bench/README.md).
  */
 const IDLE_HAND_MS = 16;
 const MAX_DEFER_MS = 500;
 const BUSY_IDLE_HAND_MS = 250;
 const BUSY_MAX_DEFER_MS = 5000;
 const BUSY_INTAKE = 8 * 1024 * 1024;
+const BUSY_UTILIZATION = 0.6;
 
-/** Output written to every mirror of this thread, in bytes per second (a decaying average). */
-const intake = { bytes: 0, since: Date.now(), rate: 0 };
+/**
+ * Output written to every mirror of this thread, in bytes per second, and the share of time its
+ * event loop was busy (decaying averages, updated at most every 250 ms).
+ */
+const intake = { bytes: 0, since: Date.now(), rate: 0, utilization: 0, elu: performance.eventLoopUtilization() };
 function noteIntake(n: number, now: number): void {
   intake.bytes += n;
   const elapsed = now - intake.since;
   if (elapsed < 250) return;
   const w = Math.min(1, elapsed / 1000); // an old burst counts for nothing a second later
   intake.rate = (1 - w) * intake.rate + (w * intake.bytes * 1000) / elapsed;
+  const elu = performance.eventLoopUtilization();
+  intake.utilization = (1 - w) * intake.utilization + w * performance.eventLoopUtilization(elu, intake.elu).utilization;
+  intake.elu = elu;
   intake.bytes = 0;
   intake.since = now;
+}
+
+function threadBusy(): boolean {
+  return intake.rate >= BUSY_INTAKE || intake.utilization >= BUSY_UTILIZATION;
 }
 
 /** How long a snapshot waits for the output to reach a ground boundary before giving up. */
@@ -175,7 +190,7 @@ export class TerminalMirror {
   private defer(now: number): void {
     if (this.deferTimer) clearTimeout(this.deferTimer);
     else this.deferSince = now;
-    const busy = intake.rate >= BUSY_INTAKE;
+    const busy = threadBusy();
     const wait = Math.min(busy ? BUSY_IDLE_HAND_MS : IDLE_HAND_MS, (busy ? BUSY_MAX_DEFER_MS : MAX_DEFER_MS) - (now - this.deferSince));
     if (wait <= 0) this.handQueued();
     else this.deferTimer = setTimeout(() => this.handQueued(), wait);
