@@ -838,6 +838,7 @@ for (const store of STORES) {
         const w = 'w-rec';
         const run = await claimed(w);
         expectError(await h.api('GET', `/api/task-runs/${run.id}/recording`, viewer), 404, 'not_found');
+        expect((await h.api('HEAD', `/api/task-runs/${run.id}/recording`, viewer)).status).to.equal(404);
         const events = ['[0.1, "o", "hello \\u00e9\\r\\n"]', `[0.2, "o", "${randomBytes(8).toString('hex')}"]`, '[0.3, "m", "step 1"]'];
         const body = cast(events);
         const put = await putRecording(h.workerToken(w), run.id, body);
@@ -848,6 +849,9 @@ for (const store of STORES) {
         expect(get.type).to.contain('application/x-asciicast');
         expect(JSON.parse(get.text.split('\n')[0] as string)).to.include({ version: 2 });
         expect(eventLines(get.text)).to.deep.equal(events);
+        // HEAD says whether it is there, with GET's type and no body
+        const head = await h.api('HEAD', `/api/task-runs/${run.id}/recording`, viewer);
+        expect([head.status, head.contentType, head.text]).to.deep.equal([200, get.type, '']);
         // Without a token: 401.
         expect((await h.api('GET', `/api/task-runs/${run.id}/recording`, null)).status).to.equal(401);
       });

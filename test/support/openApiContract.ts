@@ -72,11 +72,15 @@ export class OpenApiContract {
   check(method: string, url: string, answer: Answer): void {
     const path = new URL(url, 'http://x').pathname;
     const what = `${method} ${path} → ${answer.status}`;
-    const m = method.toLowerCase();
+    // HEAD is GET without the content (RFC 9110 §9.3.2): GET's operation, statuses and type, no body
+    const head = method.toUpperCase() === 'HEAD';
+    const m = head ? 'get' : method.toLowerCase();
+    if (head && answer.text !== '') throw new Error(`${what}: a HEAD answer with a body: ${answer.text.slice(0, 200)}`);
     const found = this.templates.find((t) => t.re.test(path) && this.doc.paths[t.template]?.[m]);
     if (!found) {
       // No operation: the catch-all answers 404 not_found in the error shape.
       if (answer.status !== 404) throw new Error(`${what}: no operation in the OpenAPI document, yet not a 404`);
+      if (head) return;
       this.validateJson(what, pointer('components', 'schemas', 'Error'), answer);
       this.count(`${method} (no operation) 404`);
       return;
@@ -94,7 +98,7 @@ export class OpenApiContract {
     const types = Object.keys(content);
     const type = types.find((t) => (answer.contentType ?? '').toLowerCase().startsWith(t));
     if (!type) throw new Error(`${what}: content type ${answer.contentType} is not documented (${types.join(', ')})`);
-    if (type === 'application/json') this.validateJson(what, pointer('paths', found.template, m, 'responses', statusKey, 'content', type, 'schema'), answer);
+    if (type === 'application/json' && !head) this.validateJson(what, pointer('paths', found.template, m, 'responses', statusKey, 'content', type, 'schema'), answer);
   }
 
   private validateJson(what: string, ref: string, answer: Answer): void {

@@ -62,6 +62,8 @@ export function taskRunRoutes(tokens: TokenService, auth: OperatorAuth, runs: Ta
     await runs.get(id); // 404 for an unknown run
     if (!(await recordings.has(id))) throw notFound(`task run ${id} has no recording yet`);
     res.type(ASCIICAST_TYPE);
+    // HEAD (a client asking whether the recording is there) would read and unpack every part for a body nobody gets
+    if (req.method === 'HEAD') return void res.end();
     await recordings.serve(id, `handoff run ${id}`, res);
     res.end();
   });
