@@ -17,6 +17,7 @@ for (const [b, e] of [[0x08, '\\b'], [0x09, '\\t'], [0x0a, '\\n'], [0x0c, '\\f']
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NOTHING = new Uint8Array(0);
+const MIN_BUFFER = 16 * 1024;
 
 /** The length of the UTF-8 sequence a lead byte begins (1 for ASCII and for bytes that lead none), as StringDecoder reads it. */
 function sequenceLength(lead: number): number {
@@ -34,16 +35,16 @@ function incompleteTail(bytes: Uint8Array, from: number): number {
   return end;
 }
 
-/** One batch of event lines, written into a buffer that grows; `take()` hands over a copy. */
+/** One batch of event lines, written into a buffer that grows; `take()` hands it over. */
 export class EventBatch {
-  private buf = Buffer.allocUnsafe(64 * 1024);
+  private buf = Buffer.allocUnsafeSlow(MIN_BUFFER);
   private pos = 0;
   /** An incomplete UTF-8 sequence the last output ended with, completed by the next. */
   private carry: Uint8Array = NOTHING;
 
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
   }
@@ -123,9 +124,13 @@ export class EventBatch {
     this.text(time, 'o', rest);
   }
 
-  /** The batch's bytes (a copy the caller owns); the batch starts over empty, keeping its carry. */
+  /**
+   * The batch's bytes, which the caller now owns: the batch goes on in a new buffer (keeping its
+   * carry), sized for a batch like this one — handing over is cheaper than copying out.
+   */
   take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.pos));
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafeSlow(Math.max(MIN_BUFFER, this.pos * 2));
     this.pos = 0;
     return out;
   }
