@@ -5,9 +5,10 @@
  * past a size), and a run's batch is written before its completion or hand-back is answered and
  * when its agent goes away, so the recording holds every byte this hub relayed.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import { TASK_PANE } from '../../common/protocol.ts';
-import { EventBatch } from './asciicastEvents.ts';
+import { EventBatch } from '../../common/asciicastEvents.ts';
 import type { RecordingStore } from './recordingStore.ts';
 
 const FLUSH_INTERVAL_MS = 1000;
@@ -24,7 +25,7 @@ type Entry =
   | { kind: 'm'; at: number; label: string };
 
 interface Batch {
-  events: Buffer;
+  events: Uint8Array;
   outputBytes: number;
 }
 
@@ -36,7 +37,7 @@ class RunTape {
   lastT = 0;
   t0: number | null = null;
   /** The event lines being built (it keeps a character split between two batches). */
-  readonly batch = new EventBatch();
+  readonly batch = new EventBatch(isUtf8);
   unwritten: Batch[] = [];
   writing: Promise<void> = Promise.resolve();
 }

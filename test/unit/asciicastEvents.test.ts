@@ -1,6 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { expect } from 'chai';
-import { EventBatch } from '../../hub/recordings/asciicastEvents.ts';
+import { EventBatch } from '../../common/asciicastEvents.ts';
 
 /** What the recorder wrote before EventBatch: each entry decoded by a StringDecoder, JSON.stringify'd. */
 function reference(entries: Uint8Array[][]): string {
@@ -15,9 +16,16 @@ function reference(entries: Uint8Array[][]): string {
   return out;
 }
 
+/** Through EventBatch, with Node's UTF-8 check and without one (every sequence looked at). */
 function viaBatch(entries: Uint8Array[][], takeEvery: number): string {
-  const batch = new EventBatch();
-  const parts: Buffer[] = [];
+  const [a, b] = [viaBatchWith(entries, takeEvery, isUtf8), viaBatchWith(entries, takeEvery)];
+  expect(a, 'with a UTF-8 check and without').to.equal(b);
+  return a;
+}
+
+function viaBatchWith(entries: Uint8Array[][], takeEvery: number, check?: (b: Uint8Array) => boolean): string {
+  const batch = new EventBatch(check);
+  const parts: Uint8Array[] = [];
   entries.forEach((chunks, i) => {
     batch.output(`${i}.000000`, chunks);
     if (i % takeEvery === 0) parts.push(batch.take());
@@ -73,6 +81,16 @@ describe('asciicast events built as bytes', () => {
     }
   });
 
+  it('writes random bytes cut anywhere as a decoder shows them', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const rnd = random(seed);
+      // more bytes from 0x80 up than down: most sequences half-formed
+      const bytes = Buffer.from(Array.from({ length: 200 }, () => (rnd() < 0.7 ? 0x80 + Math.floor(rnd() * 0x80) : Math.floor(rnd() * 0x80))));
+      const entries = cut(bytes, rnd);
+      expect(viaBatch(entries, 1 + (seed % 4)), `seed ${seed}`).to.equal(reference(entries));
+    }
+  });
+
   it('writes an event only when a character completes, and the incomplete end as a decoder ends it', () => {
     const batch = new EventBatch();
     batch.output('0.1', [Buffer.from([0xe2])]);
@@ -80,6 +98,6 @@ describe('asciicast events built as bytes', () => {
     expect(batch.take().length, 'no event for half a character').to.equal(0);
     batch.output('0.3', [Buffer.from([0xac, 0x41, 0xf0, 0x9f])]);
     batch.end('0.4');
-    expect(batch.take().toString()).to.equal('[0.3,"o","€A"]\n[0.4,"o","\ufffd"]\n');
+    expect(Buffer.from(batch.take()).toString()).to.equal('[0.3,"o","€A"]\n[0.4,"o","\ufffd"]\n');
   });
 });
