@@ -1,21 +1,14 @@
 /**
- * Writes a pane's output as an asciicast v2 file (header line, then `[t, "o", data]`,
- * `[t, "r", "COLSxROWS"]` and `[t, "m", label]` events), the lines built as bytes by
- * common/asciicastEvents.ts and written in batches: every FLUSH_MS, past FLUSH_BYTES, and at close.
+ * Writes a pane's output as an asciicast v2 file (header line, then `[t, "o", data]` and
+ * `[t, "r", "COLSxROWS"]` events). A StringDecoder carries UTF-8 sequences split across chunks.
  */
-import { isUtf8 } from 'node:buffer';
 import { createWriteStream } from 'node:fs';
 import type { WriteStream } from 'node:fs';
-import { EventBatch } from '../common/asciicastEvents.ts';
-
-const FLUSH_MS = 250;
-const FLUSH_BYTES = 256 * 1024;
+import { StringDecoder } from 'node:string_decoder';
 
 export class AsciicastRecorder {
   private readonly out: WriteStream;
-  private readonly batch = new EventBatch(isUtf8);
-  private pending = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly decoder = new StringDecoder('utf8');
   private readonly started = process.hrtime.bigint();
   private closed = false;
 
@@ -30,45 +23,32 @@ export class AsciicastRecorder {
     this.out.write(`${JSON.stringify(header)}\n`);
   }
 
-  /** Seconds since the start, as JSON writes the number. */
-  private elapsed(): string {
-    return String(Math.round(Number(process.hrtime.bigint() - this.started) / 1e3) / 1e6);
+  private elapsed(): number {
+    return Math.round(Number(process.hrtime.bigint() - this.started) / 1e3) / 1e6;
   }
 
   output(chunk: Uint8Array): void {
     if (this.closed) return;
-    this.batch.output(this.elapsed(), [chunk]);
-    this.pending += chunk.byteLength;
-    if (this.pending >= FLUSH_BYTES) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    const text = this.decoder.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (text) this.out.write(`${JSON.stringify([this.elapsed(), 'o', text])}\n`);
   }
 
   resize(cols: number, rows: number): void {
     if (this.closed) return;
-    this.batch.text(this.elapsed(), 'r', `${cols}x${rows}`);
-    this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    this.out.write(`${JSON.stringify([this.elapsed(), 'r', `${cols}x${rows}`])}\n`);
   }
 
   /** A marker event (asciicast `m`), e.g. where a step began. */
   marker(label: string): void {
     if (this.closed) return;
-    this.batch.text(this.elapsed(), 'm', label);
-    this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
-  }
-
-  private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.pending = 0;
-    const bytes = this.batch.take();
-    if (bytes.length) this.out.write(bytes);
+    this.out.write(`${JSON.stringify([this.elapsed(), 'm', label])}\n`);
   }
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    this.batch.end(this.elapsed());
-    this.flush();
+    const tail = this.decoder.end();
+    if (tail) this.out.write(`${JSON.stringify([this.elapsed(), 'o', tail])}\n`);
     return new Promise((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   }
 }

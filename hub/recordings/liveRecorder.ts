@@ -5,10 +5,9 @@
  * past a size), and a run's batch is written before its completion or hand-back is answered and
  * when its agent goes away, so the recording holds every byte this hub relayed.
  */
-import { isUtf8 } from 'node:buffer';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import { TASK_PANE } from '../../common/protocol.ts';
-import { EventBatch } from '../../common/asciicastEvents.ts';
 import type { RecordingStore } from './recordingStore.ts';
 
 const FLUSH_INTERVAL_MS = 1000;
@@ -25,7 +24,7 @@ type Entry =
   | { kind: 'm'; at: number; label: string };
 
 interface Batch {
-  events: Uint8Array;
+  events: string;
   outputBytes: number;
 }
 
@@ -36,8 +35,7 @@ class RunTape {
   upTo = 0;
   lastT = 0;
   t0: number | null = null;
-  /** The event lines being built (it keeps a character split between two batches). */
-  readonly batch = new EventBatch(isUtf8);
+  readonly decoder = new StringDecoder('utf8');
   unwritten: Batch[] = [];
   writing: Promise<void> = Promise.resolve();
 }
@@ -127,7 +125,7 @@ export class LiveRecorder {
       tape.entries = [];
       tape.pendingBytes = 0;
       const batch = format(tape, entries, final);
-      if (batch.events.length) tape.unwritten.push(batch);
+      if (batch.events) tape.unwritten.push(batch);
       while (tape.unwritten.length) {
         const next = tape.unwritten[0] as Batch;
         try {
@@ -149,39 +147,31 @@ export class LiveRecorder {
 
 /** Entries → asciicast event lines (times in seconds since the run started, never decreasing). */
 function format(tape: RunTape, entries: Entry[], final: boolean): Batch {
+  let events = '';
   let outputBytes = 0;
   const t0 = tape.t0 ?? 0;
   const time = (at: number) => {
     tape.lastT = Math.max(tape.lastT, (at - t0) / 1000);
     return tape.lastT.toFixed(6);
   };
-  const out = tape.batch;
   for (const e of entries) {
     if (e.kind === 'o') {
       if (e.end <= tape.upTo) continue;
-      let skip = Math.max(0, tape.upTo - e.offset);
+      const skip = Math.max(0, tape.upTo - e.offset);
       tape.upTo = e.end;
-      let chunks = e.chunks;
-      if (skip) {
-        // re-sent output overlaps what is recorded: drop the chunks, and the part of one, before upTo
-        chunks = [];
-        for (const c of e.chunks) {
-          if (skip >= c.byteLength) skip -= c.byteLength;
-          else {
-            chunks.push(skip ? c.subarray(skip) : c);
-            skip = 0;
-          }
-        }
-      }
-      for (const c of chunks) outputBytes += c.byteLength;
-      out.output(time(e.at), chunks);
+      let buf = e.chunks.length === 1 ? Buffer.from((e.chunks[0] as Uint8Array).buffer, (e.chunks[0] as Uint8Array).byteOffset, (e.chunks[0] as Uint8Array).byteLength) : Buffer.concat(e.chunks);
+      if (skip) buf = buf.subarray(skip);
+      outputBytes += buf.length;
+      const text = tape.decoder.write(buf);
+      if (text) events += `[${time(e.at)},"o",${JSON.stringify(text)}]\n`;
     } else if (e.kind === 'r') {
-      out.text(time(e.at), 'r', e.size);
+      events += `[${time(e.at)},"r",${JSON.stringify(e.size)}]\n`;
     } else {
-      out.text(time(e.at), 'm', e.label);
+      events += `[${time(e.at)},"m",${JSON.stringify(e.label)}]\n`;
     }
   }
   // An incomplete UTF-8 sequence at the very end is written as what it is (replacement characters).
-  if (final) out.end(time(Date.now()));
-  return { events: out.take(), outputBytes };
+  const tail = final ? tape.decoder.end() : '';
+  if (tail) events += `[${time(Date.now())},"o",${JSON.stringify(tail)}]\n`;
+  return { events, outputBytes };
 }

@@ -47,12 +47,12 @@ export class RecordingStore {
     return at ? new Date(at as string | Date).getTime() : Date.now();
   }
 
-  async appendLive(runId: string, events: Uint8Array, outputBytes: number): Promise<void> {
+  async appendLive(runId: string, events: string, outputBytes: number): Promise<void> {
     // Bound parameters, not `execute`: the driver would interpolate the batch (256 KiB and more,
     // every second of output) into the SQL string, escaping it byte by byte, and the server would
     // parse it back out of the literal — most of the hub's CPU per relayed MB. A Buffer goes as a
     // binary parameter, copied once.
-    const packed = await compress(Buffer.from(events.buffer, events.byteOffset, events.byteLength));
+    const packed = await compress(Buffer.from(events, 'utf8'));
     await this.em().getKysely().executeQuery(boundQuery("insert into task_run_recording_part (task_run_id, source, output_bytes, events_zstd, created_at) values ($1, 'live', $2, $3, now())", [runId, outputBytes, packed]));
   }
 
